@@ -2,6 +2,7 @@
 //! region code of its issue date, which may since have been abolished) and Zhejiang's townships.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::OnceLock;
 
 /// Embedded copies of `../shared/data/gbt2260_*.csv`.
@@ -26,10 +27,19 @@ pub struct Region {
     pub valid_to_year: Option<u16>,
 }
 
-/// Splits a simple CSV line (the embedded lists quote nothing that contains a comma in the fields
-/// we read, but descriptions may be quoted; we only read the leading fields).
-fn fields(line: &str) -> Vec<&str> {
-    line.split(',').collect()
+/// The records of an embedded CSV file after its header. Names in the historical list are quoted
+/// and contain commas (`"东郊区,[1992-]东丽区"`), so this is real CSV parsing, not `split(',')`.
+fn records(csv_text: &'static str) -> impl Iterator<Item = csv::StringRecord> {
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(csv_text.as_bytes())
+        .into_records()
+        .map(|r| r.expect("embedded GB/T 2260 CSV is well-formed"))
+}
+
+/// The leading `n` fields of a record, or `None` if it has fewer.
+fn fields(r: &csv::StringRecord, n: usize) -> Option<Vec<&str>> {
+    (r.len() >= n).then(|| r.iter().take(n).collect())
 }
 
 struct Tables {
@@ -41,9 +51,9 @@ fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
     T.get_or_init(|| {
         let mut by_code: HashMap<String, Region> = HashMap::new();
-        for line in HISTORICAL_CSV.lines().skip(1) {
-            let f = fields(line);
-            if f.len() < 5 || f[0].len() != 6 {
+        for r in records(HISTORICAL_CSV) {
+            let Some(f) = fields(&r, 5) else { continue };
+            if f[0].len() != 6 {
                 continue;
             }
             by_code.insert(
@@ -59,9 +69,9 @@ fn tables() -> &'static Tables {
             );
         }
         for csv in [COUNTY_LEVEL_CSV, ZHEJIANG_CSV] {
-            for line in csv.lines().skip(1) {
-                let f = fields(line);
-                if f.len() < 4 || f[0].len() != 6 {
+            for r in records(csv) {
+                let Some(f) = fields(&r, 4) else { continue };
+                if f[0].len() != 6 {
                     continue;
                 }
                 let prev = by_code.get(f[0]).cloned();
@@ -79,9 +89,9 @@ fn tables() -> &'static Tables {
             }
         }
         let mut townships = Vec::new();
-        for line in ZHEJIANG_TOWNSHIPS_CSV.lines().skip(1) {
-            let f = fields(line);
-            if f.len() < 4 || f[0].len() != 9 {
+        for r in records(ZHEJIANG_TOWNSHIPS_CSV) {
+            let Some(f) = fields(&r, 4) else { continue };
+            if f[0].len() != 9 {
                 continue;
             }
             let r = Region {
@@ -131,6 +141,42 @@ pub fn counties_in_province(prefix2: &str) -> Vec<&'static Region> {
     v
 }
 
+/// A 6-digit GB/T 2260 region code, current or historical. It can only be built by
+/// [`RegionCode::parse`], so holding one means [`is_region_code`] accepted it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegionCode([u8; 6]);
+
+impl RegionCode {
+    /// The code if it is a 6-digit GB/T 2260 region code (current or historical), else `None`.
+    pub fn parse(code: &str) -> Option<Self> {
+        let b: [u8; 6] = code.as_bytes().try_into().ok()?;
+        (b.iter().all(u8::is_ascii_digit) && is_region_code(code)).then_some(RegionCode(b))
+    }
+
+    /// The six digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// The region's entry in the code list.
+    pub fn region(&self) -> Option<&'static Region> {
+        lookup(self.as_str())
+    }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RegionCode({})", self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +188,27 @@ mod tests {
         assert_eq!(t[0].name, "百官街道");
         assert!(is_region_code("330604"));
         assert!(!is_region_code("339999"));
+    }
+
+    #[test]
+    fn quoted_historical_names_keep_their_years() {
+        // `132426,"完县,[1993-1994]顺平县",河北省,,1992`: the quoted name contains a comma.
+        let r = lookup("132426").expect("historical code");
+        assert_eq!((r.name.as_str(), r.level.as_str()), ("完县,[1993-1994]顺平县", "historical"));
+        assert_eq!((r.valid_from_year, r.valid_to_year), (None, Some(1992)));
+        // `130204,"东矿区,[1995-]古冶区",河北省,1983,1994`, still current as 古冶区: the current entry
+        // keeps the historical first year.
+        let r = lookup("130204").expect("current code");
+        assert_eq!((r.name.as_str(), r.valid_from_year), ("古冶区", Some(1983)));
+    }
+
+    #[test]
+    fn region_code_only_holds_listed_codes() {
+        assert_eq!(RegionCode::parse("330604").map(|r| r.to_string()), Some("330604".into()));
+        assert_eq!(RegionCode::parse("120110").map(|r| r.to_string()), Some("120110".into()));
+        for bad in ["339999", "33060", "3306041", "33060A", ""] {
+            assert_eq!(RegionCode::parse(bad), None, "{bad}");
+        }
+        assert_eq!(RegionCode::parse("330604").and_then(|r| r.region()).map(|r| r.name.as_str()), Some("上虞区"));
     }
 }
