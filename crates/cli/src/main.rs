@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod gen_cmd;
 mod uscc_cmd;
 
 #[derive(Parser)]
@@ -19,6 +20,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UsccCmd,
     },
+    /// Generate a synthetic district: every source's exports, a manifest, and the hidden truth.
+    Gen(gen_cmd::GenArgs),
 }
 
 #[derive(Subcommand)]
@@ -32,5 +35,6 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Uscc { cmd: UsccCmd::Check { codes } } => uscc_cmd::check(&codes),
+        Cmd::Gen(a) => gen_cmd::run(&a),
     }
 }

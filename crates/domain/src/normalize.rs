@@ -51,14 +51,29 @@ mod tests {
 
     #[test]
     fn ascii_into_agrees_with_compact_code() {
-        for raw in ["９１ 330604-abc\u{3000}", "91—33", "", " - ", "ａｂｃ", "x\u{00A0}y\u{2212}z"] {
+        for raw in [
+            "９１ 330604-abc\u{3000}",
+            "91—33",
+            "",
+            " - ",
+            "ａｂｃ",
+            "x\u{00A0}y\u{2212}z",
+        ] {
             let mut buf = [0u8; 20];
             let n = compact_ascii_into(raw, &mut buf).expect(raw);
-            assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), compact_code(raw), "{raw:?}");
+            assert_eq!(
+                std::str::from_utf8(&buf[..n]).unwrap(),
+                compact_code(raw),
+                "{raw:?}"
+            );
         }
         let mut buf = [0u8; 4];
         assert_eq!(compact_ascii_into("12345", &mut buf), None, "too long");
-        assert_eq!(compact_ascii_into("1-2-3-4", &mut buf), Some(4), "dashes do not count");
+        assert_eq!(
+            compact_ascii_into("1-2-3-4", &mut buf),
+            Some(4),
+            "dashes do not count"
+        );
         assert_eq!(compact_ascii_into("中1", &mut buf), None, "non-ASCII");
     }
 }

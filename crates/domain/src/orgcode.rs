@@ -7,12 +7,36 @@ const WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 /// Why a string is not a valid organisation code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrgCodeError {
+    /// Not 9 characters.
     #[error("length: an organisation code has 9 characters, got {0}")]
     Length(usize),
+    /// A body character (positions 1–8) that is not a digit or capital letter.
     #[error("character: {ch:?} at position {pos} is not a digit or capital letter")]
-    Character { pos: usize, ch: char },
+    Character {
+        /// 1-based position.
+        pos: usize,
+        /// The offending character.
+        ch: char,
+    },
+    /// The GB 11714 check character (position 9) is wrong.
     #[error("org-check: the GB 11714 check character should be {expected}, got {got}")]
-    Check { expected: char, got: char },
+    Check {
+        /// The check character the body calls for.
+        expected: char,
+        /// The check character found.
+        got: char,
+    },
+}
+
+impl OrgCodeError {
+    /// The stable, machine-readable rule name (the text before the first colon).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            OrgCodeError::Length(_) => "length",
+            OrgCodeError::Character { .. } => "character",
+            OrgCodeError::Check { .. } => "org-check",
+        }
+    }
 }
 
 /// A valid 9-character organisation code.
@@ -53,12 +77,18 @@ impl OrgCode {
         let b = s.as_bytes();
         for (pos, &c) in b[..8].iter().enumerate() {
             if body_value(c).is_none() {
-                return Err(OrgCodeError::Character { pos: pos + 1, ch: c as char });
+                return Err(OrgCodeError::Character {
+                    pos: pos + 1,
+                    ch: c as char,
+                });
             }
         }
         let expected = check_char(&b[..8]).unwrap_or('?');
         if b[8] as char != expected {
-            return Err(OrgCodeError::Check { expected, got: b[8] as char });
+            return Err(OrgCodeError::Check {
+                expected,
+                got: b[8] as char,
+            });
         }
         let mut a = [0u8; 9];
         a.copy_from_slice(b);
@@ -70,6 +100,7 @@ impl OrgCode {
         Self::parse_compact(&crate::normalize::compact_code(raw))
     }
 
+    /// The 9 characters.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")
     }
@@ -92,7 +123,10 @@ mod tests {
         assert!(OrgCode::parse("71526726X").is_ok());
         assert_eq!(
             OrgCode::parse("600037342"),
-            Err(OrgCodeError::Check { expected: '1', got: '2' })
+            Err(OrgCodeError::Check {
+                expected: '1',
+                got: '2'
+            })
         );
     }
 }

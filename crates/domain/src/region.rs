@@ -5,10 +5,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-/// Embedded copies of `../shared/data/gbt2260_*.csv`.
+/// Embedded copy of `../shared/data/gbt2260_china_county_level.csv` (all counties; some rows are
+/// NBS development-zone codes, not GB/T 2260).
 pub const COUNTY_LEVEL_CSV: &str = include_str!("../data/gbt2260_china_county_level.csv");
+/// Embedded copy of `../shared/data/gbt2260_historical_stdnum.csv` (historical codes with years).
 pub const HISTORICAL_CSV: &str = include_str!("../data/gbt2260_historical_stdnum.csv");
+/// Embedded copy of `../shared/data/gbt2260_zhejiang.csv` (Zhejiang province, prefectures, counties).
 pub const ZHEJIANG_CSV: &str = include_str!("../data/gbt2260_zhejiang.csv");
+/// Embedded copy of `../shared/data/gbt2260_zhejiang_townships.csv` (9-digit townships and streets).
 pub const ZHEJIANG_TOWNSHIPS_CSV: &str = include_str!("../data/gbt2260_zhejiang_townships.csv");
 
 /// The model district: Shangyu, Shaoxing, Zhejiang.
@@ -17,13 +21,17 @@ pub const DISTRICT_CODE: &str = "330604";
 /// One region or township.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Region {
+    /// 6 digits (9 for a township).
     pub code: String,
+    /// The Chinese name (for a historical code, as the historical list gives it).
     pub name: String,
     /// `province`, `prefecture`, `county`, `township` or `historical`.
     pub level: String,
+    /// The code of the region above, when known (current codes and townships).
     pub parent: Option<String>,
     /// For historical codes: the years the code was in use (inclusive), when known.
     pub valid_from_year: Option<u16>,
+    /// The last year, for an abolished code.
     pub valid_to_year: Option<u16>,
 }
 
@@ -194,7 +202,10 @@ mod tests {
     fn quoted_historical_names_keep_their_years() {
         // `132426,"完县,[1993-1994]顺平县",河北省,,1992`: the quoted name contains a comma.
         let r = lookup("132426").expect("historical code");
-        assert_eq!((r.name.as_str(), r.level.as_str()), ("完县,[1993-1994]顺平县", "historical"));
+        assert_eq!(
+            (r.name.as_str(), r.level.as_str()),
+            ("完县,[1993-1994]顺平县", "historical")
+        );
         assert_eq!((r.valid_from_year, r.valid_to_year), (None, Some(1992)));
         // `130204,"东矿区,[1995-]古冶区",河北省,1983,1994`, still current as 古冶区: the current entry
         // keeps the historical first year.
@@ -204,11 +215,22 @@ mod tests {
 
     #[test]
     fn region_code_only_holds_listed_codes() {
-        assert_eq!(RegionCode::parse("330604").map(|r| r.to_string()), Some("330604".into()));
-        assert_eq!(RegionCode::parse("120110").map(|r| r.to_string()), Some("120110".into()));
+        assert_eq!(
+            RegionCode::parse("330604").map(|r| r.to_string()),
+            Some("330604".into())
+        );
+        assert_eq!(
+            RegionCode::parse("120110").map(|r| r.to_string()),
+            Some("120110".into())
+        );
         for bad in ["339999", "33060", "3306041", "33060A", ""] {
             assert_eq!(RegionCode::parse(bad), None, "{bad}");
         }
-        assert_eq!(RegionCode::parse("330604").and_then(|r| r.region()).map(|r| r.name.as_str()), Some("上虞区"));
+        assert_eq!(
+            RegionCode::parse("330604")
+                .and_then(|r| r.region())
+                .map(|r| r.name.as_str()),
+            Some("上虞区")
+        );
     }
 }

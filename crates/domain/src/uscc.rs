@@ -10,7 +10,9 @@ use std::fmt;
 
 /// The 31 characters of the code alphabet, in value order.
 pub const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// Registration authorities (position 1) and the entity types (position 2) each may issue.
 const AUTHORITIES: &[(u8, &str, &[u8])] = &[
@@ -31,22 +33,50 @@ const AUTHORITIES: &[(u8, &str, &[u8])] = &[
 /// Exactly which rule a bad code breaks. The `Display` text starts with a stable rule name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UsccError {
+    /// Nothing left after normalising.
     #[error("empty")]
     Empty,
+    /// Not 18 characters (after normalising).
     #[error("length: a USCC has 18 characters, got {0}")]
     Length(usize),
+    /// A character outside the code alphabet.
     #[error("character: {ch:?} at position {pos} is not in the code alphabet (digits and capitals without I, O, S, V, Z)")]
-    Character { pos: usize, ch: char },
+    Character {
+        /// 1-based position.
+        pos: usize,
+        /// The offending character.
+        ch: char,
+    },
+    /// Position 1 is not a registration authority.
     #[error("authority: {0:?} at position 1 is not a registration authority")]
     Authority(char),
+    /// Position 2 is not an entity type the authority issues.
     #[error("entity-type: {ty:?} at position 2 is not an entity type of authority {authority:?}")]
-    EntityType { authority: char, ty: char },
+    EntityType {
+        /// Position 1.
+        authority: char,
+        /// Position 2.
+        ty: char,
+    },
+    /// Positions 3–8 are not a GB/T 2260 region code.
     #[error("region: {0} at positions 3-8 is not a GB/T 2260 region code, current or historical")]
     Region(String),
+    /// The embedded organisation code (positions 9–17) has a wrong GB 11714 check character.
     #[error("org-check: the embedded organisation code {code} should end in {expected}")]
-    OrgCheck { code: String, expected: char },
+    OrgCheck {
+        /// Positions 9–17 as found.
+        code: String,
+        /// The check character positions 9–16 call for.
+        expected: char,
+    },
+    /// The mod-31 check character (position 18) is wrong.
     #[error("check: the check character should be {expected}, got {got}")]
-    Check { expected: char, got: char },
+    Check {
+        /// The check character positions 1–17 call for.
+        expected: char,
+        /// The check character found.
+        got: char,
+    },
 }
 
 impl UsccError {
@@ -69,8 +99,23 @@ impl UsccError {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Uscc([u8; 18]);
 
+/// Each byte's value in the code alphabet, or `NOT_IN_ALPHABET` (a table: this is on the ingest hot path).
+const VALUES: [u8; 256] = {
+    let mut t = [NOT_IN_ALPHABET; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_IN_ALPHABET: u8 = u8::MAX;
+
 fn value(c: u8) -> Option<u32> {
-    ALPHABET.iter().position(|&a| a == c).map(|p| p as u32)
+    match VALUES[c as usize] {
+        NOT_IN_ALPHABET => None,
+        v => Some(v as u32),
+    }
 }
 
 /// The check character for the first 17 characters (which must be from the alphabet).
@@ -110,7 +155,10 @@ impl Uscc {
             return Err(UsccError::Authority(b[0] as char));
         };
         if !types.contains(&b[1]) {
-            return Err(UsccError::EntityType { authority: b[0] as char, ty: b[1] as char });
+            return Err(UsccError::EntityType {
+                authority: b[0] as char,
+                ty: b[1] as char,
+            });
         }
         let region = &s[2..8];
         if !region.bytes().all(|c| c.is_ascii_digit()) || !crate::region::is_region_code(region) {
@@ -118,11 +166,17 @@ impl Uscc {
         }
         let expected_org = orgcode::check_char(&b[8..16]).unwrap_or('?');
         if b[16] as char != expected_org {
-            return Err(UsccError::OrgCheck { code: s[8..17].to_string(), expected: expected_org });
+            return Err(UsccError::OrgCheck {
+                code: s[8..17].to_string(),
+                expected: expected_org,
+            });
         }
         let expected = check_char(&b[..17]).unwrap_or('?');
         if b[17] as char != expected {
-            return Err(UsccError::Check { expected, got: b[17] as char });
+            return Err(UsccError::Check {
+                expected,
+                got: b[17] as char,
+            });
         }
         let mut a = [0u8; 18];
         a.copy_from_slice(b);
@@ -131,21 +185,29 @@ impl Uscc {
 
     /// Builds a code from its first 17 characters by appending the check character. Used by the
     /// generator; the result is validated like any other code.
+    /// A prefix of the wrong length or with a character outside the alphabet reports that rule
+    /// (`length` counts characters, like `parse`).
     pub fn from_first17(first17: &str) -> Result<Self, UsccError> {
-        let c = check_char(first17.as_bytes()).ok_or(UsccError::Length(first17.len() + 1))?;
+        // '?' is outside the alphabet, so if there is no check character the parse fails on the
+        // length or on the first bad character, which comes before position 18.
+        let c = check_char(first17.as_bytes()).unwrap_or('?');
         Self::parse_compact(&format!("{first17}{c}"))
     }
 
+    /// The 18 characters.
     pub fn as_str(&self) -> &str {
         // Only ASCII from the alphabet is ever stored.
         std::str::from_utf8(&self.0).unwrap_or("")
     }
+    /// The registration authority (position 1).
     pub fn authority(&self) -> char {
         self.0[0] as char
     }
+    /// The entity type (position 2).
     pub fn entity_type(&self) -> char {
         self.0[1] as char
     }
+    /// The registering authority's GB/T 2260 region code (positions 3–8).
     pub fn region(&self) -> &str {
         &self.as_str()[2..8]
     }
@@ -155,7 +217,11 @@ impl Uscc {
     }
     /// The name of the registration authority.
     pub fn authority_name(&self) -> &'static str {
-        AUTHORITIES.iter().find(|a| a.0 == self.0[0]).map(|a| a.1).unwrap_or("")
+        AUTHORITIES
+            .iter()
+            .find(|a| a.0 == self.0[0])
+            .map(|a| a.1)
+            .unwrap_or("")
     }
 }
 
@@ -202,7 +268,10 @@ mod tests {
     #[test]
     fn rules() {
         check("91110000600037341L", Ok("91110000600037341L"));
-        check("９１１１００００６０００３７３４１ｌ", Ok("91110000600037341L"));
+        check(
+            "９１１１００００６０００３７３４１ｌ",
+            Ok("91110000600037341L"),
+        );
         check("91 110000 60003734-1l", Ok("91110000600037341L"));
         check("", Err("empty"));
         check("12345", Err("length"));
