@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod gen_cmd;
+mod store_cmd;
 mod uscc_cmd;
 
 #[derive(Parser)]
@@ -22,6 +23,16 @@ enum Cmd {
     },
     /// Generate a synthetic district: every source's exports, a manifest, and the hidden truth.
     Gen(gen_cmd::GenArgs),
+    /// Ingest delivered files (or folders of them) into the store.
+    Ingest(store_cmd::IngestArgs),
+    /// Generate the demo district (or reuse it), ingest it, and print what the store holds.
+    Demo(store_cmd::DemoArgs),
+    /// Print what the store holds: firms, facts by source, quarantined rows by reason.
+    Stats(store_cmd::DbArgs),
+    /// Show a stored fact, its provenance and its raw source row.
+    Fact(store_cmd::FactArgs),
+    /// List quarantined rows.
+    Quarantine(store_cmd::QuarantineArgs),
 }
 
 #[derive(Subcommand)]
@@ -36,5 +47,10 @@ fn main() -> Result<()> {
     match cli.cmd {
         Cmd::Uscc { cmd: UsccCmd::Check { codes } } => uscc_cmd::check(&codes),
         Cmd::Gen(a) => gen_cmd::run(&a),
+        Cmd::Ingest(a) => store_cmd::ingest(&a),
+        Cmd::Demo(a) => store_cmd::demo(&a),
+        Cmd::Stats(a) => store_cmd::stats(&a),
+        Cmd::Fact(a) => store_cmd::fact(&a),
+        Cmd::Quarantine(a) => store_cmd::quarantine(&a),
     }
 }

@@ -77,3 +77,18 @@ mod tests {
         assert_eq!(compact_ascii_into("中1", &mut buf), None, "non-ASCII");
     }
 }
+
+/// Folds full-width ASCII (U+FF01..U+FF5E) to half-width and the ideographic space to a space;
+/// everything else is kept (for values, not codes: dates, numbers, code-list entries).
+pub fn fold_width(raw: &str) -> String {
+    if raw.is_ascii() {
+        return raw.to_string();
+    }
+    raw.chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            0x3000 => ' ',
+            _ => c,
+        })
+        .collect()
+}

@@ -1,1 +1,293 @@
-//! placeholder
+//! SQLite backend: the embedded default store.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a committed batch survives kill -9 and power
+//! loss (the WAL is fsynced at every commit). One write transaction per batch.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use xinyong_store::*;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS batches (
+  batch_id TEXT PRIMARY KEY,          -- SHA-256 of the delivered file's bytes
+  source TEXT NOT NULL, dataset TEXT NOT NULL, file_name TEXT NOT NULL,
+  delivered_on TEXT NOT NULL, ingested_at TEXT NOT NULL, archive TEXT NOT NULL,
+  rows_read INTEGER NOT NULL, inserted INTEGER NOT NULL, replaced INTEGER NOT NULL,
+  unchanged INTEGER NOT NULL, quarantined INTEGER NOT NULL, diagnostics TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archive_chunks (
+  batch_id TEXT NOT NULL, chunk INTEGER NOT NULL, first_row INTEGER NOT NULL,
+  offset INTEGER NOT NULL, len INTEGER NOT NULL, PRIMARY KEY (batch_id, chunk)
+);
+CREATE TABLE IF NOT EXISTS facts (
+  fact_id INTEGER PRIMARY KEY,
+  uscc TEXT NOT NULL, source TEXT NOT NULL, dataset TEXT NOT NULL, key TEXT NOT NULL,
+  period TEXT, event_date TEXT, end_date TEXT, fields TEXT NOT NULL, content_hash TEXT NOT NULL,
+  batch_id TEXT NOT NULL, row INTEGER NOT NULL, n_rows INTEGER NOT NULL,
+  known_from TEXT NOT NULL,           -- the delivery date of its batch
+  known_to TEXT,                      -- NULL while current; the delivery date of its replacement
+  ingested_at TEXT NOT NULL, superseded_by INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS facts_current ON facts(source, dataset, key) WHERE known_to IS NULL;
+CREATE INDEX IF NOT EXISTS facts_uscc ON facts(uscc, dataset);
+CREATE TABLE IF NOT EXISTS quarantine (
+  id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL, source TEXT NOT NULL, dataset TEXT NOT NULL,
+  row INTEGER NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, raw TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_reason ON quarantine(reason);
+"#;
+
+fn be(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(be)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536;",
+        )
+        .map_err(be)?;
+        conn.execute_batch(SCHEMA).map_err(be)?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+struct Writer<'s> {
+    tx: rusqlite::Transaction<'s>,
+    meta: BatchMeta,
+}
+
+impl BatchWriter for Writer<'_> {
+    fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome> {
+        let cur: Option<(i64, String)> = self
+            .tx
+            .prepare_cached("SELECT fact_id, content_hash FROM facts WHERE source=?1 AND dataset=?2 AND key=?3 AND known_to IS NULL")
+            .map_err(be)?
+            .query_row(params![self.meta.source, self.meta.dataset, f.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(be)?;
+        if let Some((_, h)) = &cur {
+            if h == f.content_hash {
+                return Ok(PutOutcome::Unchanged);
+            }
+        }
+        if let Some((old, _)) = &cur {
+            self.tx
+                .prepare_cached("UPDATE facts SET known_to=?1 WHERE fact_id=?2")
+                .map_err(be)?
+                .execute(params![self.meta.delivered_on, old])
+                .map_err(be)?;
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )
+            .map_err(be)?
+            .execute(params![
+                f.uscc,
+                self.meta.source,
+                self.meta.dataset,
+                f.key,
+                f.period,
+                f.date,
+                f.end_date,
+                f.fields,
+                f.content_hash,
+                self.meta.batch_id,
+                f.row as i64,
+                f.n_rows as i64,
+                self.meta.delivered_on,
+                self.meta.ingested_at
+            ])
+            .map_err(be)?;
+        if let Some((old, _)) = cur {
+            let new = self.tx.last_insert_rowid();
+            self.tx.prepare_cached("UPDATE facts SET superseded_by=?1 WHERE fact_id=?2").map_err(be)?.execute(params![new, old]).map_err(be)?;
+            return Ok(PutOutcome::Replaced);
+        }
+        Ok(PutOutcome::Inserted)
+    }
+
+    fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO quarantine (batch_id, source, dataset, row, reason, detail, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            .map_err(be)?
+            .execute(params![self.meta.batch_id, self.meta.source, self.meta.dataset, q.row as i64, q.reason, q.detail, q.raw])
+            .map_err(be)?;
+        Ok(())
+    }
+
+    fn add_chunk(&mut self, c: &ArchiveChunk) -> Result<()> {
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO archive_chunks (batch_id, chunk, first_row, offset, len) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(be)?
+            .execute(params![self.meta.batch_id, c.chunk, c.first_row as i64, c.offset as i64, c.len as i64])
+            .map_err(be)?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, c: BatchCounts, diagnostics: &[String]) -> Result<()> {
+        let m = &self.meta;
+        self.tx
+            .execute(
+                "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, archive, rows_read, inserted, replaced, unchanged, quarantined, diagnostics)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    m.batch_id,
+                    m.source,
+                    m.dataset,
+                    m.file_name,
+                    m.delivered_on,
+                    m.ingested_at,
+                    m.archive,
+                    c.rows_read as i64,
+                    c.inserted as i64,
+                    c.replaced as i64,
+                    c.unchanged as i64,
+                    c.quarantined as i64,
+                    diagnostics.join("\n")
+                ],
+            )
+            .map_err(be)?;
+        self.tx.commit().map_err(be)
+    }
+}
+
+fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFact> {
+    Ok(StoredFact {
+        fact_id: r.get(0)?,
+        uscc: r.get(1)?,
+        source: r.get(2)?,
+        dataset: r.get(3)?,
+        key: r.get(4)?,
+        period: r.get(5)?,
+        fields: r.get(6)?,
+        batch_id: r.get(7)?,
+        row: r.get::<_, i64>(8)? as u64,
+        n_rows: r.get::<_, i64>(9)? as u64,
+        known_from: r.get(10)?,
+        known_to: r.get(11)?,
+        ingested_at: r.get(12)?,
+        archive: r.get(13)?,
+    })
+}
+
+const FACT_COLS: &str = "f.fact_id, f.uscc, f.source, f.dataset, f.key, f.period, f.fields, f.batch_id, f.row, f.n_rows, f.known_from, f.known_to, f.ingested_at, b.archive";
+
+impl Store for SqliteStore {
+    fn has_batch(&self, batch_id: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM batches WHERE batch_id=?1", [batch_id], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(be)
+    }
+
+    fn begin_batch<'s>(&'s mut self, meta: &BatchMeta) -> Result<Box<dyn BatchWriter + 's>> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        Ok(Box::new(Writer { tx, meta: meta.clone() }))
+    }
+
+    fn crosswalk(&self) -> Result<Vec<(String, Option<String>)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT uscc, json_extract(fields, '$.reg_no') FROM facts WHERE dataset='amr.registration' AND known_to IS NULL")
+            .map_err(be)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn fact(&self, fact_id: i64) -> Result<StoredFact> {
+        self.conn
+            .query_row(&format!("SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) WHERE f.fact_id=?1"), [fact_id], stored)
+            .optional()
+            .map_err(be)?
+            .ok_or_else(|| StoreError::NotFound(format!("fact {fact_id}")))
+    }
+
+    fn facts_of(&self, uscc: &str, as_of: Option<&str>) -> Result<Vec<StoredFact>> {
+        let sql = match as_of {
+            None => format!("SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) WHERE f.uscc=?1 AND f.known_to IS NULL ORDER BY f.dataset, f.key"),
+            Some(_) => format!(
+                "SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) WHERE f.uscc=?1 AND f.known_from <= ?2 AND (f.known_to IS NULL OR f.known_to > ?2) ORDER BY f.dataset, f.key"
+            ),
+        };
+        let mut st = self.conn.prepare(&sql).map_err(be)?;
+        let rows = match as_of {
+            None => st.query_map([uscc], stored),
+            Some(t) => st.query_map(params![uscc, t], stored),
+        }
+        .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk> {
+        self.conn
+            .query_row(
+                "SELECT chunk, first_row, offset, len FROM archive_chunks WHERE batch_id=?1 AND first_row <= ?2 ORDER BY first_row DESC LIMIT 1",
+                params![batch_id, row as i64],
+                |r| Ok(ArchiveChunk { chunk: r.get(0)?, first_row: r.get::<_, i64>(1)? as u64, offset: r.get::<_, i64>(2)? as u64, len: r.get::<_, i64>(3)? as u64 }),
+            )
+            .optional()
+            .map_err(be)?
+            .ok_or_else(|| StoreError::NotFound(format!("row {row} of batch {batch_id}")))
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let one = |sql: &str| -> Result<u64> { self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64).map_err(be) };
+        let pairs = |sql: &str| -> Result<Vec<(String, u64)>> {
+            let mut st = self.conn.prepare(sql).map_err(be)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(be)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+        };
+        Ok(StoreStats {
+            batches: one("SELECT count(*) FROM batches")?,
+            firms: one("SELECT count(*) FROM facts WHERE dataset='amr.registration' AND known_to IS NULL")?,
+            facts_current: one("SELECT count(*) FROM facts WHERE known_to IS NULL")?,
+            facts_history: one("SELECT count(*) FROM facts WHERE known_to IS NOT NULL")?,
+            source_rows: one("SELECT coalesce(sum(rows_read), 0) FROM batches")?,
+            facts_by_source: pairs("SELECT source, count(*) FROM facts WHERE known_to IS NULL GROUP BY source ORDER BY source")?,
+            quarantine_by_reason: pairs("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY count(*) DESC, reason")?,
+        })
+    }
+
+    fn quarantine_rows(&self, reason_prefix: Option<&str>, limit: u64) -> Result<Vec<(String, String, String, u64, String, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT batch_id, source, dataset, row, reason, detail, raw FROM quarantine WHERE reason LIKE ?1 || '%' ORDER BY id LIMIT ?2")
+            .map_err(be)?;
+        let rows = st
+            .query_map(params![reason_prefix.unwrap_or(""), limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn content_hash(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        for sql in [
+            "SELECT batch_id || '|' || source || '|' || dataset || '|' || delivered_on || '|' || rows_read || '|' || inserted || '|' || replaced || '|' || unchanged || '|' || quarantined FROM batches ORDER BY batch_id",
+            "SELECT source || '|' || dataset || '|' || key || '|' || content_hash || '|' || batch_id || '|' || row || '|' || known_from || '|' || coalesce(known_to, '') FROM facts ORDER BY source, dataset, key, known_from, batch_id",
+            "SELECT batch_id || '|' || row || '|' || reason || '|' || detail || '|' || raw FROM quarantine ORDER BY batch_id, row, reason",
+        ] {
+            let mut st = self.conn.prepare(sql).map_err(be)?;
+            let mut rows = st.query([]).map_err(be)?;
+            while let Some(r) = rows.next().map_err(be)? {
+                let s: String = r.get(0).map_err(be)?;
+                h.update(s.as_bytes());
+                h.update(b"\n");
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+}

@@ -1,1 +1,147 @@
-//! placeholder
+//! The storage interface the platform writes and reads through. Backends (`store-sqlite`, later
+//! `store-postgres`) implement it; only the binary picks one.
+//!
+//! Architecture invariant: no database driver, no serialization format and no IO here — plain types
+//! and traits. Every enterprise-scoped row is keyed by USCC.
+
+/// Errors from a backend, with the backend's message.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Backend(String),
+    #[error("store: not found: {0}")]
+    NotFound(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A delivered file, identified by the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchMeta {
+    pub batch_id: String,
+    pub source: String,
+    pub dataset: String,
+    pub file_name: String,
+    /// The date it was (or would have been) delivered: facts are known from this date.
+    pub delivered_on: String,
+    /// The actual time of ingest (RFC 3339); a fixed clock can be supplied for tests.
+    pub ingested_at: String,
+    /// Path of the verbatim compressed copy, relative to the store's archive folder.
+    pub archive: String,
+}
+
+/// One independently compressed piece of the archived file, so one row can be read back quickly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveChunk {
+    pub chunk: u32,
+    /// First row (line, or sheet row) it holds; rows are numbered from 1 = the header.
+    pub first_row: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A validated fact to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFact<'a> {
+    pub uscc: &'a str,
+    pub key: &'a str,
+    pub period: Option<&'a str>,
+    pub date: Option<&'a str>,
+    pub end_date: Option<&'a str>,
+    /// Canonical fields as JSON text.
+    pub fields: &'a str,
+    pub content_hash: &'a str,
+    pub row: u64,
+    pub n_rows: u64,
+}
+
+/// What storing a fact did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Inserted,
+    /// A new version replaced the current one (which is kept for history).
+    Replaced,
+    /// The same content is already current: nothing changed.
+    Unchanged,
+}
+
+/// A rejected row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantineRow<'a> {
+    pub row: u64,
+    pub reason: &'a str,
+    pub detail: &'a str,
+    pub raw: &'a str,
+}
+
+/// Counts of one batch, recorded when it commits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub rows_read: u64,
+    pub inserted: u64,
+    pub replaced: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+}
+
+/// Writes one batch atomically: nothing of it is visible or durable until `commit` returns, and
+/// after `commit` returns it survives a crash or power loss.
+pub trait BatchWriter {
+    fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome>;
+    fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()>;
+    fn add_chunk(&mut self, c: &ArchiveChunk) -> Result<()>;
+    fn commit(self: Box<Self>, counts: BatchCounts, diagnostics: &[String]) -> Result<()>;
+}
+
+/// A stored fact with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFact {
+    pub fact_id: i64,
+    pub uscc: String,
+    pub source: String,
+    pub dataset: String,
+    pub key: String,
+    pub period: Option<String>,
+    pub fields: String,
+    pub batch_id: String,
+    pub row: u64,
+    pub n_rows: u64,
+    pub known_from: String,
+    pub known_to: Option<String>,
+    pub ingested_at: String,
+    pub archive: String,
+}
+
+/// Summary counts for reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    pub batches: u64,
+    pub firms: u64,
+    pub facts_current: u64,
+    pub facts_history: u64,
+    pub source_rows: u64,
+    pub facts_by_source: Vec<(String, u64)>,
+    pub quarantine_by_reason: Vec<(String, u64)>,
+}
+
+/// The storage interface.
+pub trait Store {
+    /// Whether a batch (by content hash) is already stored.
+    fn has_batch(&self, batch_id: &str) -> Result<bool>;
+    /// Starts writing a batch; the writer holds the store's write transaction.
+    fn begin_batch<'s>(&'s mut self, meta: &BatchMeta) -> Result<Box<dyn BatchWriter + 's>>;
+    /// Current registration crosswalk: (USCC, registration number if any).
+    fn crosswalk(&self) -> Result<Vec<(String, Option<String>)>>;
+    /// A fact and its provenance.
+    fn fact(&self, fact_id: i64) -> Result<StoredFact>;
+    /// The facts of one firm as known on `as_of` (YYYY-MM-DD): the versions current then.
+    fn facts_of(&self, uscc: &str, as_of: Option<&str>) -> Result<Vec<StoredFact>>;
+    /// The archive chunk holding `row` of a batch.
+    fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk>;
+    fn stats(&self) -> Result<StoreStats>;
+    /// Quarantine rows (batch, source, dataset, row, reason, detail, raw), optionally by reason prefix.
+    fn quarantine_rows(&self, reason_prefix: Option<&str>, limit: u64) -> Result<Vec<(String, String, String, u64, String, String, String)>>;
+    /// A hash of the store's whole logical content (facts with history, quarantine, batches without
+    /// ingest times), to compare stores.
+    fn content_hash(&self) -> Result<String>;
+}
