@@ -15,7 +15,10 @@ fn main() {
     let mut out = String::from("[\n");
     for n in &names {
         println!("cargo:rerun-if-changed={}", dir.join(n).display());
-        out.push_str(&format!("({n:?}, include_str!({:?})),\n", dir.join(n).display().to_string()));
+        out.push_str(&format!(
+            "({n:?}, include_str!({:?})),\n",
+            dir.join(n).display().to_string()
+        ));
     }
     out.push(']');
     let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("builtin.rs");

@@ -36,7 +36,12 @@ pub fn write(path: &Path, data: &[u8], by_lines: bool) -> Result<Vec<ArchiveChun
         enc.write_all(piece).map_err(io(&tmp))?;
         let gz = enc.finish().map_err(io(&tmp))?;
         f.write_all(&gz).map_err(io(&tmp))?;
-        chunks.push(ArchiveChunk { chunk: chunks.len() as u32, first_row: row, offset, len: gz.len() as u64 });
+        chunks.push(ArchiveChunk {
+            chunk: chunks.len() as u32,
+            first_row: row,
+            offset,
+            len: gz.len() as u64,
+        });
         offset += gz.len() as u64;
         row += piece.iter().filter(|&&b| b == b'\n').count() as u64;
         start = end;
@@ -60,6 +65,8 @@ pub fn read_chunk(path: &Path, c: &ArchiveChunk) -> Result<Vec<u8>> {
     let mut gz = vec![0u8; c.len as usize];
     f.read_exact(&mut gz).map_err(io(path))?;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).map_err(io(path))?;
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut out)
+        .map_err(io(path))?;
     Ok(out)
 }

@@ -23,5 +23,8 @@ pub enum AppError {
 pub type Result<T> = std::result::Result<T, AppError>;
 
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
-    move |source| AppError::Io { path: path.display().to_string(), source }
+    move |source| AppError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }

@@ -55,12 +55,20 @@ pub fn delivery_of(path: &Path) -> Option<Delivery> {
     let mut parts = name.split("__");
     let dataset = parts.next()?.to_string();
     let delivered = parts.next()?.to_string();
-    (delivered.len() == 10 && parts.next().is_some()).then_some(Delivery { path: path.to_path_buf(), source, dataset, delivered })
+    (delivered.len() == 10 && parts.next().is_some()).then_some(Delivery {
+        path: path.to_path_buf(),
+        source,
+        dataset,
+        delivered,
+    })
 }
 
 fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     if p.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(p).map_err(io(p))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(io(p))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
         entries.sort();
         for e in entries {
             // The hidden truth is never read by ingest.
@@ -115,7 +123,9 @@ pub fn resolver_from(store: &dyn Store) -> Result<Resolver> {
 
 fn now(opts: &IngestOptions) -> String {
     opts.clock.clone().unwrap_or_else(|| {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         format!("unix:{}.{:03}", d.as_secs(), d.subsec_millis())
     })
 }
@@ -158,16 +168,31 @@ pub fn ingest_paths(
     Ok(sum)
 }
 
-fn ingest_one(store: &mut dyn Store, registry: &Registry, d: &Delivery, opts: &IngestOptions, resolver: &mut Resolver) -> Result<BatchReport> {
-    let ds = registry.dataset(&d.dataset).ok_or_else(|| AppError::Registry(format!("unknown dataset {}", d.dataset)))?;
+fn ingest_one(
+    store: &mut dyn Store,
+    registry: &Registry,
+    d: &Delivery,
+    opts: &IngestOptions,
+    resolver: &mut Resolver,
+) -> Result<BatchReport> {
+    let ds = registry
+        .dataset(&d.dataset)
+        .ok_or_else(|| AppError::Registry(format!("unknown dataset {}", d.dataset)))?;
     let bytes = std::fs::read(&d.path).map_err(io(&d.path))?;
     let batch_id = hex::encode(Sha256::digest(&bytes));
-    let mut report = BatchReport { path: d.path.display().to_string(), batch_id: batch_id.clone(), dataset: d.dataset.clone(), skipped: false, counts: BatchCounts::default() };
+    let mut report = BatchReport {
+        path: d.path.display().to_string(),
+        batch_id: batch_id.clone(),
+        dataset: d.dataset.clone(),
+        skipped: false,
+        counts: BatchCounts::default(),
+    };
     if store.has_batch(&batch_id)? {
         report.skipped = true;
         return Ok(report);
     }
-    let plain = xinyong_ingest::maybe_gunzip(&bytes).map_err(|e| AppError::Other(format!("{}: {e}", d.path.display())))?;
+    let plain =
+        xinyong_ingest::maybe_gunzip(&bytes).map_err(|e| AppError::Other(format!("{}: {e}", d.path.display())))?;
     let rel = format!("{}/{}.gz", d.source, batch_id);
     let chunks = archive::write(&opts.archive_dir.join(&rel), &plain, ds.format != Format::Xlsx)?;
     let meta = BatchMeta {
@@ -191,7 +216,12 @@ fn ingest_one(store: &mut dyn Store, registry: &Registry, d: &Delivery, opts: &I
             // The whole file is unusable: it is still stored and archived, with the reason.
             let reason = e.to_string();
             let rule = reason.split(':').next().unwrap_or("file").to_string();
-            w.quarantine(&QuarantineRow { row: 1, reason: &format!("file:{rule}"), detail: &reason, raw: "" })?;
+            w.quarantine(&QuarantineRow {
+                row: 1,
+                reason: &format!("file:{rule}"),
+                detail: &reason,
+                raw: "",
+            })?;
             counts.quarantined = 1;
             vec![reason]
         }
@@ -218,12 +248,21 @@ fn ingest_one(store: &mut dyn Store, registry: &Registry, d: &Delivery, opts: &I
                     PutOutcome::Unchanged => counts.unchanged += 1,
                 }
                 if xinyong_ingest::is_register(ds) {
-                    let rn = r.fields.get("reg_no").and_then(|v| v.as_str()).and_then(|s| RegNo::parse(s).ok());
+                    let rn = r
+                        .fields
+                        .get("reg_no")
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| RegNo::parse(s).ok());
                     new_firms.push((r.uscc, rn));
                 }
             }
             for q in &p.quarantine {
-                w.quarantine(&QuarantineRow { row: q.row, reason: &q.reason, detail: &q.detail, raw: &q.raw })?;
+                w.quarantine(&QuarantineRow {
+                    row: q.row,
+                    reason: &q.reason,
+                    detail: &q.detail,
+                    raw: &q.raw,
+                })?;
             }
             counts.quarantined = p.quarantine.len() as u64;
             p.diagnostics
@@ -251,7 +290,10 @@ pub fn raw_row(store: &dyn Store, archive_dir: &Path, fact_id: i64) -> Result<(S
     } else if data.starts_with(b"PK") {
         xinyong_ingest::xlsx_row(&data, f.row).unwrap_or_default()
     } else {
-        let line = data.split(|&b| b == b'\n').nth((f.row - c.first_row) as usize).unwrap_or(&[]);
+        let line = data
+            .split(|&b| b == b'\n')
+            .nth((f.row - c.first_row) as usize)
+            .unwrap_or(&[]);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         match std::str::from_utf8(line) {
             Ok(s) => s.to_string(),

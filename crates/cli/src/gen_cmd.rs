@@ -67,7 +67,11 @@ pub fn run(a: &GenArgs) -> Result<()> {
     let cfg = config(a);
     let go = || xinyong_gen::generate(&cfg, &a.out, &bar());
     let summary = match a.threads {
-        Some(t) => rayon::ThreadPoolBuilder::new().num_threads(t.max(1)).build().context("thread pool")?.install(go),
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t.max(1))
+            .build()
+            .context("thread pool")?
+            .install(go),
         None => go(),
     }
     .with_context(|| format!("generating into {}", a.out.display()))?;

@@ -8,7 +8,11 @@ mod store_cmd;
 mod uscc_cmd;
 
 #[derive(Parser)]
-#[command(name = "xinyong", version, about = "xinyong (信用): an open enterprise credit information platform")]
+#[command(
+    name = "xinyong",
+    version,
+    about = "xinyong (信用): an open enterprise credit information platform"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -45,7 +49,9 @@ enum UsccCmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Uscc { cmd: UsccCmd::Check { codes } } => uscc_cmd::check(&codes),
+        Cmd::Uscc {
+            cmd: UsccCmd::Check { codes },
+        } => uscc_cmd::check(&codes),
         Cmd::Gen(a) => gen_cmd::run(&a),
         Cmd::Ingest(a) => store_cmd::ingest(&a),
         Cmd::Demo(a) => store_cmd::demo(&a),

@@ -73,10 +73,18 @@ fn open(db: &Path) -> Result<SqliteStore> {
     SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))
 }
 
-fn run_ingest(db: &Path, paths: &[PathBuf], clock: Option<String>, verbose: bool) -> Result<xinyong_app::IngestSummary> {
+fn run_ingest(
+    db: &Path,
+    paths: &[PathBuf],
+    clock: Option<String>,
+    verbose: bool,
+) -> Result<xinyong_app::IngestSummary> {
     let mut store = open(db)?;
     let registry = xinyong_registry::Registry::builtin()?;
-    let opts = IngestOptions { archive_dir: archive_dir(db), clock };
+    let opts = IngestOptions {
+        archive_dir: archive_dir(db),
+        clock,
+    };
     let bar = crate::gen_cmd::bar();
     let mut on_batch = |r: &xinyong_app::BatchReport, done: u64, total: u64| {
         if verbose && !r.skipped {
@@ -84,7 +92,13 @@ fn run_ingest(db: &Path, paths: &[PathBuf], clock: Option<String>, verbose: bool
         }
         bar("ingest", done, total);
     };
-    Ok(xinyong_app::ingest_paths(&mut store, &registry, paths, &opts, &mut on_batch)?)
+    Ok(xinyong_app::ingest_paths(
+        &mut store,
+        &registry,
+        paths,
+        &opts,
+        &mut on_batch,
+    )?)
 }
 
 pub fn ingest(a: &IngestArgs) -> Result<()> {
@@ -108,8 +122,14 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
 
 pub fn print_stats(store: &dyn Store) -> Result<()> {
     let st = store.stats()?;
-    println!("store: {} firms registered, {} batches, {} source rows", st.firms, st.batches, st.source_rows);
-    println!("facts: {} current, {} earlier versions kept for history", st.facts_current, st.facts_history);
+    println!(
+        "store: {} firms registered, {} batches, {} source rows",
+        st.firms, st.batches, st.source_rows
+    );
+    println!(
+        "facts: {} current, {} earlier versions kept for history",
+        st.facts_current, st.facts_history
+    );
     println!("facts by source:");
     for (s, n) in &st.facts_by_source {
         println!("  {s:<12} {n:>10}");
@@ -161,9 +181,19 @@ pub fn fact(a: &FactArgs) -> Result<()> {
     let t = Instant::now();
     let (f, raw) = xinyong_app::raw_row(&store, &archive_dir(&a.db.db), a.fact_id)?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
-    println!("fact {} of {} ({} {}), key {}", f.fact_id, f.uscc, f.source, f.dataset, f.key);
+    println!(
+        "fact {} of {} ({} {}), key {}",
+        f.fact_id, f.uscc, f.source, f.dataset, f.key
+    );
     println!("fields: {}", f.fields);
-    println!("batch {} row {} ({} source rows), known from {} to {}", f.batch_id, f.row, f.n_rows, f.known_from, f.known_to.as_deref().unwrap_or("now"));
+    println!(
+        "batch {} row {} ({} source rows), known from {} to {}",
+        f.batch_id,
+        f.row,
+        f.n_rows,
+        f.known_from,
+        f.known_to.as_deref().unwrap_or("now")
+    );
     println!("ingested at {}; archive {}", f.ingested_at, f.archive);
     println!("raw row: {raw}");
     println!("looked up in {ms:.1} ms");
@@ -172,8 +202,17 @@ pub fn fact(a: &FactArgs) -> Result<()> {
 
 pub fn quarantine(a: &QuarantineArgs) -> Result<()> {
     let store = open(&a.db.db)?;
-    for (b, s, d, row, reason, detail, raw) in store.quarantine_rows(a.reason.as_deref(), a.limit)? {
-        println!("{s}\t{d}\t{}\trow {row}\t{reason}\t{detail}\t{raw}", &b[..12]);
+    for q in store.quarantine_rows(a.reason.as_deref(), a.limit)? {
+        println!(
+            "{}\t{}\t{}\trow {}\t{}\t{}\t{}",
+            q.source,
+            q.dataset,
+            &q.batch_id[..12],
+            q.row,
+            q.reason,
+            q.detail,
+            q.raw
+        );
     }
     Ok(())
 }

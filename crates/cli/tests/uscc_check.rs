@@ -5,10 +5,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xinyong");
-const CHECK_VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/tools/check-uscc-vectors"
-);
+const CHECK_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/tools/check-uscc-vectors");
 
 /// Runs `xinyong uscc check ARGS...` with `stdin` as standard input.
 fn run(args: &[&str], stdin: &[u8]) -> Output {
@@ -47,10 +44,7 @@ fn verdicts(out: &Output) -> Vec<(String, String, String)> {
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             assert!(matches!(f.len(), 2 | 3), "{l:?}");
-            let rule = f
-                .get(2)
-                .map(|r| r.split(':').next().unwrap_or(""))
-                .unwrap_or("");
+            let rule = f.get(2).map(|r| r.split(':').next().unwrap_or("")).unwrap_or("");
             (f[0].to_string(), f[1].to_string(), rule.to_string())
         })
         .collect()
@@ -96,10 +90,7 @@ fn stdin_gives_one_line_per_input_line_in_order() {
         text.lines().nth(1) == Some("\tinvalid\tempty"),
         "an empty line: {text:?}"
     );
-    assert!(
-        !text.contains('\r'),
-        "CR never reaches the output: {text:?}"
-    );
+    assert!(!text.contains('\r'), "CR never reaches the output: {text:?}");
 }
 
 #[test]
@@ -147,9 +138,7 @@ fn agrees_with_the_shared_vectors() {
     let counts = last
         .strip_prefix("agree ")
         .unwrap_or_else(|| panic!("last line {last:?}"));
-    let (agree, total) = counts
-        .split_once('/')
-        .unwrap_or_else(|| panic!("last line {last:?}"));
+    let (agree, total) = counts.split_once('/').unwrap_or_else(|| panic!("last line {last:?}"));
     let (agree, total): (usize, usize) = (agree.parse().unwrap(), total.parse().unwrap());
     assert_eq!(agree, total, "{stdout}");
     assert_eq!(total, 231 + 27, "every shared vector was checked");

@@ -101,8 +101,7 @@ fn table() -> &'static Table {
         for rec in reader.records() {
             let rec = rec.expect("embedded GB/T 4754 CSV is well-formed");
             let field = |i: usize| rec.get(i).unwrap_or("").trim();
-            let level =
-                Level::from_name(field(2)).expect("embedded GB/T 4754 CSV has known levels");
+            let level = Level::from_name(field(2)).expect("embedded GB/T 4754 CSV has known levels");
             let code = field(0).to_string();
             let section = match level {
                 Level::Section => code.chars().next(),
@@ -118,11 +117,7 @@ fn table() -> &'static Table {
                 code,
             });
         }
-        let by_code = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.code.clone(), i))
-            .collect();
+        let by_code = rows.iter().enumerate().map(|(i, r)| (r.code.clone(), i)).collect();
         Table { rows, by_code }
     })
 }
@@ -139,10 +134,7 @@ pub fn lookup(code: &str) -> Option<&'static Industry> {
         let rest = &code[1..];
         if rest.is_empty() {
             let mut b = [0u8; 4];
-            return t
-                .by_code
-                .get(&*letter.encode_utf8(&mut b))
-                .map(|&i| &t.rows[i]);
+            return t.by_code.get(&*letter.encode_utf8(&mut b)).map(|&i| &t.rows[i]);
         }
         let ind = t.by_code.get(rest).map(|&i| &t.rows[i])?;
         return (ind.level != Level::Section && ind.section == letter).then_some(ind);

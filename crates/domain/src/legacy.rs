@@ -279,9 +279,7 @@ pub fn resident_id_check_char(first17: &[u8]) -> Option<char> {
 
 fn birth_date_of(yyyymmdd: &[u8]) -> Option<chrono::NaiveDate> {
     let n = |r: std::ops::Range<usize>| -> Option<u32> {
-        yyyymmdd[r]
-            .iter()
-            .try_fold(0, |acc, &b| Some(acc * 10 + digit(b)?))
+        yyyymmdd[r].iter().try_fold(0, |acc, &b| Some(acc * 10 + digit(b)?))
     };
     let year = n(0..4)?;
     if year < 1800 {
@@ -408,7 +406,9 @@ pub enum TaxIdError {
     #[error("empty")]
     Empty,
     /// Neither 15 nor 20 characters (after normalising).
-    #[error("length: an old tax registration number has 15 or 20 characters (an 18-character one is the USCC), got {0}")]
+    #[error(
+        "length: an old tax registration number has 15 or 20 characters (an 18-character one is the USCC), got {0}"
+    )]
     Length(usize),
     /// A character not allowed at its position.
     #[error("character: {ch:?} at position {pos} is not allowed there")]
@@ -539,16 +539,10 @@ impl TaxId {
             ResidentIdError::Character { pos, ch } => TaxIdError::Character { pos, ch },
             ResidentIdError::BirthDate(d) => TaxIdError::BirthDate(d),
             ResidentIdError::Check { expected, got } => TaxIdError::IdCheck { expected, got },
-            ResidentIdError::Empty | ResidentIdError::Length(_) => {
-                TaxIdError::Length(s.chars().count())
-            }
+            ResidentIdError::Empty | ResidentIdError::Length(_) => TaxIdError::Length(s.chars().count()),
         });
         // A bad character in the sequence only counts if the resident ID had none before it.
-        let seq_bad = s
-            .chars()
-            .enumerate()
-            .skip(18)
-            .find(|(_, c)| !c.is_ascii_digit());
+        let seq_bad = s.chars().enumerate().skip(18).find(|(_, c)| !c.is_ascii_digit());
         let id18 = match (id18, seq_bad) {
             (Err(e @ TaxIdError::Character { .. }), _) => return Err(e),
             (_, Some((i, ch))) => return Err(TaxIdError::Character { pos: i + 1, ch }),
@@ -784,19 +778,13 @@ impl Readings {
     }
 
     fn errors(&self) -> Vec<CandidateError> {
-        self.iter()
-            .filter_map(|r| r.as_ref().err().cloned())
-            .collect()
+        self.iter().filter_map(|r| r.as_ref().err().cloned()).collect()
     }
 }
 
 /// Reads a compact string as every kind of identifier of its length.
 fn readings(s: &str) -> Result<Readings, IdError> {
-    let one = |r| {
-        Ok(Readings {
-            items: [Some(r), None],
-        })
-    };
+    let one = |r| Ok(Readings { items: [Some(r), None] });
     match s.chars().count() {
         0 => Err(IdError::Empty),
         9 => one(OrgCode::parse_compact(s)
@@ -816,9 +804,7 @@ fn readings(s: &str) -> Result<Readings, IdError> {
                 ),
             ],
         }),
-        18 => one(Uscc::parse_compact(s)
-            .map(LegacyId::Uscc)
-            .map_err(CandidateError::Uscc)),
+        18 => one(Uscc::parse_compact(s).map(LegacyId::Uscc).map_err(CandidateError::Uscc)),
         20 => one(TaxId::parse_compact(s)
             .map(LegacyId::TaxId)
             .map_err(CandidateError::TaxId)),
@@ -1027,10 +1013,7 @@ impl Entry {
 }
 
 fn insert<K: std::hash::Hash + Eq>(index: &mut Index<K>, key: K, uscc: Uscc) {
-    index
-        .entry(key)
-        .and_modify(|e| e.add(uscc))
-        .or_insert(Entry::One(uscc));
+    index.entry(key).and_modify(|e| e.add(uscc)).or_insert(Entry::One(uscc));
 }
 
 /// Resolves any identifier a department exports to the firm's USCC, through a crosswalk of
@@ -1102,16 +1085,8 @@ impl Resolver {
     pub fn resolve_id(&self, id: &LegacyId) -> Result<Uscc, ResolveError> {
         match id {
             LegacyId::Uscc(u) => Ok(*u),
-            LegacyId::RegNo(r) => self
-                .by_reg
-                .get(r)
-                .ok_or(ResolveError::UnknownRegNo(*r))?
-                .get(),
-            LegacyId::OrgCode(o) => self
-                .by_org
-                .get(o)
-                .ok_or(ResolveError::UnknownOrgCode(*o))?
-                .get(),
+            LegacyId::RegNo(r) => self.by_reg.get(r).ok_or(ResolveError::UnknownRegNo(*r))?.get(),
+            LegacyId::OrgCode(o) => self.by_org.get(o).ok_or(ResolveError::UnknownOrgCode(*o))?.get(),
             LegacyId::TaxId(t) => {
                 let entry = self.by_tax.get(t);
                 let entry = entry.or_else(|| t.org_code().and_then(|o| self.by_org.get(&o)));
@@ -1125,8 +1100,7 @@ impl Resolver {
     /// the first reading's `unknown-*` error is returned (registration number before tax id).
     pub fn resolve(&self, raw: &str) -> Result<Uscc, ResolveError> {
         let mut buf = [0u8; MAX_LEN];
-        let compact =
-            compact_ascii_into(raw, &mut buf).and_then(|n| std::str::from_utf8(&buf[..n]).ok());
+        let compact = compact_ascii_into(raw, &mut buf).and_then(|n| std::str::from_utf8(&buf[..n]).ok());
         let Some(s) = compact else {
             // Non-ASCII or too long: no identifier, but find out why (this allocates).
             return match classify(raw) {
@@ -1140,12 +1114,7 @@ impl Resolver {
         for id in valid.iter().flatten() {
             match self.resolve_id(id) {
                 Ok(u) => match found {
-                    Some(f) if f != u => {
-                        return Err(ResolveError::Ambiguous {
-                            first: f,
-                            second: u,
-                        })
-                    }
+                    Some(f) if f != u => return Err(ResolveError::Ambiguous { first: f, second: u }),
                     _ => found = Some(u),
                 },
                 Err(e @ ResolveError::Ambiguous { .. }) => return Err(e),
@@ -1167,10 +1136,7 @@ impl Resolver {
 
     /// The crosswalk's own contradictions: identifiers it maps to two firms (both given).
     pub fn conflicts(&self) -> Vec<(LegacyId, Uscc, Uscc)> {
-        fn of<K: Copy>(
-            index: &Index<K>,
-            wrap: fn(K) -> LegacyId,
-        ) -> impl Iterator<Item = (LegacyId, Uscc, Uscc)> + '_ {
+        fn of<K: Copy>(index: &Index<K>, wrap: fn(K) -> LegacyId) -> impl Iterator<Item = (LegacyId, Uscc, Uscc)> + '_ {
             index.iter().filter_map(move |(k, e)| match *e {
                 Entry::Conflict(a, b) => Some((wrap(*k), a, b)),
                 Entry::One(_) => None,

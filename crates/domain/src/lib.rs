@@ -14,8 +14,7 @@ pub mod uscc;
 
 pub use industry::Industry;
 pub use legacy::{
-    candidates, classify, IdError, LegacyId, RegNo, RegNoError, ResolveError, Resolver, TaxId,
-    TaxIdError,
+    candidates, classify, IdError, LegacyId, RegNo, RegNoError, ResolveError, Resolver, TaxId, TaxIdError,
 };
 pub use orgcode::{OrgCode, OrgCodeError};
 pub use uscc::{Uscc, UsccError};

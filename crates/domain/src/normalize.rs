@@ -39,6 +39,21 @@ pub fn compact_ascii_into(raw: &str, buf: &mut [u8]) -> Option<usize> {
     Some(n)
 }
 
+/// Folds full-width ASCII (U+FF01..U+FF5E) to half-width and the ideographic space to a space;
+/// everything else is kept (for values, not codes: dates, numbers, code-list entries).
+pub fn fold_width(raw: &str) -> String {
+    if raw.is_ascii() {
+        return raw.to_string();
+    }
+    raw.chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            0x3000 => ' ',
+            _ => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{compact_ascii_into, compact_code};
@@ -61,34 +76,11 @@ mod tests {
         ] {
             let mut buf = [0u8; 20];
             let n = compact_ascii_into(raw, &mut buf).expect(raw);
-            assert_eq!(
-                std::str::from_utf8(&buf[..n]).unwrap(),
-                compact_code(raw),
-                "{raw:?}"
-            );
+            assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), compact_code(raw), "{raw:?}");
         }
         let mut buf = [0u8; 4];
         assert_eq!(compact_ascii_into("12345", &mut buf), None, "too long");
-        assert_eq!(
-            compact_ascii_into("1-2-3-4", &mut buf),
-            Some(4),
-            "dashes do not count"
-        );
+        assert_eq!(compact_ascii_into("1-2-3-4", &mut buf), Some(4), "dashes do not count");
         assert_eq!(compact_ascii_into("中1", &mut buf), None, "non-ASCII");
     }
-}
-
-/// Folds full-width ASCII (U+FF01..U+FF5E) to half-width and the ideographic space to a space;
-/// everything else is kept (for values, not codes: dates, numbers, code-list entries).
-pub fn fold_width(raw: &str) -> String {
-    if raw.is_ascii() {
-        return raw.to_string();
-    }
-    raw.chars()
-        .map(|c| match c as u32 {
-            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            0x3000 => ' ',
-            _ => c,
-        })
-        .collect()
 }

@@ -10,9 +10,7 @@ use std::fmt;
 
 /// The 31 characters of the code alphabet, in value order.
 pub const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 /// Registration authorities (position 1) and the entity types (position 2) each may issue.
 const AUTHORITIES: &[(u8, &str, &[u8])] = &[
@@ -40,7 +38,9 @@ pub enum UsccError {
     #[error("length: a USCC has 18 characters, got {0}")]
     Length(usize),
     /// A character outside the code alphabet.
-    #[error("character: {ch:?} at position {pos} is not in the code alphabet (digits and capitals without I, O, S, V, Z)")]
+    #[error(
+        "character: {ch:?} at position {pos} is not in the code alphabet (digits and capitals without I, O, S, V, Z)"
+    )]
     Character {
         /// 1-based position.
         pos: usize,
@@ -217,11 +217,7 @@ impl Uscc {
     }
     /// The name of the registration authority.
     pub fn authority_name(&self) -> &'static str {
-        AUTHORITIES
-            .iter()
-            .find(|a| a.0 == self.0[0])
-            .map(|a| a.1)
-            .unwrap_or("")
+        AUTHORITIES.iter().find(|a| a.0 == self.0[0]).map(|a| a.1).unwrap_or("")
     }
 }
 
@@ -268,10 +264,7 @@ mod tests {
     #[test]
     fn rules() {
         check("91110000600037341L", Ok("91110000600037341L"));
-        check(
-            "９１１１００００６０００３７３４１ｌ",
-            Ok("91110000600037341L"),
-        );
+        check("９１１１００００６０００３７３４１ｌ", Ok("91110000600037341L"));
         check("91 110000 60003734-1l", Ok("91110000600037341L"));
         check("", Err("empty"));
         check("12345", Err("length"));

@@ -5,14 +5,10 @@
 
 use std::collections::HashMap;
 use xinyong_domain::industry::{self, Level};
-use xinyong_domain::legacy::{
-    reg_no_check_digit, AliasError, IdKind, ResidentId, ResolveError, Resolver, TaxSeq,
-};
+use xinyong_domain::legacy::{reg_no_check_digit, AliasError, IdKind, ResidentId, ResolveError, Resolver, TaxSeq};
 use xinyong_domain::normalize::compact_code;
 use xinyong_domain::uscc::ALPHABET;
-use xinyong_domain::{
-    candidates, classify, orgcode, region, LegacyId, OrgCode, RegNo, TaxId, Uscc,
-};
+use xinyong_domain::{candidates, classify, orgcode, region, LegacyId, OrgCode, RegNo, TaxId, Uscc};
 
 /// `/work/shared/data/` seen from this crate.
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/");
@@ -46,21 +42,13 @@ fn check_uscc_vector(file: &str, code: &str, valid: &str, inner: &str) {
     let got = Uscc::parse(code);
     assert_eq!(got.is_ok(), valid == "true", "{file}: {code:?}: {got:?}");
     if let Ok(u) = got {
-        assert_eq!(
-            u.as_str(),
-            compact_code(code),
-            "{file}: {code:?} normalises"
-        );
+        assert_eq!(u.as_str(), compact_code(code), "{file}: {code:?} normalises");
     }
     let compact: Vec<char> = compact_code(code).chars().collect();
     if !inner.is_empty() && compact.len() == 18 {
         let org: String = compact[8..17].iter().collect();
         let ok = OrgCode::parse(&org);
-        assert_eq!(
-            ok.is_ok(),
-            inner == "true",
-            "{file}: {code:?}: inner {org}: {ok:?}"
-        );
+        assert_eq!(ok.is_ok(), inner == "true", "{file}: {code:?}: inner {org}: {ok:?}");
     }
 }
 
@@ -69,12 +57,7 @@ fn uscc_vectors_agree() {
     let mut n = 0;
     for file in ["uscc_vectors.csv", "uscc_public_companies.csv"] {
         for row in shared_rows(file) {
-            check_uscc_vector(
-                file,
-                &row["code"],
-                &row["valid"],
-                &row["gb11714_inner_check_ok"],
-            );
+            check_uscc_vector(file, &row["code"], &row["valid"], &row["gb11714_inner_check_ok"]);
             n += 1;
         }
     }
@@ -89,8 +72,7 @@ fn uscc_vectors_agree() {
 /// byte-identical to the shared file.
 fn check_embedded(file: &str, compiled_in: &str) {
     let shared = std::fs::read(format!("{SHARED}{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let on_disk =
-        std::fs::read(format!("{EMBEDDED}{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let on_disk = std::fs::read(format!("{EMBEDDED}{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
     assert!(
         on_disk == shared,
         "crates/domain/data/{file} differs from shared/data/{file}"
@@ -106,10 +88,7 @@ fn embedded_copies_match_shared_data() {
     check_embedded("gbt2260_china_county_level.csv", region::COUNTY_LEVEL_CSV);
     check_embedded("gbt2260_historical_stdnum.csv", region::HISTORICAL_CSV);
     check_embedded("gbt2260_zhejiang.csv", region::ZHEJIANG_CSV);
-    check_embedded(
-        "gbt2260_zhejiang_townships.csv",
-        region::ZHEJIANG_TOWNSHIPS_CSV,
-    );
+    check_embedded("gbt2260_zhejiang_townships.csv", region::ZHEJIANG_TOWNSHIPS_CSV);
     check_embedded("gbt4754_2017.csv", industry::GBT4754_CSV);
 }
 
@@ -120,8 +99,7 @@ fn embedded_copies_match_shared_data() {
 /// `code` (with or without its section letter) is the industry with this level, name, section and
 /// parent, or (`None`) no industry.
 fn check_industry(code: &str, expected: Option<(Level, &str, char, Option<&str>)>) {
-    let got =
-        industry::lookup(code).map(|i| (i.level, i.name.as_str(), i.section, i.parent.as_deref()));
+    let got = industry::lookup(code).map(|i| (i.level, i.name.as_str(), i.section, i.parent.as_deref()));
     assert_eq!(got, expected, "{code:?}");
 }
 
@@ -142,46 +120,25 @@ fn industry_lookups() {
     use Level::*;
     check_industry("2614", Some((Class, "有机化学原料制造", 'C', Some("261"))));
     check_industry("C2614", Some((Class, "有机化学原料制造", 'C', Some("261"))));
-    check_industry(
-        "4011",
-        Some((Class, "工业自动控制系统装置制造", 'C', Some("401"))),
-    );
+    check_industry("4011", Some((Class, "工业自动控制系统装置制造", 'C', Some("401"))));
     check_industry("C3473", Some((Class, "照相机及器材制造", 'C', Some("347"))));
     check_industry("0111", Some((Class, "稻谷种植", 'A', Some("011"))));
     check_industry("A0111", Some((Class, "稻谷种植", 'A', Some("011"))));
     check_industry("011", Some((Group, "谷物种植", 'A', Some("01"))));
     check_industry("01", Some((Division, "农业", 'A', Some("A"))));
-    check_industry(
-        "26",
-        Some((Division, "化学原料和化学制品制造业", 'C', Some("C"))),
-    );
+    check_industry("26", Some((Division, "化学原料和化学制品制造业", 'C', Some("C"))));
     check_industry("C", Some((Section, "制造业", 'C', None)));
     check_industry("A", Some((Section, "农、林、牧、渔业", 'A', None)));
     check_industry("A2614", None);
     check_industry("9999", None);
     check_industry("U", None);
     check_industry("", None);
-    assert_eq!(
-        industry::division_of("C2614").map(|d| d.code.as_str()),
-        Some("26")
-    );
-    assert_eq!(
-        industry::division_of("261").map(|d| d.code.as_str()),
-        Some("26")
-    );
-    assert_eq!(
-        industry::division_of("26").map(|d| d.code.as_str()),
-        Some("26")
-    );
+    assert_eq!(industry::division_of("C2614").map(|d| d.code.as_str()), Some("26"));
+    assert_eq!(industry::division_of("261").map(|d| d.code.as_str()), Some("26"));
+    assert_eq!(industry::division_of("26").map(|d| d.code.as_str()), Some("26"));
     assert_eq!(industry::division_of("C"), None);
-    assert_eq!(
-        industry::section_of("4011").map(|d| d.code.as_str()),
-        Some("C")
-    );
-    assert_eq!(
-        industry::section_of("C").map(|d| d.code.as_str()),
-        Some("C")
-    );
+    assert_eq!(industry::section_of("4011").map(|d| d.code.as_str()), Some("C"));
+    assert_eq!(industry::section_of("C").map(|d| d.code.as_str()), Some("C"));
     assert_eq!(
         industry::section_of("0111").map(|d| d.name.as_str()),
         Some("农、林、牧、渔业")
@@ -221,17 +178,11 @@ fn industry_agrees_with_the_file_row_by_row() {
         }
         if level != Level::Section {
             let d = industry::division_of(&row["code"]).unwrap();
-            assert_eq!(
-                (d.level, d.code.as_str()),
-                (Level::Division, &row["code"][..2])
-            );
+            assert_eq!((d.level, d.code.as_str()), (Level::Division, &row["code"][..2]));
         }
     }
     let classes: Vec<&str> = industry::classes().map(|c| c.code.as_str()).collect();
-    assert!(
-        classes.windows(2).all(|w| w[0] < w[1]),
-        "classes are in code order"
-    );
+    assert!(classes.windows(2).all(|w| w[0] < w[1]), "classes are in code order");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,10 +342,7 @@ fn tax_id_rules() {
     check_tax_id_parse("330604 60967483-0", Ok("330604609674830"));
     // Organisation codes may carry capitals; the check character may be X.
     let embedded = Uscc::parse("91330100799655058B").unwrap().org_code();
-    check_tax_id_parse(
-        &format!("330100{embedded}"),
-        Ok(&format!("330100{embedded}")),
-    );
+    check_tax_id_parse(&format!("330100{embedded}"), Ok(&format!("330100{embedded}")));
     let x = Uscc::parse("9144030071526726XG").unwrap().org_code();
     check_tax_id_parse(&format!("440300{x}"), Ok("44030071526726X"));
 
@@ -439,11 +387,7 @@ fn tax_id_rules() {
 fn check_classify(raw: &str, expected: Result<(IdKind, &str), &str>, kinds: &[IdKind]) {
     let got = classify(raw);
     match (&got, expected) {
-        (Ok(id), Ok((kind, text))) => assert_eq!(
-            (id.kind(), id.to_string()),
-            (kind, text.to_string()),
-            "{raw:?}"
-        ),
+        (Ok(id), Ok((kind, text))) => assert_eq!((id.kind(), id.to_string()), (kind, text.to_string()), "{raw:?}"),
         (Err(e), Err(rule)) => {
             assert_eq!(e.rule(), rule, "{raw:?}: {e}");
             assert!(e.to_string().starts_with(rule), "{raw:?}: {e}");
@@ -461,11 +405,7 @@ const BOTH: &str = "330604609675040";
 #[test]
 fn classify_and_candidates() {
     use IdKind::*;
-    check_classify(
-        "91330604609674830U",
-        Ok((Uscc, "91330604609674830U")),
-        &[Uscc],
-    );
+    check_classify("91330604609674830U", Ok((Uscc, "91330604609674830U")), &[Uscc]);
     check_classify(
         "９１３３０６０４６０９６７４８３０ｕ",
         Ok((Uscc, "91330604609674830U")),
@@ -474,11 +414,7 @@ fn classify_and_candidates() {
     check_classify("330604000012348", Ok((RegNo, "330604000012348")), &[RegNo]);
     check_classify("330604609674830", Ok((TaxId, "330604609674830")), &[TaxId]);
     check_classify("60967483-0", Ok((OrgCode, "609674830")), &[OrgCode]);
-    check_classify(
-        "11010519491231002X01",
-        Ok((TaxId, "11010519491231002X01")),
-        &[TaxId],
-    );
+    check_classify("11010519491231002X01", Ok((TaxId, "11010519491231002X01")), &[TaxId]);
     check_classify(BOTH, Err("ambiguous"), &[RegNo, TaxId]);
     check_classify("", Err("empty"), &[]);
     check_classify(" \u{3000}- ", Err("empty"), &[]);
@@ -526,8 +462,7 @@ fn check_resolve(resolver: &Resolver, raw: &str, expected: Result<&str, &str>) {
 /// A firm with this authority, entity type and region and this organisation-code body.
 fn firm(prefix8: &str, body8: &str) -> Uscc {
     let org_check = orgcode::check_char(body8.as_bytes()).unwrap();
-    Uscc::from_first17(&format!("{prefix8}{body8}{org_check}"))
-        .unwrap_or_else(|e| panic!("{prefix8}{body8}: {e}"))
+    Uscc::from_first17(&format!("{prefix8}{body8}{org_check}")).unwrap_or_else(|e| panic!("{prefix8}{body8}: {e}"))
 }
 
 #[test]
@@ -572,11 +507,7 @@ fn resolver_cases() {
     check_resolve(&r, "91330604609674830A", Err("invalid"));
     check_resolve(&r, "中文名称有限公司", Err("invalid"));
     check_resolve(&r, "9133060460967483０中", Err("invalid"));
-    check_resolve(
-        &r,
-        "a much longer line that is no identifier at all",
-        Err("invalid"),
-    );
+    check_resolve(&r, "a much longer line that is no identifier at all", Err("invalid"));
     check_resolve(&r, "330604000012356", Err("unknown-reg-no"));
     check_resolve(&r, "600037341", Err("unknown-org-code"));
     check_resolve(&r, "110000600037341", Err("unknown-tax-id"));
@@ -614,10 +545,7 @@ fn resolver_cases() {
 
     // Aliases must be valid ids, and a USCC always resolves to itself.
     let err = r.add_alias("12345", c).unwrap_err();
-    assert_eq!(
-        (err.rule(), err.to_string().starts_with("length: ")),
-        ("length", true)
-    );
+    assert_eq!((err.rule(), err.to_string().starts_with("length: ")), ("length", true));
     let err = r.add_alias("330604000012349", c).unwrap_err();
     assert_eq!(err.rule(), "invalid");
     let err = r.add_alias(&a, c).unwrap_err();
@@ -672,16 +600,8 @@ fn check_first17(first17: &str, exhaustive: bool, rng: &mut Lcg) -> Result<Uscc,
     assert_eq!(Uscc::parse(u.as_str()), Ok(u), "{first17}");
     let code = u.as_str().as_bytes();
     for pos in 0..18 {
-        let others: Vec<u8> = ALPHABET
-            .iter()
-            .copied()
-            .filter(|&c| c != code[pos])
-            .collect();
-        let subs = if exhaustive {
-            others
-        } else {
-            vec![rng.pick(&others)]
-        };
+        let others: Vec<u8> = ALPHABET.iter().copied().filter(|&c| c != code[pos]).collect();
+        let subs = if exhaustive { others } else { vec![rng.pick(&others)] };
         for sub in subs {
             let mut m = code.to_vec();
             m[pos] = sub;
@@ -700,15 +620,8 @@ fn check_first17(first17: &str, exhaustive: bool, rng: &mut Lcg) -> Result<Uscc,
 
 #[test]
 fn from_first17_reports_the_rule_broken() {
-    let rule = |s: &str| {
-        Uscc::from_first17(s)
-            .map(|u| u.to_string())
-            .map_err(|e| e.rule())
-    };
-    assert_eq!(
-        rule("91110000600037341"),
-        Ok("91110000600037341L".to_string())
-    );
+    let rule = |s: &str| Uscc::from_first17(s).map(|u| u.to_string()).map_err(|e| e.rule());
+    assert_eq!(rule("91110000600037341"), Ok("91110000600037341L".to_string()));
     assert_eq!(rule("9111000060003734"), Err("length"));
     assert_eq!(rule("911100006000373411"), Err("length"));
     assert_eq!(rule("9111000060003734I"), Err("character"));
@@ -761,10 +674,7 @@ fn generated_codes_hold_and_every_substitution_is_caught() {
             Err(rule) => *rules.entry(rule).or_insert(0) += 1,
         }
     }
-    assert!(
-        ok > 3_000,
-        "only {ok} of 10,000 generated prefixes were valid"
-    );
+    assert!(ok > 3_000, "only {ok} of 10,000 generated prefixes were valid");
     for rule in ["authority", "entity-type", "region", "org-check"] {
         assert!(
             rules.get(rule).copied().unwrap_or(0) > 50,

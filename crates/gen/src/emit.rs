@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use xinyong_registry::{ColType, DateStyle, Dataset, Encoding, Format, Registry, Shape, SourceKind};
+use xinyong_registry::{ColType, Dataset, DateStyle, Encoding, Format, Registry, Shape, SourceKind};
 
 /// A value before formatting.
 #[derive(Debug, Clone)]
@@ -126,7 +126,11 @@ fn format_cell(ds: &Dataset, col: usize, v: &Val, numeric: bool) -> Cell {
             _ => num(*y as f64),
         },
         Val::Money(y) => {
-            let scaled = if c.unit.as_deref() == Some("万元") { (y / 10_000.0 * 10_000.0).round() / 10_000.0 } else { (y * 100.0).round() / 100.0 };
+            let scaled = if c.unit.as_deref() == Some("万元") {
+                (y / 10_000.0 * 10_000.0).round() / 10_000.0
+            } else {
+                (y * 100.0).round() / 100.0
+            };
             num(scaled)
         }
         Val::Num(x) => num((x * 100.0).round() / 100.0),
@@ -136,7 +140,12 @@ fn format_cell(ds: &Dataset, col: usize, v: &Val, numeric: bool) -> Cell {
             num((x * 10_000.0).round() / 10_000.0)
         }
         Val::Code(canon) => {
-            let raw = c.codes.iter().find(|(_, v)| v.as_str() == *canon).map(|(k, _)| k.clone()).unwrap_or_else(|| canon.to_string());
+            let raw = c
+                .codes
+                .iter()
+                .find(|(_, v)| v.as_str() == *canon)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_else(|| canon.to_string());
             Cell::Text(raw)
         }
     }
@@ -162,7 +171,14 @@ pub fn schedule(w: &World) -> Vec<Batch> {
     let mut m = 0;
     while m < cut {
         let to = (m + 12).min(cut);
-        v.push(Batch { index: v.len(), delivered: cut_day, from: m, to, label: w.months[m].year().to_string(), backfill: true });
+        v.push(Batch {
+            index: v.len(),
+            delivered: cut_day,
+            from: m,
+            to,
+            label: w.months[m].year().to_string(),
+            backfill: true,
+        });
         m = to;
     }
     for m in cut..nm {
@@ -188,7 +204,13 @@ struct EventSpec {
 }
 
 fn event_spec(id: &str) -> EventSpec {
-    let s = |rate, k, post_default, amount, end_months| EventSpec { rate, k, post_default, amount, end_months };
+    let s = |rate, k, post_default, amount, end_months| EventSpec {
+        rate,
+        k,
+        post_default,
+        amount,
+        end_months,
+    };
     match id {
         "amr.abnormal_list" => s(0.02, 0.9, 6.0, 0.0, Some((3, 18))),
         "amr.penalties" => s(0.03, 0.5, 2.0, 0.01, Some((36, 37))),
@@ -261,7 +283,9 @@ fn events_for(w: &World, ds: &Dataset, i: usize, cats: &[&'static str], stats: &
         }
         let day = rng.gen_range(1..=28);
         let date = NaiveDate::from_ymd_opt(w.months[m].year(), w.months[m].month(), day).expect("day");
-        let end = spec.end_months.map(|(a, b)| add_months(date, rng.gen_range(a..b.max(a + 1))) + Duration::days(rng.gen_range(0..27)));
+        let end = spec
+            .end_months
+            .map(|(a, b)| add_months(date, rng.gen_range(a..b.max(a + 1))) + Duration::days(rng.gen_range(0..27)));
         let amount = if spec.amount > 0.0 {
             (f.scale * spec.amount * LogNormal::new(0.0, 0.8).expect("ln").sample(&mut rng) / 100.0).round() * 100.0
         } else {
@@ -272,8 +296,16 @@ fn events_for(w: &World, ds: &Dataset, i: usize, cats: &[&'static str], stats: &
             date,
             end,
             record_id: format!("{}{}{:06}{:03}", tag.to_uppercase(), date.format("%Y%m"), i, v.len()),
-            category: if cats.is_empty() { "" } else { cats[rng.gen_range(0..cats.len())] },
-            status: if stats.is_empty() { "" } else { stats[rng.gen_range(0..stats.len())] },
+            category: if cats.is_empty() {
+                ""
+            } else {
+                cats[rng.gen_range(0..cats.len())]
+            },
+            status: if stats.is_empty() {
+                ""
+            } else {
+                stats[rng.gen_range(0..stats.len())]
+            },
             amount,
         });
     }
@@ -302,7 +334,11 @@ fn rows_for(w: &World, ds: &Dataset, source: &str, b: &Batch, i: usize, rng: &mu
             let fm = w.founded_month[i];
             let new_here = fm >= b.from as i64 && fm < b.to as i64;
             let dereg_here = f.dereg_month.is_some_and(|d| d >= b.from && d < b.to);
-            let include = if b.backfill { b.index == 0 && fm < b.to.max(w.months.len() - 12) as i64 } else { new_here || dereg_here };
+            let include = if b.backfill {
+                b.index == 0 && fm < b.to.max(w.months.len() - 12) as i64
+            } else {
+                new_here || dereg_here
+            };
             let include = include || (b.backfill && b.index == 0 && fm < (w.months.len() - 12) as i64);
             if !include {
                 return out;
@@ -322,27 +358,44 @@ fn rows_for(w: &World, ds: &Dataset, source: &str, b: &Batch, i: usize, rng: &mu
             set(&mut r, "industry", Val::S(f.industry.to_string()));
             set(&mut r, "township", Val::S(f.township.clone()));
             set(&mut r, "address", Val::S(f.address.clone()));
-            let status = match dereg {
-                Some(_) => f.dereg_status,
-                None => {
-                    if rng.gen_bool(0.5) {
-                        "active"
-                    } else {
-                        "active"
-                    }
-                }
-            };
+            let status = if dereg.is_some() { f.dereg_status } else { "active" };
             set(&mut r, "status", Val::Code(status));
-            set(&mut r, "dereg_date", dereg.map(|d| Val::D(month_end(w.months[d]))).unwrap_or(Val::Empty));
-            set(&mut r, "parent_id", f.parent.map(|p| Val::S(w.firms[p].uscc.to_string())).unwrap_or(Val::Empty));
-            set(&mut r, "entity_type", Val::S(if f.parent.is_some() { "有限责任公司分公司" } else { "有限责任公司(自然人投资或控股)" }.into()));
+            set(
+                &mut r,
+                "dereg_date",
+                dereg.map(|d| Val::D(month_end(w.months[d]))).unwrap_or(Val::Empty),
+            );
+            set(
+                &mut r,
+                "parent_id",
+                f.parent
+                    .map(|p| Val::S(w.firms[p].uscc.to_string()))
+                    .unwrap_or(Val::Empty),
+            );
+            set(
+                &mut r,
+                "entity_type",
+                Val::S(
+                    if f.parent.is_some() {
+                        "有限责任公司分公司"
+                    } else {
+                        "有限责任公司(自然人投资或控股)"
+                    }
+                    .into(),
+                ),
+            );
             set(&mut r, "size_class", Val::Code(f.size.code()));
             out.push(r);
         }
         Shape::Shareholding => {
             let fm = w.founded_month[i];
             let cut = (w.months.len() - 12) as i64;
-            let include = f.in_district && if b.backfill { b.index == 0 && fm < cut } else { fm >= b.from as i64 && fm < b.to as i64 };
+            let include = f.in_district
+                && if b.backfill {
+                    b.index == 0 && fm < cut
+                } else {
+                    fm >= b.from as i64 && fm < b.to as i64
+                };
             if !include || f.parent.is_some() {
                 return out;
             }
@@ -350,14 +403,20 @@ fn rows_for(w: &World, ds: &Dataset, source: &str, b: &Batch, i: usize, rng: &mu
                 let mut r = vec![Val::Empty; ncol];
                 set(&mut r, "id", uscc.clone());
                 let (name, kind, id) = match *h {
-                    crate::world::Holder::Person(p) => (w.persons[p].name.clone(), "person", w.persons[p].masked_id.clone()),
+                    crate::world::Holder::Person(p) => {
+                        (w.persons[p].name.clone(), "person", w.persons[p].masked_id.clone())
+                    }
                     crate::world::Holder::Firm(o) => (w.firms[o].name.clone(), "firm", w.firms[o].uscc.to_string()),
                 };
                 set(&mut r, "holder_name", Val::S(name));
                 set(&mut r, "holder_type", Val::Code(kind));
                 set(&mut r, "holder_id", Val::S(id));
                 set(&mut r, "share_ratio", Val::Ratio(share / 100.0));
-                set(&mut r, "subscribed", Val::Money(f.reg_capital_wan * 10_000.0 * share / 100.0));
+                set(
+                    &mut r,
+                    "subscribed",
+                    Val::Money(f.reg_capital_wan * 10_000.0 * share / 100.0),
+                );
                 out.push(r);
             }
         }
@@ -394,10 +453,22 @@ fn rows_for(w: &World, ds: &Dataset, source: &str, b: &Batch, i: usize, rng: &mu
                         let d = codes_of(ds, "detail");
                         Val::Code(d[rng.gen_range(0..d.len())])
                     } else {
-                        Val::S(format!("违反《{}》第{}条", ["安全生产法", "环境保护法", "消防法", "产品质量法", "道路运输条例"][rng.gen_range(0..5)], rng.gen_range(10..90)))
+                        Val::S(format!(
+                            "违反《{}》第{}条",
+                            ["安全生产法", "环境保护法", "消防法", "产品质量法", "道路运输条例"][rng.gen_range(0..5)],
+                            rng.gen_range(10..90)
+                        ))
                     };
                 }
-                set(&mut r, "amount", if e.amount > 0.0 { Val::Money(e.amount) } else { Val::Empty });
+                set(
+                    &mut r,
+                    "amount",
+                    if e.amount > 0.0 {
+                        Val::Money(e.amount)
+                    } else {
+                        Val::Empty
+                    },
+                );
                 set(&mut r, "counterparty", Val::S(crate::names::person(rng)));
                 out.push(r);
             }
@@ -412,7 +483,10 @@ fn rows_for(w: &World, ds: &Dataset, source: &str, b: &Batch, i: usize, rng: &mu
             }
         }
         Shape::Guarantee => {
-            let gc_index = source.strip_prefix("gc").and_then(|s| s.parse::<usize>().ok()).map(|k| k - 1);
+            let gc_index = source
+                .strip_prefix("gc")
+                .and_then(|s| s.parse::<usize>().ok())
+                .map(|k| k - 1);
             for (fi, fac) in w.facilities.iter().enumerate().filter(|(_, x)| x.borrower == i) {
                 let lender_match = match gc_index {
                     Some(g) => fac.gc_guarantee == Some(g),
@@ -439,9 +513,17 @@ fn rows_for(w: &World, ds: &Dataset, source: &str, b: &Batch, i: usize, rng: &mu
                         let mut r = vec![Val::Empty; ncol];
                         set(&mut r, "id", uscc.clone());
                         set(&mut r, "guarantor_id", Val::S(w.firms[*g].uscc.to_string()));
-                        set(&mut r, "contract_id", Val::S(format!("{}BZ{:06}{:02}{:02}", source.to_uppercase(), fi, renewal, k)));
+                        set(
+                            &mut r,
+                            "contract_id",
+                            Val::S(format!("{}BZ{:06}{:02}{:02}", source.to_uppercase(), fi, renewal, k)),
+                        );
                         set(&mut r, "loan_id", Val::S(loan_id(fac, fi, renewal)));
-                        set(&mut r, "amount", Val::Money((fac.amount * rng.gen_range(0.5..1.0f64) / 10_000.0).round() * 10_000.0));
+                        set(
+                            &mut r,
+                            "amount",
+                            Val::Money((fac.amount * rng.gen_range(0.5..1.0f64) / 10_000.0).round() * 10_000.0),
+                        );
                         set(&mut r, "start", Val::D(start));
                         set(&mut r, "end", Val::D(add_months(start, 12) - Duration::days(1)));
                         set(&mut r, "kind", Val::Code(kind));
@@ -522,8 +604,22 @@ fn loan_row(w: &World, ds: &Dataset, fac: &crate::world::Facility, m: usize, rng
     set("maturity", Val::D(maturity));
     set("rate", Val::Ratio(fac.rate / 100.0));
     set("class5", Val::Code(class5));
-    set("overdue_principal", Val::Money(if overdue_days > 0 && dd.is_some_and(|d| d <= me) { fac.amount } else { 0.0 }));
-    set("overdue_interest", Val::Money(if overdue_days > 0 { (fac.amount * fac.rate / 100.0 / 365.0 * overdue_days as f64).round() } else { 0.0 }));
+    set(
+        "overdue_principal",
+        Val::Money(if overdue_days > 0 && dd.is_some_and(|d| d <= me) {
+            fac.amount
+        } else {
+            0.0
+        }),
+    );
+    set(
+        "overdue_interest",
+        Val::Money(if overdue_days > 0 {
+            (fac.amount * fac.rate / 100.0 / 365.0 * overdue_days as f64).round()
+        } else {
+            0.0
+        }),
+    );
     set("overdue_days", Val::Int(overdue_days));
     set("rollover", Val::Code(if renewal > 0 { "yes" } else { "no" }));
     Some(r)
@@ -543,7 +639,7 @@ fn metric_covered(w: &World, ds: &Dataset, i: usize) -> bool {
         "eit.mu_efficiency" => SECTORS[f.sector].manufacturing,
         "eco.credit_grade" => matches!(SECTORS[f.sector].key, "chemicals" | "textiles"),
         "customs.trade" => f.exporter,
-        "pboc.settlement" => f.borrower || h % 2 == 0,
+        "pboc.settlement" => f.borrower || h.is_multiple_of(2),
         _ => true,
     }
 }
@@ -569,7 +665,10 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
                 let days = (month_end(first) - first).num_days() + 1;
                 if ds.id == "tax.invoices" {
                     let lambda = (a / w.cfg.invoice_mean_yuan).max(0.05);
-                    let n = Poisson::new(lambda).map(|p| p.sample(rng) as usize).unwrap_or(0).min(20_000);
+                    let n = Poisson::new(lambda)
+                        .map(|p| p.sample(rng) as usize)
+                        .unwrap_or(0)
+                        .min(20_000);
                     let mut serial = rng.gen_range(10_000_000u64..90_000_000);
                     for _ in 0..n {
                         serial += 1;
@@ -591,7 +690,13 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
                     for day in 0..days {
                         let d = first + Duration::days(day);
                         let wd = d.weekday().num_days_from_monday();
-                        let wk = if wd == 6 { 0.65 } else if wd == 5 { 0.85 } else { 1.05 };
+                        let wk = if wd == 6 {
+                            0.65
+                        } else if wd == 5 {
+                            0.85
+                        } else {
+                            1.05
+                        };
                         let festival = if d.month() == 2 && d.day() < 20 { 0.55 } else { 1.0 };
                         let mut r = vec![Val::Empty; ncol];
                         r[col("id").unwrap_or(0)] = uscc.clone();
@@ -600,7 +705,9 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
                         }
                         for (c, column) in ds.columns.iter().enumerate() {
                             if column.field == "metric:power_kwh" {
-                                r[c] = Val::Num((a * sec.power_per_yuan / days as f64 * wk * festival * noise(rng, 0.1)).max(0.0));
+                                r[c] = Val::Num(
+                                    (a * sec.power_per_yuan / days as f64 * wk * festival * noise(rng, 0.1)).max(0.0),
+                                );
                             }
                         }
                         out.push(r);
@@ -613,9 +720,12 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
             let cut = nm - 12;
             for y0 in (0..nm).step_by(12) {
                 let due = y0 + 12 + 4;
-                let in_batch = if b.backfill { due < cut && due >= b.from && due < b.to.max(b.from + 1) || (b.index == 0 && due < cut && b.backfill && false) } else { due >= b.from && due < b.to };
-                // Backfill batches are per calendar year of data: year y0 belongs to the batch for y0.
-                let in_batch = if b.backfill { due < cut && y0 >= b.from && y0 < b.to } else { in_batch };
+                // Backfill batches are per calendar year of data; later years arrive in May of the next year.
+                let in_batch = if b.backfill {
+                    due < cut && y0 >= b.from && y0 < b.to
+                } else {
+                    due >= b.from && due < b.to
+                };
                 if !in_batch || !w.operating(i, y0 + 11) {
                     continue;
                 }
@@ -628,7 +738,17 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
                 let jitter: f64 = rng.gen();
                 let grade = |good: &[&'static str]| -> &'static str {
                     let z = mx + (f.baseline - crate::world::BASE_LOGODDS) * 0.5 + 0.4 * (jitter - 0.5);
-                    let k = if z < -0.6 { 0 } else if z < 0.2 { 1 } else if z < 0.9 { 2 } else if z < 1.6 { 3 } else { 4 };
+                    let k = if z < -0.6 {
+                        0
+                    } else if z < 0.2 {
+                        1
+                    } else if z < 0.9 {
+                        2
+                    } else if z < 1.6 {
+                        3
+                    } else {
+                        4
+                    };
                     good[k.min(good.len() - 1)]
                 };
                 let mut r = vec![Val::Empty; ncol];
@@ -637,14 +757,18 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
                     r[c] = Val::Year(w.months[y0].year());
                 }
                 for (c, column) in ds.columns.iter().enumerate() {
-                    let Some(name) = column.field.strip_prefix("metric:") else { continue };
+                    let Some(name) = column.field.strip_prefix("metric:") else {
+                        continue;
+                    };
                     r[c] = match name {
                         "total_assets" => Val::Money(assets),
                         "total_liabilities" => Val::Money(assets * leverage),
                         "revenue" => Val::Money(revenue),
                         "profit" => Val::Money(revenue * margin),
                         "tax_total" => Val::Money(revenue * 0.055),
-                        "employees" => Val::Int((f.employees as f64 * (revenue / (f.scale * 12.0)).sqrt()).round() as i64),
+                        "employees" => {
+                            Val::Int((f.employees as f64 * (revenue / (f.scale * 12.0)).sqrt()).round() as i64)
+                        }
                         "output_value" => Val::Money(revenue * rng.gen_range(1.0..1.1)),
                         "tax_per_mu" => Val::Money(revenue * 0.055 / rng.gen_range(5.0..60.0)),
                         "energy_tce" => Val::Num(revenue * sec.power_per_yuan * 0.0001229),
@@ -672,26 +796,44 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
                 }
                 let insured = (f.employees as f64 * (w.activity[i][m] as f64).sqrt()).round().max(1.0);
                 for (c, column) in ds.columns.iter().enumerate() {
-                    let Some(name) = column.field.strip_prefix("metric:") else { continue };
+                    let Some(name) = column.field.strip_prefix("metric:") else {
+                        continue;
+                    };
                     r[c] = match name {
-                        "tax_paid" => Val::Money(if distressed && rng.gen_bool(0.4) { 0.0 } else { a * 0.055 * noise(rng, 0.2) }),
+                        "tax_paid" => Val::Money(if distressed && rng.gen_bool(0.4) {
+                            0.0
+                        } else {
+                            a * 0.055 * noise(rng, 0.2)
+                        }),
                         "vat_paid" => Val::Money(a * 0.035 * noise(rng, 0.2)),
                         "insured" => Val::Int(insured as i64),
                         "contribution_due" => Val::Money(insured * 1150.0),
-                        "contribution_paid" => Val::Money(if distressed { insured * 1150.0 * rng.gen_range(0.0..1.0) } else { insured * 1150.0 }),
+                        "contribution_paid" => Val::Money(if distressed {
+                            insured * 1150.0 * rng.gen_range(0.0..1.0)
+                        } else {
+                            insured * 1150.0
+                        }),
                         "hpf_people" => Val::Int((insured * 0.6).round() as i64),
                         "hpf_amount" => Val::Money((insured * 0.6).round() * 820.0),
                         "hpf_months_owed" => Val::Int(if distressed { rng.gen_range(1..4) } else { 0 }),
                         "water_t" => Val::Num(a * sec.water_per_yuan * noise(rng, 0.15)),
                         "water_fee" => Val::Money(a * sec.water_per_yuan * 4.1),
-                        "water_arrears" => Val::Money(if distressed && rng.gen_bool(0.5) { a * sec.water_per_yuan * 4.1 * rng.gen_range(0.5..2.5) } else { 0.0 }),
+                        "water_arrears" => Val::Money(if distressed && rng.gen_bool(0.5) {
+                            a * sec.water_per_yuan * 4.1 * rng.gen_range(0.5..2.5)
+                        } else {
+                            0.0
+                        }),
                         "gas_m3" => Val::Num(a * 0.008 * noise(rng, 0.15)),
                         "gas_arrears" => Val::Money(if distressed && rng.gen_bool(0.4) { a * 0.02 } else { 0.0 }),
                         "export" => Val::Money(a * rng.gen_range(0.3..0.8)),
                         "import" => Val::Money(a * rng.gen_range(0.05..0.3)),
                         "settle_in" => Val::Money(a * rng.gen_range(0.9..1.2)),
                         "settle_out" => Val::Money(a * rng.gen_range(0.9..1.2) * (1.0 + 0.08 * x.max(0.0))),
-                        "credit_enquiries" => Val::Int(Poisson::new(0.5 + 2.5 * x.max(0.0)).map(|p| p.sample(rng) as i64).unwrap_or(0)),
+                        "credit_enquiries" => Val::Int(
+                            Poisson::new(0.5 + 2.5 * x.max(0.0))
+                                .map(|p| p.sample(rng) as i64)
+                                .unwrap_or(0),
+                        ),
                         _ => Val::Empty,
                     };
                 }
@@ -702,7 +844,14 @@ fn metric_rows(w: &World, ds: &Dataset, b: &Batch, i: usize, rng: &mut ChaCha8Rn
 }
 
 /// Injects defects into one firm's formatted rows, at small per-row rates.
-fn inject(w: &World, ds: &Dataset, rows: &mut Vec<RowOut>, rng: &mut ChaCha8Rng, counts: &mut Vec<(Defect, u64)>, rate: f64) {
+fn inject(
+    w: &World,
+    ds: &Dataset,
+    rows: &mut Vec<RowOut>,
+    rng: &mut ChaCha8Rng,
+    counts: &mut Vec<(Defect, u64)>,
+    rate: f64,
+) {
     let id_col = ds.columns.iter().position(|c| c.field == "id").unwrap_or(0);
     let lender = ds.id.starts_with("lender.");
     let mut extra = Vec::new();
@@ -748,7 +897,12 @@ fn inject(w: &World, ds: &Dataset, rows: &mut Vec<RowOut>, rng: &mut ChaCha8Rng,
                 bump(Defect::Duplicate);
             }
             5 => {
-                if let Some(c) = ds.columns.iter().enumerate().position(|(k, c)| c.required && k != id_col) {
+                if let Some(c) = ds
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .position(|(k, c)| c.required && k != id_col)
+                {
                     r.cells[c] = Cell::Blank;
                     bump(Defect::MissingRequired);
                 }
@@ -760,7 +914,11 @@ fn inject(w: &World, ds: &Dataset, rows: &mut Vec<RowOut>, rng: &mut ChaCha8Rng,
                 }
             }
             7 => {
-                if let Some(c) = ds.columns.iter().position(|c| matches!(c.ty, ColType::Money | ColType::Number | ColType::Integer)) {
+                if let Some(c) = ds
+                    .columns
+                    .iter()
+                    .position(|c| matches!(c.ty, ColType::Money | ColType::Number | ColType::Integer))
+                {
                     if r.cells[c] != Cell::Blank {
                         r.cells[c] = Cell::Text(["12,3a4", "--", "1.2.3", "约5万"][rng.gen_range(0..4)].into());
                         bump(Defect::BadNumber);
@@ -769,13 +927,22 @@ fn inject(w: &World, ds: &Dataset, rows: &mut Vec<RowOut>, rng: &mut ChaCha8Rng,
             }
             8 => {
                 if let Cell::Text(s) = &r.cells[id_col] {
-                    let fw: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { char::from_u32(c as u32 + 0xFEE0).unwrap_or(c) } else { c }).collect();
+                    let fw: String = s
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() {
+                                char::from_u32(c as u32 + 0xFEE0).unwrap_or(c)
+                            } else {
+                                c
+                            }
+                        })
+                        .collect();
                     r.cells[id_col] = Cell::Text(fw);
                     bump(Defect::FullWidth);
                 }
             }
             9 if ds.format == Format::Csv && matches!(ds.encoding, Encoding::Utf8) => {
-                if ds.columns.iter().any(|c| c.ty == ColType::Text && c.field != "id" && c.field != "record_id" && c.field != "category") || true {
+                {
                     r.wrong_encoding = true;
                     // A text cell with Chinese so the mis-encoding shows.
                     let c = ds.columns.len() - 1;
@@ -785,7 +952,7 @@ fn inject(w: &World, ds: &Dataset, rows: &mut Vec<RowOut>, rng: &mut ChaCha8Rng,
                 }
             }
             _ => {
-                if let Some(c) = ds.columns.iter().position(|c| c.ty == ColType::Code && c.required || c.ty == ColType::Code) {
+                if let Some(c) = ds.columns.iter().position(|c| c.ty == ColType::Code) {
                     if r.cells[c] != Cell::Blank {
                         r.cells[c] = Cell::Text("未知类型".into());
                         bump(Defect::UnknownCode);
@@ -829,7 +996,9 @@ fn encode_file(ds: &Dataset, rows: &[RowOut], utf8_instead: bool) -> Result<Vec<
                     let v = match cell {
                         Cell::Blank => serde_json::Value::Null,
                         Cell::Text(s) => serde_json::Value::String(s.clone()),
-                        Cell::Num(n) => serde_json::Number::from_f64(*n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+                        Cell::Num(n) => serde_json::Number::from_f64(*n)
+                            .map(serde_json::Value::Number)
+                            .unwrap_or(serde_json::Value::Null),
                     };
                     m.insert(c.header.clone(), v);
                 }
@@ -865,6 +1034,9 @@ fn encode_file(ds: &Dataset, rows: &[RowOut], utf8_instead: bool) -> Result<Vec<
     }
 }
 
+/// One firm's formatted rows and the defects injected into them.
+type FirmRows = (Vec<RowOut>, Vec<(Defect, u64)>);
+
 /// One manifest line.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ManifestEntry {
@@ -878,7 +1050,12 @@ pub struct ManifestEntry {
 }
 
 /// Writes every source's deliveries and the manifest.
-pub fn write_all(w: &World, reg: &Registry, out: &Path, progress: &(dyn Fn(&str, u64, u64) + Sync)) -> Result<Summary, GenError> {
+pub fn write_all(
+    w: &World,
+    reg: &Registry,
+    out: &Path,
+    progress: &(dyn Fn(&str, u64, u64) + Sync),
+) -> Result<Summary, GenError> {
     let batches = schedule(w);
     let mut jobs: Vec<(&xinyong_registry::Source, &Dataset)> = Vec::new();
     for s in &reg.sources {
@@ -909,11 +1086,15 @@ pub fn write_all(w: &World, reg: &Registry, out: &Path, progress: &(dyn Fn(&str,
             } else {
                 (0..w.firms.len()).collect()
             };
-            let rate = if ds.id == "tax.invoices" || ds.id == "power.daily" { 0.0005 } else { 0.002 };
+            let rate = if ds.id == "tax.invoices" || ds.id == "power.daily" {
+                0.0005
+            } else {
+                0.002
+            };
             let mut rows: Vec<RowOut> = Vec::new();
             let mut counts: Vec<(Defect, u64)> = Vec::new();
             for chunk in firms.chunks(512) {
-                let parts: Vec<(Vec<RowOut>, Vec<(Defect, u64)>)> = chunk
+                let parts: Vec<FirmRows> = chunk
                     .par_iter()
                     .map(|&i| {
                         let mut rng = stream(w.cfg.seed, &format!("{}/{}", s.id, ds.id), i as u64, b.index as u64);
@@ -921,7 +1102,15 @@ pub fn write_all(w: &World, reg: &Registry, out: &Path, progress: &(dyn Fn(&str,
                         let numeric = ds.format != Format::Csv;
                         let mut rs: Vec<RowOut> = vals
                             .iter()
-                            .map(|v| RowOut { cells: v.iter().enumerate().map(|(c, x)| format_cell(ds, c, x, numeric)).collect(), firm: i, wrong_encoding: false })
+                            .map(|v| RowOut {
+                                cells: v
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(c, x)| format_cell(ds, c, x, numeric))
+                                    .collect(),
+                                firm: i,
+                                wrong_encoding: false,
+                            })
                             .collect();
                         let mut cnt = Vec::new();
                         inject(w, ds, &mut rs, &mut rng, &mut cnt, rate);
@@ -940,7 +1129,11 @@ pub fn write_all(w: &World, reg: &Registry, out: &Path, progress: &(dyn Fn(&str,
             if !ds.totals_markers.is_empty() && frng.gen_bool(0.5) {
                 let mut cells = vec![Cell::Blank; ds.columns.len()];
                 cells[0] = Cell::Text(ds.totals_markers[0].clone());
-                rows.push(RowOut { cells, firm: 0, wrong_encoding: false });
+                rows.push(RowOut {
+                    cells,
+                    firm: 0,
+                    wrong_encoding: false,
+                });
                 counts.push((Defect::TotalsRow, 1));
             }
             let utf8_instead = matches!(ds.encoding, Encoding::Gb18030) && frng.gen_bool(0.08);
@@ -954,22 +1147,47 @@ pub fn write_all(w: &World, reg: &Registry, out: &Path, progress: &(dyn Fn(&str,
                 Format::Jsonl => "jsonl",
             };
             let gz = w.cfg.gzip_large && (ds.id == "tax.invoices" || ds.id == "power.daily");
-            let name = format!("{}__{}__{}.{}{}", ds.id, b.delivered, b.label, ext, if gz { ".gz" } else { "" });
+            let name = format!(
+                "{}__{}__{}.{}{}",
+                ds.id,
+                b.delivered,
+                b.label,
+                ext,
+                if gz { ".gz" } else { "" }
+            );
             let rel = PathBuf::from("sources").join(&s.id).join(&name);
             let path = out.join(&rel);
             if let Some(p) = path.parent() {
-                std::fs::create_dir_all(p).map_err(|source| GenError::Io { path: p.to_path_buf(), source })?;
+                std::fs::create_dir_all(p).map_err(|source| GenError::Io {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
             }
             let data = if gz {
                 let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(&bytes).and_then(|_| e.finish()).map_err(|source| GenError::Io { path: path.clone(), source })?
+                e.write_all(&bytes)
+                    .and_then(|_| e.finish())
+                    .map_err(|source| GenError::Io {
+                        path: path.clone(),
+                        source,
+                    })?
             } else {
                 bytes
             };
-            std::fs::write(&path, &data).map_err(|source| GenError::Io { path: path.clone(), source })?;
+            std::fs::write(&path, &data).map_err(|source| GenError::Io {
+                path: path.clone(),
+                source,
+            })?;
             let mut defects = std::collections::BTreeMap::new();
             for (d, n) in counts {
-                *defects.entry(serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()).or_insert(0) += n;
+                *defects
+                    .entry(
+                        serde_json::to_value(d)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                    )
+                    .or_insert(0) += n;
             }
             summary.batches += 1;
             summary.records += rows.len() as u64;
@@ -991,7 +1209,10 @@ pub fn write_all(w: &World, reg: &Registry, out: &Path, progress: &(dyn Fn(&str,
         text.push_str(&serde_json::to_string(m).unwrap_or_default());
         text.push('\n');
     }
-    std::fs::write(&mp, text).map_err(|source| GenError::Io { path: mp.clone(), source })?;
+    std::fs::write(&mp, text).map_err(|source| GenError::Io {
+        path: mp.clone(),
+        source,
+    })?;
     let _ = GCS;
     Ok(summary)
 }

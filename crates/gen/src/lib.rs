@@ -34,11 +34,25 @@ pub struct GenConfig {
 impl GenConfig {
     /// `demo`: small enough that the whole demo runs in about a minute.
     pub fn demo(seed: u64) -> Self {
-        GenConfig { enterprises: 1500, years: 3, seed, invoice_mean_yuan: 250_000.0, gzip_large: false, end_year: 2025 }
+        GenConfig {
+            enterprises: 1500,
+            years: 3,
+            seed,
+            invoice_mean_yuan: 250_000.0,
+            gzip_large: false,
+            end_year: 2025,
+        }
     }
     /// `district`: about 21,000 firms over 5 years and over 400 million source records.
     pub fn district(seed: u64) -> Self {
-        GenConfig { enterprises: 21_000, years: 5, seed, invoice_mean_yuan: 6_000.0, gzip_large: true, end_year: 2025 }
+        GenConfig {
+            enterprises: 21_000,
+            years: 5,
+            seed,
+            invoice_mean_yuan: 6_000.0,
+            gzip_large: true,
+            end_year: 2025,
+        }
     }
     pub fn months(&self) -> usize {
         self.years as usize * 12

@@ -70,7 +70,10 @@ pub fn stats(w: &World) -> TruthStats {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenError + '_ {
-    move |source| GenError::Io { path: path.to_path_buf(), source }
+    move |source| GenError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub fn write(w: &World, dir: &Path) -> Result<(TruthStats, ()), GenError> {
@@ -94,7 +97,11 @@ pub fn write(w: &World, dir: &Path) -> Result<(TruthStats, ()), GenError> {
     std::fs::write(&p, serde_json::to_vec_pretty(&params).unwrap_or_default()).map_err(io(&p))?;
     let p = dir.join("firms.csv");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(io(&p))?);
-    writeln!(f, "uscc,in_district,borrower,baseline_logodds,default_date,visible_default_date,dereg_month,dereg_status").map_err(io(&p))?;
+    writeln!(
+        f,
+        "uscc,in_district,borrower,baseline_logodds,default_date,visible_default_date,dereg_month,dereg_status"
+    )
+    .map_err(io(&p))?;
     for (i, firm) in w.firms.iter().enumerate() {
         let dd = w.default_date[i];
         writeln!(
@@ -106,7 +113,9 @@ pub fn write(w: &World, dir: &Path) -> Result<(TruthStats, ()), GenError> {
             firm.baseline,
             dd.map(|d| d.to_string()).unwrap_or_default(),
             dd.map(|d| (d + Duration::days(90)).to_string()).unwrap_or_default(),
-            firm.dereg_month.map(|m| month_end(w.months[m]).to_string()).unwrap_or_default(),
+            firm.dereg_month
+                .map(|m| month_end(w.months[m]).to_string())
+                .unwrap_or_default(),
             firm.dereg_status
         )
         .map_err(io(&p))?;
@@ -121,7 +130,15 @@ pub fn write(w: &World, dir: &Path) -> Result<(TruthStats, ()), GenError> {
         }
         for m in 0..w.months.len() {
             if w.operating(i, m) {
-                writeln!(f, "{},{},{:.6},{:.6}", firm.uscc, &w.months[m].to_string()[..7], w.hazard[i][m], w.pd12(i, m)).map_err(io(&p))?;
+                writeln!(
+                    f,
+                    "{},{},{:.6},{:.6}",
+                    firm.uscc,
+                    &w.months[m].to_string()[..7],
+                    w.hazard[i][m],
+                    w.pd12(i, m)
+                )
+                .map_err(io(&p))?;
             }
         }
     }

@@ -33,15 +33,123 @@ pub struct Sector {
 }
 
 pub const SECTORS: &[Sector] = &[
-    Sector { key: "chemicals", word: "化工", classes: &["2661", "2662", "2614"], weight: 0.11, cluster_towns: &["112", "111", "004"], cluster: "杭州湾上虞经济技术开发区", risk: 0.1, power_per_yuan: 0.35, water_per_yuan: 0.004, manufacturing: true, season: (0.08, 10) },
-    Sector { key: "umbrellas", word: "伞业", classes: &["4119"], weight: 0.10, cluster_towns: &["007"], cluster: "崧厦伞艺小镇", risk: 0.25, power_per_yuan: 0.08, water_per_yuan: 0.0005, manufacturing: true, season: (0.30, 4) },
-    Sector { key: "lighting", word: "照明电器", classes: &["3872"], weight: 0.08, cluster_towns: &["004", "104"], cluster: "上虞照明电器产业集群", risk: 0.2, power_per_yuan: 0.10, water_per_yuan: 0.0006, manufacturing: true, season: (0.15, 11) },
-    Sector { key: "machinery", word: "机械", classes: &["3484", "3441"], weight: 0.12, cluster_towns: &["001", "002"], cluster: "曹娥江机械装备产业集群", risk: 0.0, power_per_yuan: 0.12, water_per_yuan: 0.0008, manufacturing: true, season: (0.10, 6) },
-    Sector { key: "auto_parts", word: "汽车配件", classes: &["3670"], weight: 0.07, cluster_towns: &["003", "001"], cluster: "上虞汽配产业园", risk: 0.05, power_per_yuan: 0.13, water_per_yuan: 0.0008, manufacturing: true, season: (0.10, 9) },
-    Sector { key: "textiles", word: "纺织", classes: &["1752", "1761", "1713"], weight: 0.09, cluster_towns: &["006", "109"], cluster: "小越纺织印染集聚区", risk: 0.3, power_per_yuan: 0.20, water_per_yuan: 0.006, manufacturing: true, season: (0.12, 9) },
-    Sector { key: "construction", word: "建设工程", classes: &["4710", "4910"], weight: 0.07, cluster_towns: &[], cluster: "", risk: 0.35, power_per_yuan: 0.02, water_per_yuan: 0.0005, manufacturing: false, season: (0.25, 12) },
-    Sector { key: "trade", word: "贸易", classes: &["5169", "5179", "5211"], weight: 0.21, cluster_towns: &[], cluster: "", risk: 0.15, power_per_yuan: 0.01, water_per_yuan: 0.0001, manufacturing: false, season: (0.15, 1) },
-    Sector { key: "services", word: "服务", classes: &["6130", "7291", "7212"], weight: 0.15, cluster_towns: &[], cluster: "", risk: 0.1, power_per_yuan: 0.03, water_per_yuan: 0.0004, manufacturing: false, season: (0.2, 8) },
+    Sector {
+        key: "chemicals",
+        word: "化工",
+        classes: &["2661", "2662", "2614"],
+        weight: 0.11,
+        cluster_towns: &["112", "111", "004"],
+        cluster: "杭州湾上虞经济技术开发区",
+        risk: 0.1,
+        power_per_yuan: 0.35,
+        water_per_yuan: 0.004,
+        manufacturing: true,
+        season: (0.08, 10),
+    },
+    Sector {
+        key: "umbrellas",
+        word: "伞业",
+        classes: &["4119"],
+        weight: 0.10,
+        cluster_towns: &["007"],
+        cluster: "崧厦伞艺小镇",
+        risk: 0.25,
+        power_per_yuan: 0.08,
+        water_per_yuan: 0.0005,
+        manufacturing: true,
+        season: (0.30, 4),
+    },
+    Sector {
+        key: "lighting",
+        word: "照明电器",
+        classes: &["3872"],
+        weight: 0.08,
+        cluster_towns: &["004", "104"],
+        cluster: "上虞照明电器产业集群",
+        risk: 0.2,
+        power_per_yuan: 0.10,
+        water_per_yuan: 0.0006,
+        manufacturing: true,
+        season: (0.15, 11),
+    },
+    Sector {
+        key: "machinery",
+        word: "机械",
+        classes: &["3484", "3441"],
+        weight: 0.12,
+        cluster_towns: &["001", "002"],
+        cluster: "曹娥江机械装备产业集群",
+        risk: 0.0,
+        power_per_yuan: 0.12,
+        water_per_yuan: 0.0008,
+        manufacturing: true,
+        season: (0.10, 6),
+    },
+    Sector {
+        key: "auto_parts",
+        word: "汽车配件",
+        classes: &["3670"],
+        weight: 0.07,
+        cluster_towns: &["003", "001"],
+        cluster: "上虞汽配产业园",
+        risk: 0.05,
+        power_per_yuan: 0.13,
+        water_per_yuan: 0.0008,
+        manufacturing: true,
+        season: (0.10, 9),
+    },
+    Sector {
+        key: "textiles",
+        word: "纺织",
+        classes: &["1752", "1761", "1713"],
+        weight: 0.09,
+        cluster_towns: &["006", "109"],
+        cluster: "小越纺织印染集聚区",
+        risk: 0.3,
+        power_per_yuan: 0.20,
+        water_per_yuan: 0.006,
+        manufacturing: true,
+        season: (0.12, 9),
+    },
+    Sector {
+        key: "construction",
+        word: "建设工程",
+        classes: &["4710", "4910"],
+        weight: 0.07,
+        cluster_towns: &[],
+        cluster: "",
+        risk: 0.35,
+        power_per_yuan: 0.02,
+        water_per_yuan: 0.0005,
+        manufacturing: false,
+        season: (0.25, 12),
+    },
+    Sector {
+        key: "trade",
+        word: "贸易",
+        classes: &["5169", "5179", "5211"],
+        weight: 0.21,
+        cluster_towns: &[],
+        cluster: "",
+        risk: 0.15,
+        power_per_yuan: 0.01,
+        water_per_yuan: 0.0001,
+        manufacturing: false,
+        season: (0.15, 1),
+    },
+    Sector {
+        key: "services",
+        word: "服务",
+        classes: &["6130", "7291", "7212"],
+        weight: 0.15,
+        cluster_towns: &[],
+        cluster: "",
+        risk: 0.1,
+        power_per_yuan: 0.03,
+        water_per_yuan: 0.0004,
+        manufacturing: false,
+        season: (0.2, 8),
+    },
 ];
 
 /// The mean monthly log-odds of default before firm, sector, size and age effects.
@@ -194,7 +302,9 @@ fn org_body(rng: &mut impl Rng, founded_year: i32) -> String {
 fn make_uscc(rng: &mut impl Rng, region: &str, year: i32) -> Uscc {
     loop {
         let body = org_body(rng, year);
-        let Some(oc) = xinyong_domain::orgcode::check_char(body.as_bytes()) else { continue };
+        let Some(oc) = xinyong_domain::orgcode::check_char(body.as_bytes()) else {
+            continue;
+        };
         if let Ok(u) = Uscc::from_first17(&format!("91{region}{body}{oc}")) {
             return u;
         }
@@ -253,10 +363,15 @@ impl World {
             let mut founded = start + Duration::days(((cfg.years as f64 * 0.8 - age_years) * 365.25) as i64);
             founded = founded.min(months[months.len() - 1]);
             if founded.year() < 1985 {
-                founded = NaiveDate::from_ymd_opt(1985 + rng.gen_range(0..10), 1 + rng.gen_range(0..12), 1).unwrap_or(start);
+                founded =
+                    NaiveDate::from_ymd_opt(1985 + rng.gen_range(0..10), 1 + rng.gen_range(0..12), 1).unwrap_or(start);
             }
             let founded = founded + Duration::days(rng.gen_range(0..28));
-            let region = if in_district { "330604".to_string() } else { zj_counties[rng.gen_range(0..zj_counties.len())].clone() };
+            let region = if in_district {
+                "330604".to_string()
+            } else {
+                zj_counties[rng.gen_range(0..zj_counties.len())].clone()
+            };
             let uscc = loop {
                 let u = make_uscc(&mut rng, &region, founded.year());
                 if used.insert(u) {
@@ -270,7 +385,10 @@ impl World {
                 format!("{first14}{c}")
             });
             // Scale: heavy-tailed monthly revenue.
-            let scale: f64 = LogNormal::<f64>::new(13.0, 1.35).expect("ln").sample(&mut rng).clamp(20_000.0, 3.0e9);
+            let scale: f64 = LogNormal::<f64>::new(13.0, 1.35)
+                .expect("ln")
+                .sample(&mut rng)
+                .clamp(20_000.0, 3.0e9);
             let size = match scale * 12.0 {
                 r if r >= 4.0e8 => Size::Large,
                 r if r >= 2.0e7 => Size::Medium,
@@ -278,45 +396,74 @@ impl World {
                 _ => Size::Micro,
             };
             let employees = ((scale * 12.0 / 450_000.0) * rng.gen_range(0.6..1.5)).round().max(1.0) as u32;
-            let reg_capital_wan: f64 = (LogNormal::<f64>::new(0.0, 0.6).expect("ln").sample(&mut rng) * scale * 12.0 / 40_000.0)
+            let reg_capital_wan: f64 = (LogNormal::<f64>::new(0.0, 0.6).expect("ln").sample(&mut rng) * scale * 12.0
+                / 40_000.0)
                 .clamp(3.0, 500_000.0)
                 .round();
             let paid_in_wan = (reg_capital_wan * rng.gen_range(0.2..1.0f64)).round();
             let town = if !sec.cluster_towns.is_empty() && rng.gen_bool(0.65) {
                 let suffix = sec.cluster_towns[rng.gen_range(0..sec.cluster_towns.len())];
-                towns.iter().find(|t| t.code.ends_with(suffix)).copied().unwrap_or(towns[0])
+                towns
+                    .iter()
+                    .find(|t| t.code.ends_with(suffix))
+                    .copied()
+                    .unwrap_or(towns[0])
             } else {
                 towns[rng.gen_range(0..towns.len())]
             };
             let branch = in_district && i > 50 && rng.gen_bool(0.04);
             let parent = branch.then(|| rng.gen_range(0..i.min(n)));
-            let place = if rng.gen_bool(0.5) { "绍兴市上虞区" } else { "上虞" };
+            let place = if rng.gen_bool(0.5) {
+                "绍兴市上虞区"
+            } else {
+                "上虞"
+            };
             let name = names::firm(&mut rng, if in_district { place } else { "浙江" }, sec.word, branch);
-            let former_names = if rng.gen_bool(0.1) { vec![names::firm(&mut rng, "上虞市", sec.word, false)] } else { vec![] };
+            let former_names = if rng.gen_bool(0.1) {
+                vec![names::firm(&mut rng, "上虞市", sec.word, false)]
+            } else {
+                vec![]
+            };
             let address = format!(
                 "浙江省绍兴市上虞区{}{}{}号",
                 town.name,
-                if sec.cluster.is_empty() || !rng.gen_bool(0.5) { "" } else { sec.cluster },
+                if sec.cluster.is_empty() || !rng.gen_bool(0.5) {
+                    ""
+                } else {
+                    sec.cluster
+                },
                 rng.gen_range(1..999)
             );
             // Persons: a new legal representative mostly; some control several firms.
             let legal_rep = if !persons.is_empty() && prng.gen_bool(0.12) {
                 prng.gen_range(0..persons.len())
             } else {
-                persons.push(Person { name: names::person(&mut prng), masked_id: names::masked_id(&mut prng) });
+                persons.push(Person {
+                    name: names::person(&mut prng),
+                    masked_id: names::masked_id(&mut prng),
+                });
                 persons.len() - 1
             };
             let mut shareholders = vec![(Holder::Person(legal_rep), 1.0)];
             let extra = rng.gen_range(0..3);
             for _ in 0..extra {
-                persons.push(Person { name: names::person(&mut prng), masked_id: names::masked_id(&mut prng) });
+                persons.push(Person {
+                    name: names::person(&mut prng),
+                    masked_id: names::masked_id(&mut prng),
+                });
                 shareholders.push((Holder::Person(persons.len() - 1), rng.gen_range(0.1..0.6)));
             }
             let tot: f64 = shareholders.iter().map(|s| s.1).sum();
             for s in &mut shareholders {
                 s.1 = (s.1 / tot * 10_000.0).round() / 100.0;
             }
-            let age_effect = if age_years < 2.0 { 0.5 } else if age_years > 10.0 { -0.3 } else { 0.0 };
+            let age_effect = if age_years < 2.0 {
+                0.5
+            } else if age_years > 10.0 {
+                -0.3
+            } else {
+                0.0
+            };
             let size_effect = match size {
                 Size::Large => -0.8,
                 Size::Medium => -0.3,
@@ -325,12 +472,14 @@ impl World {
             };
             let firm_effect: f64 = Normal::new(0.0, 0.95).expect("n").sample(&mut rng);
             let baseline = BASE_LOGODDS + sec.risk + age_effect + size_effect + firm_effect;
-            let borrower = in_district && !branch && rng.gen_bool(match size {
-                Size::Large => 0.9,
-                Size::Medium => 0.85,
-                Size::Small => 0.7,
-                Size::Micro => 0.45,
-            });
+            let borrower = in_district
+                && !branch
+                && rng.gen_bool(match size {
+                    Size::Large => 0.9,
+                    Size::Medium => 0.85,
+                    Size::Small => 0.7,
+                    Size::Micro => 0.45,
+                });
             firms.push(Firm {
                 uscc,
                 reg_no,
@@ -383,10 +532,10 @@ impl World {
             }
         }
         // Outside firms also hold stakes in some district firms (province-wide relations).
-        for i in 0..n {
+        for firm in firms.iter_mut().take(n) {
             if grng.gen_bool(0.03) {
                 let o = n + grng.gen_range(GCS..n_outside);
-                firms[i].shareholders.push((Holder::Firm(o), 5.0));
+                firm.shareholders.push((Holder::Firm(o), 5.0));
             }
         }
         let relations = build_relations(cfg, &firms, &group_of, n, n_outside);
@@ -484,7 +633,10 @@ impl World {
             let mut r = stream(self.cfg.seed, "dereg", i as u64, 0);
             let dm = self.default_month(i);
             let (when, status) = match dm {
-                Some(d) if r.gen_bool(0.55) => (d + r.gen_range(9..30), if r.gen_bool(0.5) { "revoked" } else { "deregistered" }),
+                Some(d) if r.gen_bool(0.55) => (
+                    d + r.gen_range(9..30),
+                    if r.gen_bool(0.5) { "revoked" } else { "deregistered" },
+                ),
                 _ if r.gen_bool(0.004 * self.cfg.years as f64) && !self.firms[i].borrower => {
                     (r.gen_range(0..nm), "deregistered")
                 }
@@ -516,13 +668,21 @@ impl World {
     }
 }
 
-fn build_relations(cfg: &GenConfig, firms: &[Firm], group_of: &[Option<usize>], n: usize, n_outside: usize) -> Vec<Relation> {
+fn build_relations(
+    cfg: &GenConfig,
+    firms: &[Firm],
+    group_of: &[Option<usize>],
+    n: usize,
+    n_outside: usize,
+) -> Vec<Relation> {
     let mut rng = stream(cfg.seed, "circles", 0, 0);
     let mut borrowers: Vec<usize> = (0..n).filter(|&i| firms[i].borrower).collect();
     borrowers.shuffle(&mut rng);
     let mut rel = Vec::new();
     let mut it = borrowers.into_iter().peekable();
-    let take = |k: usize, it: &mut std::iter::Peekable<std::vec::IntoIter<usize>>| -> Vec<usize> { it.by_ref().take(k).collect() };
+    let take = |k: usize, it: &mut std::iter::Peekable<std::vec::IntoIter<usize>>| -> Vec<usize> {
+        it.by_ref().take(k).collect()
+    };
     loop {
         let r: f64 = rng.gen();
         if it.peek().is_none() {
@@ -531,27 +691,52 @@ fn build_relations(cfg: &GenConfig, firms: &[Firm], group_of: &[Option<usize>], 
         if r < 0.10 {
             let g = take(2, &mut it);
             if g.len() == 2 {
-                rel.push(Relation { guarantor: g[0], borrower: g[1], kind: "joint_liability", pattern: "mutual" });
-                rel.push(Relation { guarantor: g[1], borrower: g[0], kind: "joint_liability", pattern: "mutual" });
+                rel.push(Relation {
+                    guarantor: g[0],
+                    borrower: g[1],
+                    kind: "joint_liability",
+                    pattern: "mutual",
+                });
+                rel.push(Relation {
+                    guarantor: g[1],
+                    borrower: g[0],
+                    kind: "joint_liability",
+                    pattern: "mutual",
+                });
             }
         } else if r < 0.16 {
             let k = rng.gen_range(3..7);
             let g = take(k, &mut it);
             for w in g.windows(2) {
-                rel.push(Relation { guarantor: w[0], borrower: w[1], kind: "joint_liability", pattern: "chain" });
+                rel.push(Relation {
+                    guarantor: w[0],
+                    borrower: w[1],
+                    kind: "joint_liability",
+                    pattern: "chain",
+                });
             }
         } else if r < 0.20 {
             let k = rng.gen_range(3..6);
             let g = take(k, &mut it);
             for j in 0..g.len() {
-                rel.push(Relation { guarantor: g[j], borrower: g[(j + 1) % g.len()], kind: "joint_liability", pattern: "cycle" });
+                rel.push(Relation {
+                    guarantor: g[j],
+                    borrower: g[(j + 1) % g.len()],
+                    kind: "joint_liability",
+                    pattern: "cycle",
+                });
             }
         } else if r < 0.24 {
             let k = rng.gen_range(4..9);
             let g = take(k, &mut it);
             if let Some((&hub, rest)) = g.split_first() {
                 for &b in rest {
-                    rel.push(Relation { guarantor: hub, borrower: b, kind: "single", pattern: "star" });
+                    rel.push(Relation {
+                        guarantor: hub,
+                        borrower: b,
+                        kind: "single",
+                        pattern: "star",
+                    });
                 }
             }
         } else if r < 0.28 {
@@ -560,7 +745,12 @@ fn build_relations(cfg: &GenConfig, firms: &[Firm], group_of: &[Option<usize>], 
             for &a in &g {
                 for &b in &g {
                     if a != b {
-                        rel.push(Relation { guarantor: a, borrower: b, kind: "joint_group", pattern: "joint" });
+                        rel.push(Relation {
+                            guarantor: a,
+                            borrower: b,
+                            kind: "joint_group",
+                            pattern: "joint",
+                        });
                     }
                 }
             }
@@ -568,7 +758,12 @@ fn build_relations(cfg: &GenConfig, firms: &[Firm], group_of: &[Option<usize>], 
             let g = take(1, &mut it);
             for &b in &g {
                 let o = n + rng.gen_range(GCS..n_outside);
-                rel.push(Relation { guarantor: o, borrower: b, kind: "joint_liability", pattern: "outside" });
+                rel.push(Relation {
+                    guarantor: o,
+                    borrower: b,
+                    kind: "joint_liability",
+                    pattern: "outside",
+                });
             }
         } else {
             // Unguaranteed (credit or collateral loans).
@@ -579,9 +774,19 @@ fn build_relations(cfg: &GenConfig, firms: &[Firm], group_of: &[Option<usize>], 
     for (s, p) in group_of.iter().enumerate() {
         if let Some(p) = *p {
             if firms[s].borrower && firms[p].borrower {
-                rel.push(Relation { guarantor: p, borrower: s, kind: "joint_liability", pattern: "group" });
+                rel.push(Relation {
+                    guarantor: p,
+                    borrower: s,
+                    kind: "joint_liability",
+                    pattern: "group",
+                });
                 if rng.gen_bool(0.6) {
-                    rel.push(Relation { guarantor: s, borrower: p, kind: "joint_liability", pattern: "group" });
+                    rel.push(Relation {
+                        guarantor: s,
+                        borrower: p,
+                        kind: "joint_liability",
+                        pattern: "group",
+                    });
                 }
             }
         }
@@ -605,7 +810,11 @@ fn build_facilities(cfg: &GenConfig, firms: &mut [Firm], rel: &[Relation], n: us
             let r: f64 = rng.gen();
             let lender = if r < 0.82 {
                 // Local banks lend more.
-                let b = if rng.gen_bool(0.4) { 16 + rng.gen_range(0..4) } else { 1 + rng.gen_range(0..20) };
+                let b = if rng.gen_bool(0.4) {
+                    16 + rng.gen_range(0..4)
+                } else {
+                    1 + rng.gen_range(0..20)
+                };
                 format!("bank{b:02}")
             } else if r < 0.93 {
                 format!("mlc{:02}", 1 + rng.gen_range(0..MLCS))
@@ -613,12 +822,31 @@ fn build_facilities(cfg: &GenConfig, firms: &mut [Firm], rel: &[Relation], n: us
                 "pfc".to_string()
             };
             let bank = lender.starts_with("bank");
-            let amount = ((firms[i].scale * 12.0 * rng.gen_range(0.05..0.35) / 10_000.0).round() * 10_000.0).max(50_000.0);
+            let amount =
+                ((firms[i].scale * 12.0 * rng.gen_range(0.05..0.35) / 10_000.0).round() * 10_000.0).max(50_000.0);
             let start = rng.gen_range(-11..cfg.months() as i64 / 2);
-            let rate = if bank { rng.gen_range(3.6..6.5f64) } else if lender == "pfc" { rng.gen_range(0.8..1.5) } else { rng.gen_range(8.0..18.0) };
-            let guarantors = if bank && (j == 0 || rng.gen_bool(0.5)) { bg.clone() } else { Vec::new() };
+            let rate = if bank {
+                rng.gen_range(3.6..6.5f64)
+            } else if lender == "pfc" {
+                rng.gen_range(0.8..1.5)
+            } else {
+                rng.gen_range(8.0..18.0)
+            };
+            let guarantors = if bank && (j == 0 || rng.gen_bool(0.5)) {
+                bg.clone()
+            } else {
+                Vec::new()
+            };
             let gc_guarantee = (bank && rng.gen_bool(0.08)).then(|| rng.gen_range(0..GCS));
-            out.push(Facility { lender, borrower: i, amount, start, rate: (rate * 100.0).round() / 100.0, guarantors, gc_guarantee });
+            out.push(Facility {
+                lender,
+                borrower: i,
+                amount,
+                start,
+                rate: (rate * 100.0).round() / 100.0,
+                guarantors,
+                gc_guarantee,
+            });
         }
     }
     out

@@ -80,7 +80,9 @@ pub fn maybe_gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, IngestEr
     if bytes.starts_with(&[0x1f, 0x8b]) {
         use std::io::Read;
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).map_err(|e| IngestError::Unreadable(format!("gzip: {e}")))?;
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| IngestError::Unreadable(format!("gzip: {e}")))?;
         Ok(std::borrow::Cow::Owned(out))
     } else {
         Ok(std::borrow::Cow::Borrowed(bytes))
@@ -99,24 +101,42 @@ pub fn parse(ds: &Dataset, bytes: &[u8], resolver: &Resolver) -> Result<Parsed, 
     // Map the dataset's columns onto the export's header.
     let mut pos = Vec::with_capacity(ds.columns.len());
     for c in &ds.columns {
-        let p = header.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == c.header);
+        let p = header
+            .iter()
+            .position(|h| h.trim().trim_start_matches('\u{feff}') == c.header);
         if p.is_none() && c.required {
             return Err(IngestError::MissingColumn(c.header.clone()));
         }
         pos.push(p);
     }
     for h in &header {
-        if !ds.columns.iter().any(|c| c.header == h.trim().trim_start_matches('\u{feff}')) && !h.is_empty() {
+        if !ds
+            .columns
+            .iter()
+            .any(|c| c.header == h.trim().trim_start_matches('\u{feff}'))
+            && !h.is_empty()
+        {
             parsed.diagnostics.push(format!("ignored-column: {h}"));
         }
     }
-    let mut v = Validator { ds, resolver, seen: HashMap::new(), rollup: Rollup::default(), pos };
+    let mut v = Validator {
+        ds,
+        resolver,
+        seen: HashMap::new(),
+        rollup: Rollup::default(),
+        pos,
+    };
     for r in rows {
         parsed.rows_read += 1;
         match v.row(&r) {
             Ok(Some(rec)) => parsed.records.push(rec),
             Ok(None) => {}
-            Err((reason, detail)) => parsed.quarantine.push(Quarantined { row: r.row, reason, detail, raw: r.raw }),
+            Err((reason, detail)) => parsed.quarantine.push(Quarantined {
+                row: r.row,
+                reason,
+                detail,
+                raw: r.raw,
+            }),
         }
     }
     parsed.records.extend(v.rollup.finish(ds));
@@ -127,7 +147,9 @@ fn decode(ds: &Dataset, b: &[u8], utf8_file: bool) -> Option<String> {
     if utf8_file || matches!(ds.encoding, Encoding::Utf8) {
         std::str::from_utf8(b).ok().map(str::to_string)
     } else {
-        encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(b).map(|c| c.into_owned())
+        encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(b)
+            .map(|c| c.into_owned())
     }
 }
 
@@ -140,12 +162,17 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed) -> Result<(Vec<Stri
         Encoding::Gb18030 | Encoding::Auto => {
             let valid = std::str::from_utf8(bytes).is_ok();
             if valid && !bytes.is_ascii() && ds.encoding == Encoding::Gb18030 {
-                parsed.diagnostics.push("encoding: declared gb18030, the file is utf-8; read as utf-8".into());
+                parsed
+                    .diagnostics
+                    .push("encoding: declared gb18030, the file is utf-8; read as utf-8".into());
             }
             valid
         }
     };
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
     let mut header: Option<Vec<String>> = None;
     let mut rows = Vec::new();
@@ -157,7 +184,11 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed) -> Result<(Vec<Stri
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                rows.push(RawRow { row: line, cells: vec![], raw: format!("<unreadable csv: {e}>") });
+                rows.push(RawRow {
+                    row: line,
+                    cells: vec![],
+                    raw: format!("<unreadable csv: {e}>"),
+                });
                 continue;
             }
         }
@@ -183,7 +214,11 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed) -> Result<(Vec<Stri
         }
         starts.push((line, start));
         if bad {
-            rows.push(RawRow { row: line, cells: vec![Some("\u{0}encoding".into())], raw });
+            rows.push(RawRow {
+                row: line,
+                cells: vec![Some("\u{0}encoding".into())],
+                raw,
+            });
         } else {
             rows.push(RawRow { row: line, cells, raw });
         }
@@ -202,7 +237,11 @@ fn read_jsonl(ds: &Dataset, bytes: &[u8], _parsed: &mut Parsed) -> (Vec<String>,
         let row = i as u64 + 1;
         let raw = String::from_utf8_lossy(line).into_owned();
         let Ok(text) = std::str::from_utf8(line) else {
-            rows.push(RawRow { row, cells: vec![Some("\u{0}encoding".into())], raw });
+            rows.push(RawRow {
+                row,
+                cells: vec![Some("\u{0}encoding".into())],
+                raw,
+            });
             continue;
         };
         match serde_json::from_str::<Map<String, Value>>(text) {
@@ -218,7 +257,11 @@ fn read_jsonl(ds: &Dataset, bytes: &[u8], _parsed: &mut Parsed) -> (Vec<String>,
                     .collect();
                 rows.push(RawRow { row, cells, raw });
             }
-            Err(e) => rows.push(RawRow { row, cells: vec![Some(format!("\u{0}json {e}"))], raw }),
+            Err(e) => rows.push(RawRow {
+                row,
+                cells: vec![Some(format!("\u{0}json {e}"))],
+                raw,
+            }),
         }
     }
     (header, rows)
@@ -226,18 +269,29 @@ fn read_jsonl(ds: &Dataset, bytes: &[u8], _parsed: &mut Parsed) -> (Vec<String>,
 
 fn read_xlsx(ds: &Dataset, bytes: &[u8]) -> Result<(Vec<String>, Vec<RawRow>), IngestError> {
     use calamine::{Data, Reader};
-    let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| IngestError::Unreadable(format!("xlsx: {e}")))?;
+    let mut wb =
+        calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| IngestError::Unreadable(format!("xlsx: {e}")))?;
     let name = match &ds.sheet {
         Some(s) => s.clone(),
-        None => wb.sheet_names().first().cloned().ok_or_else(|| IngestError::Unreadable("xlsx: no sheet".into()))?,
+        None => wb
+            .sheet_names()
+            .first()
+            .cloned()
+            .ok_or_else(|| IngestError::Unreadable("xlsx: no sheet".into()))?,
     };
-    let range = wb.worksheet_range(&name).map_err(|e| IngestError::Unreadable(format!("xlsx sheet {name}: {e}")))?;
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| IngestError::Unreadable(format!("xlsx sheet {name}: {e}")))?;
     let cell = |d: &Data| -> Option<String> {
         match d {
             Data::Empty => None,
             Data::String(s) if s.trim().is_empty() => None,
             Data::String(s) => Some(s.clone()),
-            Data::Float(f) => Some(if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", *f as i64) } else { f.to_string() }),
+            Data::Float(f) => Some(if f.fract() == 0.0 && f.abs() < 1e15 {
+                format!("{}", *f as i64)
+            } else {
+                f.to_string()
+            }),
             Data::Int(i) => Some(i.to_string()),
             Data::Bool(b) => Some(b.to_string()),
             Data::DateTime(dt) => Some(format!("{}", dt.as_f64())),
@@ -247,15 +301,26 @@ fn read_xlsx(ds: &Dataset, bytes: &[u8]) -> Result<(Vec<String>, Vec<RawRow>), I
     };
     let first_row = range.start().map(|(r, _)| r as u64).unwrap_or(0);
     let mut it = range.rows();
-    let header: Vec<String> = it.next().map(|r| r.iter().map(|d| cell(d).unwrap_or_default()).collect()).unwrap_or_default();
+    let header: Vec<String> = it
+        .next()
+        .map(|r| r.iter().map(|d| cell(d).unwrap_or_default()).collect())
+        .unwrap_or_default();
     let mut rows = Vec::new();
     for (k, r) in it.enumerate() {
         let cells: Vec<Option<String>> = r.iter().map(cell).collect();
         if cells.iter().all(Option::is_none) {
             continue;
         }
-        let raw = cells.iter().map(|c| c.clone().unwrap_or_default()).collect::<Vec<_>>().join("\t");
-        rows.push(RawRow { row: first_row + k as u64 + 2, cells, raw });
+        let raw = cells
+            .iter()
+            .map(|c| c.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\t");
+        rows.push(RawRow {
+            row: first_row + k as u64 + 2,
+            cells,
+            raw,
+        });
     }
     Ok((header, rows))
 }
@@ -282,7 +347,11 @@ impl Validator<'_> {
         if let Some(Some(first)) = r.cells.first() {
             if let Some(rest) = first.strip_prefix('\u{0}') {
                 let (reason, detail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let detail = if reason == "encoding" { format!("not valid {:?}", ds.encoding) } else { detail.to_string() };
+                let detail = if reason == "encoding" {
+                    format!("not valid {:?}", ds.encoding)
+                } else {
+                    detail.to_string()
+                };
                 return Err((reason.to_string(), detail));
             }
         }
@@ -306,7 +375,10 @@ impl Validator<'_> {
             let text = raw.trim();
             let v = match c.ty {
                 ColType::Id => {
-                    let u = self.resolver.resolve(text).map_err(|e| (format!("id:{}", e.rule()), format!("{}: {text}: {e}", c.header)))?;
+                    let u = self
+                        .resolver
+                        .resolve(text)
+                        .map_err(|e| (format!("id:{}", e.rule()), format!("{}: {text}: {e}", c.header)))?;
                     if c.field == "id" {
                         uscc = Some(u);
                     }
@@ -314,26 +386,38 @@ impl Validator<'_> {
                 }
                 ColType::Text => Value::String(text.to_string()),
                 ColType::Date => {
-                    let d = parse_date(text).ok_or_else(|| ("date".to_string(), format!("{}: {text:?} is not a date", c.header)))?;
+                    let d = parse_date(text)
+                        .ok_or_else(|| ("date".to_string(), format!("{}: {text:?} is not a date", c.header)))?;
                     Value::String(d.to_string())
                 }
                 ColType::Period => {
-                    let p = parse_period(text, ds.period.as_deref()).ok_or_else(|| ("period".to_string(), format!("{}: {text:?} is not a period", c.header)))?;
+                    let p = parse_period(text, ds.period.as_deref())
+                        .ok_or_else(|| ("period".to_string(), format!("{}: {text:?} is not a period", c.header)))?;
                     Value::String(p.to_string())
                 }
                 ColType::Money | ColType::Number | ColType::Integer | ColType::Ratio => {
-                    let mut x = parse_number(text).ok_or_else(|| ("number".to_string(), format!("{}: {text:?} is not a number", c.header)))?;
+                    let mut x = parse_number(text)
+                        .ok_or_else(|| ("number".to_string(), format!("{}: {text:?} is not a number", c.header)))?;
                     match (c.ty, c.unit.as_deref()) {
                         (ColType::Money, Some("万元")) => x = (x * 10_000.0 * 100.0).round() / 100.0,
                         (ColType::Ratio, Some("%")) => x /= 100.0,
-                        (ColType::Integer, _) if x.fract() != 0.0 => return Err(("number".into(), format!("{}: {text:?} is not a whole number", c.header))),
+                        (ColType::Integer, _) if x.fract() != 0.0 => {
+                            return Err(("number".into(), format!("{}: {text:?} is not a whole number", c.header)))
+                        }
                         _ => {}
                     }
-                    serde_json::Number::from_f64(x).map(Value::Number).ok_or_else(|| ("number".to_string(), format!("{}: {text:?} is not finite", c.header)))?
+                    serde_json::Number::from_f64(x)
+                        .map(Value::Number)
+                        .ok_or_else(|| ("number".to_string(), format!("{}: {text:?} is not finite", c.header)))?
                 }
                 ColType::Code => {
                     let key = xinyong_domain::normalize::fold_width(text);
-                    let canon = c.codes.get(key.as_str()).ok_or_else(|| ("code".to_string(), format!("{}: {text:?} is not in the code list", c.header)))?;
+                    let canon = c.codes.get(key.as_str()).ok_or_else(|| {
+                        (
+                            "code".to_string(),
+                            format!("{}: {text:?} is not in the code list", c.header),
+                        )
+                    })?;
                     Value::String(canon.clone())
                 }
             };
@@ -346,8 +430,13 @@ impl Validator<'_> {
             fields.entry("category").or_insert_with(|| Value::String(cat.clone()));
         }
         let s = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-        let date = s("date").or_else(|| s("start")).and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
-        let end_date = s("end_date").or_else(|| s("end")).or_else(|| s("dereg_date")).and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let date = s("date")
+            .or_else(|| s("start"))
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let end_date = s("end_date")
+            .or_else(|| s("end"))
+            .or_else(|| s("dereg_date"))
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
         // Rolled-up datasets: the row joins its firm's month.
         if ds.rollup.is_some() {
             let Some(d) = date else {
@@ -381,13 +470,26 @@ impl Validator<'_> {
         if let Some(reject) = self.dup(&key, h64(&content_json), r.row) {
             return Err(reject);
         }
-        Ok(Some(Record { row: r.row, n_rows: 1, uscc, key, period, date, end_date, fields, content_hash }))
+        Ok(Some(Record {
+            row: r.row,
+            n_rows: 1,
+            uscc,
+            key,
+            period,
+            date,
+            end_date,
+            fields,
+            content_hash,
+        }))
     }
 
     fn dup(&mut self, key: &str, content: u64, row: u64) -> Option<Reject> {
         match self.seen.get(&h64(key)) {
             Some(&(first, c)) if c == content => Some(("duplicate".into(), format!("the same record as row {first}"))),
-            Some(&(first, _)) => Some(("conflict".into(), format!("key {key} already delivered at row {first} with other content"))),
+            Some(&(first, _)) => Some((
+                "conflict".into(),
+                format!("key {key} already delivered at row {first} with other content"),
+            )),
             None => {
                 self.seen.insert(h64(key), (row, content));
                 None
@@ -396,10 +498,14 @@ impl Validator<'_> {
     }
 }
 
+type MonthKey = (Uscc, i32, u32);
+/// First row, row count and summed fields of one firm's month.
+type Group = (u64, u64, Map<String, Value>);
+
 /// Monthly roll-up of fine-grained rows (daily meter readings, invoices).
 #[derive(Default)]
 struct Rollup {
-    groups: HashMap<(Uscc, i32, u32), (u64, u64, Map<String, Value>)>,
+    groups: HashMap<MonthKey, Group>,
     order: Vec<(Uscc, i32, u32)>,
     seen_keys: HashSet<()>,
 }
@@ -427,14 +533,26 @@ impl Rollup {
         let _ = &self.seen_keys;
         let mut out = Vec::with_capacity(self.order.len());
         for k in self.order {
-            let Some((row, n, mut fields)) = self.groups.get(&k).cloned() else { continue };
+            let Some((row, n, mut fields)) = self.groups.get(&k).cloned() else {
+                continue;
+            };
             let period = format!("{}-{:02}", k.1, k.2);
             fields.insert("id".into(), Value::String(k.0.to_string()));
             fields.insert("period".into(), Value::String(period.clone()));
             fields.insert("rows".into(), Value::from(n));
             let content_hash = hex::encode(Sha256::digest(Value::Object(fields.clone()).to_string().as_bytes()));
             let _ = ds;
-            out.push(Record { row, n_rows: n, uscc: k.0, key: format!("{}|{period}", k.0), period: Some(period), date: None, end_date: None, fields, content_hash });
+            out.push(Record {
+                row,
+                n_rows: n,
+                uscc: k.0,
+                key: format!("{}|{period}", k.0),
+                period: Some(period),
+                date: None,
+                end_date: None,
+                fields,
+                content_hash,
+            });
         }
         out
     }

@@ -35,7 +35,9 @@ fn from_serial(x: f64) -> Option<NaiveDate> {
 }
 
 fn nums(s: &str) -> Vec<&str> {
-    s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).collect()
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Parses a date in any of the styles the registry knows. `None` for anything else.
@@ -58,7 +60,9 @@ pub fn parse_date(raw: &str) -> Option<NaiveDate> {
     // 2021-03-05, 2021/3/5, 2021.3.5, 2021年3月5日, optionally followed by a time.
     let date_part = s.split([' ', 'T']).next().unwrap_or(s);
     let p = nums(date_part);
-    let ok_seps = date_part.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '/' | '.' | '年' | '月' | '日'));
+    let ok_seps = date_part
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '-' | '/' | '.' | '年' | '月' | '日'));
     if p.len() == 3 && p[0].len() == 4 && ok_seps {
         let (y, m, d) = (p[0].parse().ok()?, p[1].parse().ok()?, p[2].parse().ok()?);
         return NaiveDate::from_ymd_opt(y, m, d).and_then(plausible);
@@ -83,7 +87,11 @@ pub fn parse_period(raw: &str, expect: Option<&str>) -> Option<Period> {
     } else if s.ends_with('年') && p.len() == 1 {
         let y: i32 = p[0].parse().ok()?;
         year_ok(y).then_some(Period::Year(y))
-    } else if p.len() == 2 && p[0].len() == 4 && s.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '/' | '.' | '年' | '月')) {
+    } else if p.len() == 2
+        && p[0].len() == 4
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '/' | '.' | '年' | '月'))
+    {
         let (y, m) = (p[0].parse().ok()?, p[1].parse().ok()?);
         (year_ok(y) && (1..=12).contains(&m)).then_some(Period::Month(y, m))
     } else {
@@ -108,11 +116,18 @@ pub fn parse_number(raw: &str) -> Option<f64> {
         let (int, frac) = s.split_once('.').map(|(a, b)| (a, Some(b))).unwrap_or((s, None));
         let int = int.strip_prefix('-').unwrap_or(int);
         let groups: Vec<&str> = int.split(',').collect();
-        let ok = !groups[0].is_empty() && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3) && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
+        let ok = !groups[0].is_empty()
+            && groups[0].len() <= 3
+            && groups[1..].iter().all(|g| g.len() == 3)
+            && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
         if !ok {
             return None;
         }
-        let mut c = if s.starts_with('-') { "-".to_string() } else { String::new() };
+        let mut c = if s.starts_with('-') {
+            "-".to_string()
+        } else {
+            String::new()
+        };
         c.push_str(&groups.concat());
         if let Some(f) = frac {
             c.push('.');
@@ -122,7 +137,10 @@ pub fn parse_number(raw: &str) -> Option<f64> {
     } else {
         s.to_string()
     };
-    if !cleaned.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+')) {
+    if !cleaned
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+'))
+    {
         return None;
     }
     cleaned.parse::<f64>().ok().filter(|x| x.is_finite())

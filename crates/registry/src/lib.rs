@@ -191,21 +191,70 @@ struct File {
 pub fn canonical_fields(shape: Shape) -> &'static [&'static str] {
     match shape {
         Shape::Registration => &[
-            "id", "reg_no", "name", "former_names", "legal_rep", "legal_rep_id", "reg_capital",
-            "paid_in_capital", "founded", "industry", "township", "address", "status", "dereg_date",
-            "parent_id", "entity_type", "size_class",
+            "id",
+            "reg_no",
+            "name",
+            "former_names",
+            "legal_rep",
+            "legal_rep_id",
+            "reg_capital",
+            "paid_in_capital",
+            "founded",
+            "industry",
+            "township",
+            "address",
+            "status",
+            "dereg_date",
+            "parent_id",
+            "entity_type",
+            "size_class",
         ],
-        Shape::Shareholding => &["id", "holder_name", "holder_type", "holder_id", "share_ratio", "subscribed"],
+        Shape::Shareholding => &[
+            "id",
+            "holder_name",
+            "holder_type",
+            "holder_id",
+            "share_ratio",
+            "subscribed",
+        ],
         Shape::Metric => &["id", "period", "date", "category"],
         Shape::Event => &[
-            "id", "record_id", "date", "end_date", "category", "amount", "status", "detail", "counterparty",
+            "id",
+            "record_id",
+            "date",
+            "end_date",
+            "category",
+            "amount",
+            "status",
+            "detail",
+            "counterparty",
         ],
         Shape::Loan => &[
-            "id", "lender", "loan_id", "period", "amount", "balance", "start", "maturity", "rate", "class5",
-            "overdue_principal", "overdue_interest", "overdue_days", "rollover",
+            "id",
+            "lender",
+            "loan_id",
+            "period",
+            "amount",
+            "balance",
+            "start",
+            "maturity",
+            "rate",
+            "class5",
+            "overdue_principal",
+            "overdue_interest",
+            "overdue_days",
+            "rollover",
         ],
         Shape::Guarantee => &[
-            "id", "guarantor_id", "contract_id", "loan_id", "amount", "start", "end", "lender", "kind",
+            "id",
+            "guarantor_id",
+            "contract_id",
+            "loan_id",
+            "amount",
+            "start",
+            "end",
+            "lender",
+            "kind",
         ],
     }
 }
@@ -229,11 +278,18 @@ impl Registry {
 
     /// Adds the definitions in one TOML text (as from a file a department's definition lives in).
     pub fn add_toml(&mut self, file: &str, text: &str) -> Result<(), RegistryError> {
-        let f: File = toml::from_str(text).map_err(|e| RegistryError::Parse { file: file.into(), msg: e.to_string() })?;
+        let f: File = toml::from_str(text).map_err(|e| RegistryError::Parse {
+            file: file.into(),
+            msg: e.to_string(),
+        })?;
         for d in &f.dataset {
             validate(file, d)?;
             if self.datasets.iter().any(|x| x.id == d.id) {
-                return Err(RegistryError::Invalid { file: file.into(), dataset: d.id.clone(), msg: "duplicate dataset id".into() });
+                return Err(RegistryError::Invalid {
+                    file: file.into(),
+                    dataset: d.id.clone(),
+                    msg: "duplicate dataset id".into(),
+                });
             }
         }
         self.sources.extend(f.source);
@@ -266,7 +322,11 @@ pub fn lender_template(source_id: &str) -> &str {
 }
 
 fn validate(file: &str, d: &Dataset) -> Result<(), RegistryError> {
-    let err = |msg: String| RegistryError::Invalid { file: file.into(), dataset: d.id.clone(), msg };
+    let err = |msg: String| RegistryError::Invalid {
+        file: file.into(),
+        dataset: d.id.clone(),
+        msg,
+    };
     let allowed = canonical_fields(d.shape);
     if !d.columns.iter().any(|c| c.field == "id") {
         return Err(err("no column maps onto the enterprise id".into()));
@@ -299,7 +359,10 @@ mod tests {
         let depts = r.sources.iter().filter(|s| s.kind != SourceKind::Lender).count();
         assert_eq!(depts, 30, "the 30 government and public-utility sources of product.md");
         let lenders = r.sources.iter().filter(|s| s.kind == SourceKind::Lender).count();
-        assert_eq!(lenders, 29, "20 banks, 5 microloan firms, 3 guarantee firms, 1 private financing centre");
+        assert_eq!(
+            lenders, 29,
+            "20 banks, 5 microloan firms, 3 guarantee firms, 1 private financing centre"
+        );
         for s in &r.sources {
             assert!(!r.datasets_of(s).is_empty(), "source {} delivers nothing", s.id);
         }

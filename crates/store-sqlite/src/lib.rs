@@ -111,7 +111,11 @@ impl BatchWriter for Writer<'_> {
             .map_err(be)?;
         if let Some((old, _)) = cur {
             let new = self.tx.last_insert_rowid();
-            self.tx.prepare_cached("UPDATE facts SET superseded_by=?1 WHERE fact_id=?2").map_err(be)?.execute(params![new, old]).map_err(be)?;
+            self.tx
+                .prepare_cached("UPDATE facts SET superseded_by=?1 WHERE fact_id=?2")
+                .map_err(be)?
+                .execute(params![new, old])
+                .map_err(be)?;
             return Ok(PutOutcome::Replaced);
         }
         Ok(PutOutcome::Inserted)
@@ -193,7 +197,10 @@ impl Store for SqliteStore {
     }
 
     fn begin_batch<'s>(&'s mut self, meta: &BatchMeta) -> Result<Box<dyn BatchWriter + 's>> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(be)?;
         Ok(Box::new(Writer { tx, meta: meta.clone() }))
     }
 
@@ -208,7 +215,11 @@ impl Store for SqliteStore {
 
     fn fact(&self, fact_id: i64) -> Result<StoredFact> {
         self.conn
-            .query_row(&format!("SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) WHERE f.fact_id=?1"), [fact_id], stored)
+            .query_row(
+                &format!("SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) WHERE f.fact_id=?1"),
+                [fact_id],
+                stored,
+            )
             .optional()
             .map_err(be)?
             .ok_or_else(|| StoreError::NotFound(format!("fact {fact_id}")))
@@ -243,10 +254,17 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self) -> Result<StoreStats> {
-        let one = |sql: &str| -> Result<u64> { self.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64).map_err(be) };
+        let one = |sql: &str| -> Result<u64> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|v| v as u64)
+                .map_err(be)
+        };
         let pairs = |sql: &str| -> Result<Vec<(String, u64)>> {
             let mut st = self.conn.prepare(sql).map_err(be)?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(be)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
+                .map_err(be)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
         };
         Ok(StoreStats {
@@ -255,19 +273,31 @@ impl Store for SqliteStore {
             facts_current: one("SELECT count(*) FROM facts WHERE known_to IS NULL")?,
             facts_history: one("SELECT count(*) FROM facts WHERE known_to IS NOT NULL")?,
             source_rows: one("SELECT coalesce(sum(rows_read), 0) FROM batches")?,
-            facts_by_source: pairs("SELECT source, count(*) FROM facts WHERE known_to IS NULL GROUP BY source ORDER BY source")?,
-            quarantine_by_reason: pairs("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY count(*) DESC, reason")?,
+            facts_by_source: pairs(
+                "SELECT source, count(*) FROM facts WHERE known_to IS NULL GROUP BY source ORDER BY source",
+            )?,
+            quarantine_by_reason: pairs(
+                "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY count(*) DESC, reason",
+            )?,
         })
     }
 
-    fn quarantine_rows(&self, reason_prefix: Option<&str>, limit: u64) -> Result<Vec<(String, String, String, u64, String, String, String)>> {
+    fn quarantine_rows(&self, reason_prefix: Option<&str>, limit: u64) -> Result<Vec<StoredQuarantine>> {
         let mut st = self
             .conn
             .prepare("SELECT batch_id, source, dataset, row, reason, detail, raw FROM quarantine WHERE reason LIKE ?1 || '%' ORDER BY id LIMIT ?2")
             .map_err(be)?;
         let rows = st
             .query_map(params![reason_prefix.unwrap_or(""), limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64, r.get(4)?, r.get(5)?, r.get(6)?))
+                Ok(StoredQuarantine {
+                    batch_id: r.get(0)?,
+                    source: r.get(1)?,
+                    dataset: r.get(2)?,
+                    row: r.get::<_, i64>(3)? as u64,
+                    reason: r.get(4)?,
+                    detail: r.get(5)?,
+                    raw: r.get(6)?,
+                })
             })
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)

@@ -124,6 +124,18 @@ pub struct StoreStats {
     pub quarantine_by_reason: Vec<(String, u64)>,
 }
 
+/// A stored quarantine row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredQuarantine {
+    pub batch_id: String,
+    pub source: String,
+    pub dataset: String,
+    pub row: u64,
+    pub reason: String,
+    pub detail: String,
+    pub raw: String,
+}
+
 /// The storage interface.
 pub trait Store {
     /// Whether a batch (by content hash) is already stored.
@@ -139,8 +151,8 @@ pub trait Store {
     /// The archive chunk holding `row` of a batch.
     fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk>;
     fn stats(&self) -> Result<StoreStats>;
-    /// Quarantine rows (batch, source, dataset, row, reason, detail, raw), optionally by reason prefix.
-    fn quarantine_rows(&self, reason_prefix: Option<&str>, limit: u64) -> Result<Vec<(String, String, String, u64, String, String, String)>>;
+    /// Quarantine rows, optionally only those whose reason starts with `reason_prefix`.
+    fn quarantine_rows(&self, reason_prefix: Option<&str>, limit: u64) -> Result<Vec<StoredQuarantine>>;
     /// A hash of the store's whole logical content (facts with history, quarantine, batches without
     /// ingest times), to compare stores.
     fn content_hash(&self) -> Result<String>;
