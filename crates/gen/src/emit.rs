@@ -1009,6 +1009,10 @@ fn encode_file(ds: &Dataset, rows: &[RowOut], utf8_instead: bool) -> Result<Vec<
         }
         Format::Xlsx => {
             let mut wb = rust_xlsxwriter::Workbook::new();
+            // A fixed creation time: the file's bytes depend on the seed only.
+            let date =
+                rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1).map_err(|e| GenError::Xlsx(e.to_string()))?;
+            wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&date));
             let sheet = wb.add_worksheet();
             let _ = sheet.set_name(ds.sheet.clone().unwrap_or_else(|| "Sheet1".into()));
             let xe = |e: rust_xlsxwriter::XlsxError| GenError::Xlsx(e.to_string());
