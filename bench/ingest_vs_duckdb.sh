@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Generation and ingest throughput beside DuckDB's plain load of the same UTF-8 CSV files, in one run.
+# Usage: bench/ingest_vs_duckdb.sh [demo|tenth|district] [WORKDIR]
+# Needs: python3 with duckdb (pip install duckdb), GNU time (/usr/bin/time).
+set -euo pipefail
+scale=${1:-demo}
+work=${2:-/tmp/xinyong-bench-$scale}
+here=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/xinyong-target}"
+(cd "$here" && cargo build --release -q)
+bin="$CARGO_TARGET_DIR/release/xinyong"
+case $scale in
+  demo) gen=(--scale demo) ;;
+  tenth) gen=(--scale district --enterprises 2100) ;;
+  district) gen=(--scale district) ;;
+  *) echo "unknown scale $scale"; exit 2 ;;
+esac
+rm -rf "$work"; mkdir -p "$work"
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GB; scale $scale"
+/usr/bin/time -f "gen: %e s, peak RSS %M KB" "$bin" gen "${gen[@]}" --out "$work/district"
+# The UTF-8 CSV files (the files DuckDB can load as they are).
+python3 - "$work" <<'PY'
+import json, os, sys
+work = sys.argv[1]
+src = os.path.join(work, "district")
+n = 0
+for line in open(os.path.join(src, "manifest.jsonl")):
+    p = json.loads(line)["path"]
+    if not p.endswith(".csv"):
+        continue
+    lines = open(os.path.join(src, p), "rb").read().split(b"\n")
+    bad = 0
+    for l in lines:
+        try:
+            l.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    # UTF-8 exports (which may hold an injected mis-encoded row); GB18030 exports are left out.
+    if bad > max(1, len(lines) // 100):
+        continue
+    dst = os.path.join(work, "utf8", p)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    os.link(os.path.join(src, p), dst)
+    n += 1
+print(f"utf-8 csv files: {n}")
+PY
+rows=$(find "$work/utf8" -name '*.csv' -exec cat {} + | wc -l)
+echo "utf-8 csv lines (with headers): $rows"
+/usr/bin/time -f "xinyong ingest (utf-8 csv subset): %e s, peak RSS %M KB" "$bin" ingest --db "$work/utf8.db" "$work/utf8/sources"
+du -sh "$work/utf8.db" "$work/utf8.db.archive" | sed 's/^/size: /'
+/usr/bin/time -f "duckdb load (utf-8 csv subset): %e s, peak RSS %M KB" python3 - "$work" <<'PY'
+import duckdb, glob, os, sys, collections
+work = sys.argv[1]
+by_ds = collections.defaultdict(list)
+for p in glob.glob(os.path.join(work, "utf8", "sources", "*", "*.csv")):
+    by_ds[os.path.basename(p).split("__")[0]].append(p)
+con = duckdb.connect(os.path.join(work, "duck.db"))
+n = 0
+for ds, files in sorted(by_ds.items()):
+    t = ds.replace(".", "_")
+    con.execute(f"CREATE TABLE {t} AS SELECT * FROM read_csv({sorted(files)!r}, header=true, union_by_name=true, ignore_errors=true)")
+    n += con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+con.close()
+print(f"duckdb rows loaded: {n}")
+PY
+du -sh "$work/duck.db" | sed 's/^/size: /'
+/usr/bin/time -f "xinyong ingest (all files): %e s, peak RSS %M KB" "$bin" ingest --db "$work/all.db" "$work/district/sources"
+du -sh "$work/all.db" "$work/all.db.archive" | sed 's/^/size: /'
