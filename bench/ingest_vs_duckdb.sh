@@ -47,7 +47,7 @@ PY
 rows=$(find "$work/utf8" -name '*.csv' -exec cat {} + | wc -l)
 echo "utf-8 csv lines (with headers): $rows"
 /usr/bin/time -f "xinyong ingest (utf-8 csv subset): %e s, peak RSS %M KB" "$bin" ingest --db "$work/utf8.db" "$work/utf8/sources"
-du -sh "$work/utf8.db" "$work/utf8.db.archive" | sed 's/^/size: /'
+du -sh "$work/utf8.db" | sed 's/^/size: /'
 /usr/bin/time -f "duckdb load (utf-8 csv subset): %e s, peak RSS %M KB" python3 - "$work" <<'PY'
 import duckdb, glob, os, sys, collections
 work = sys.argv[1]
@@ -65,4 +65,4 @@ print(f"duckdb rows loaded: {n}")
 PY
 du -sh "$work/duck.db" | sed 's/^/size: /'
 /usr/bin/time -f "xinyong ingest (all files): %e s, peak RSS %M KB" "$bin" ingest --db "$work/all.db" "$work/district/sources"
-du -sh "$work/all.db" "$work/all.db.archive" | sed 's/^/size: /'
+du -sh "$work/all.db" | sed 's/^/size: /'

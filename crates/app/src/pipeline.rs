@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use xinyong_domain::legacy::{RegNo, Resolver};
 use xinyong_domain::Uscc;
 use xinyong_registry::{Format, Registry};
-use xinyong_store::{BatchCounts, BatchMeta, NewFact, PutOutcome, QuarantineRow, Store, StoredFact};
+use xinyong_store::{
+    ArchiveChunk, BatchCounts, BatchMeta, BatchWriter, NewFact, PutOutcome, QuarantineRow, Store, StoredFact,
+};
 
 /// How to ingest.
+#[derive(Debug, Clone, Default)]
 pub struct IngestOptions {
-    /// Where verbatim copies of delivered files are kept.
-    pub archive_dir: PathBuf,
     /// A fixed ingest time (RFC 3339) for reproducible stores; the wall clock otherwise.
     pub clock: Option<String>,
 }
@@ -130,8 +131,148 @@ fn now(opts: &IngestOptions) -> String {
     })
 }
 
-/// Ingests every delivery under `paths`. `on_batch` is called after each file's transaction has
-/// committed (the acknowledgement: from then on the file's records survive a crash).
+/// A file read, hashed, parsed and archived, ready to write.
+struct Prepared {
+    report: BatchReport,
+    meta: BatchMeta,
+    bytes: u64,
+    parsed: std::result::Result<xinyong_ingest::Parsed, String>,
+    chunks: Vec<ArchiveChunk>,
+    register: bool,
+}
+
+/// Reads, hashes, parses and archives one file (no store access: runs on any thread).
+fn prepare(
+    registry: &Registry,
+    d: &Delivery,
+    opts: &IngestOptions,
+    resolver: &Resolver,
+    stored: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Prepared> {
+    let ds = registry
+        .dataset(&d.dataset)
+        .ok_or_else(|| AppError::Registry(format!("unknown dataset {}", d.dataset)))?;
+    let bytes = std::fs::read(&d.path).map_err(io(&d.path))?;
+    let batch_id = hex::encode(Sha256::digest(&bytes));
+    let meta = BatchMeta {
+        batch_id: batch_id.clone(),
+        source: d.source.clone(),
+        dataset: d.dataset.clone(),
+        file_name: d.path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string(),
+        delivered_on: d.delivered.clone(),
+        ingested_at: now(opts),
+    };
+    let mut report = BatchReport {
+        path: d.path.display().to_string(),
+        batch_id: batch_id.clone(),
+        dataset: d.dataset.clone(),
+        skipped: false,
+        counts: BatchCounts::default(),
+    };
+    let register = xinyong_ingest::is_register(ds);
+    if stored(&batch_id) {
+        report.skipped = true;
+        return Ok(Prepared {
+            report,
+            meta,
+            bytes: bytes.len() as u64,
+            parsed: Err(String::new()),
+            chunks: vec![],
+            register,
+        });
+    }
+    let (parsed, chunks) = match xinyong_ingest::maybe_gunzip(&bytes) {
+        Ok(plain) => {
+            let chunks = archive::chunks(&plain, ds.format != Format::Xlsx)?;
+            (
+                xinyong_ingest::parse(ds, &plain, resolver).map_err(|e| e.to_string()),
+                chunks,
+            )
+        }
+        // Not even decompressible: archived as delivered, quarantined as a whole.
+        Err(e) => (Err(e.to_string()), archive::chunks(&bytes, false)?),
+    };
+    Ok(Prepared {
+        report,
+        meta,
+        bytes: bytes.len() as u64,
+        parsed,
+        chunks,
+        register,
+    })
+}
+
+/// Writes one prepared file into the open transaction; returns the register rows it added.
+fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<RegNo>)>> {
+    w.start_batch(&p.meta)?;
+    for c in &p.chunks {
+        w.add_chunk(c)?;
+    }
+    let mut counts = BatchCounts::default();
+    let mut new_firms = Vec::new();
+    let diagnostics = match &p.parsed {
+        Err(reason) => {
+            // The whole file is unusable: it is still stored and archived, with the reason.
+            let rule = reason.split(':').next().unwrap_or("file").to_string();
+            w.quarantine(&QuarantineRow {
+                row: 1,
+                reason: &format!("file:{rule}"),
+                detail: reason,
+                raw: "",
+            })?;
+            counts.quarantined = 1;
+            vec![reason.clone()]
+        }
+        Ok(parsed) => {
+            counts.rows_read = parsed.rows_read;
+            for r in &parsed.records {
+                let date = r.date.map(|d| d.to_string());
+                let end = r.end_date.map(|d| d.to_string());
+                let out = w.put_fact(&NewFact {
+                    uscc: r.uscc.as_str(),
+                    key: &r.key,
+                    period: r.period.as_deref(),
+                    date: date.as_deref(),
+                    end_date: end.as_deref(),
+                    fields: &r.fields,
+                    content_hash: &r.content_hash,
+                    row: r.row,
+                    n_rows: r.n_rows,
+                })?;
+                match out {
+                    PutOutcome::Inserted => counts.inserted += 1,
+                    PutOutcome::Replaced => counts.replaced += 1,
+                    PutOutcome::Unchanged => counts.unchanged += 1,
+                }
+                if p.register {
+                    new_firms.push((r.uscc, r.reg_no.as_deref().and_then(|s| RegNo::parse(s).ok())));
+                }
+            }
+            for q in &parsed.quarantine {
+                w.quarantine(&QuarantineRow {
+                    row: q.row,
+                    reason: &q.reason,
+                    detail: &q.detail,
+                    raw: &q.raw,
+                })?;
+            }
+            counts.quarantined = parsed.quarantine.len() as u64;
+            parsed.diagnostics.clone()
+        }
+    };
+    w.end_batch(counts, &diagnostics)?;
+    p.report.counts = counts;
+    Ok(new_firms)
+}
+
+/// Group commit: a transaction is committed after this many source rows or files, whichever first.
+const GROUP_ROWS: u64 = 500_000;
+const GROUP_FILES: usize = 64;
+
+/// Ingests every delivery under `paths`. Files are read, parsed and archived in parallel (the register
+/// first, since it feeds the identifier crosswalk), then written in plan order and committed in groups.
+/// `on_batch` is called for each file after the commit that holds it: the acknowledgement — from then
+/// on the file's records survive a crash.
 pub fn ingest_paths(
     store: &mut dyn Store,
     registry: &Registry,
@@ -139,6 +280,7 @@ pub fn ingest_paths(
     opts: &IngestOptions,
     on_batch: &mut dyn FnMut(&BatchReport, u64, u64),
 ) -> Result<IngestSummary> {
+    use rayon::prelude::*;
     let (plan, other) = plan(registry, paths)?;
     if !other.is_empty() {
         let names: Vec<String> = other.iter().take(5).map(|p| p.display().to_string()).collect();
@@ -151,143 +293,102 @@ pub fn ingest_paths(
     let mut resolver = resolver_from(store)?;
     let mut sum = IngestSummary::default();
     let total = plan.len() as u64;
-    for (k, d) in plan.iter().enumerate() {
-        let report = ingest_one(store, registry, d, opts, &mut resolver)?;
-        sum.files += 1;
-        if report.skipped {
-            sum.skipped += 1;
+    let mut done = 0u64;
+    let n_register = plan
+        .iter()
+        .take_while(|d| registry.dataset(&d.dataset).is_some_and(xinyong_ingest::is_register))
+        .count();
+    let window = (rayon::current_num_threads() * 2).max(2);
+    // Windows of files: register files one at a time (each extends the crosswalk), the rest in
+    // parallel windows; while one window is written, the next is read and parsed.
+    let mut windows: Vec<std::ops::Range<usize>> = (0..n_register).map(|k| k..k + 1).collect();
+    let mut k = n_register;
+    while k < plan.len() {
+        windows.push(k..(k + window).min(plan.len()));
+        k += window;
+    }
+    let prep = |range: &std::ops::Range<usize>, resolver: &Resolver, stored: &std::collections::HashSet<String>| {
+        plan[range.clone()]
+            .par_iter()
+            .map(|d| prepare(registry, d, opts, resolver, &|id| stored.contains(id)))
+            .collect::<Vec<_>>()
+    };
+    // Batches already stored (by content hash), and those written in this run.
+    let mut stored: std::collections::HashSet<String> = store.batch_ids()?.into_iter().collect();
+    let mut next: Option<Vec<Result<Prepared>>> = None;
+    let mut wi = 0;
+    while wi < windows.len() {
+        let mut w = store.begin()?;
+        let mut pending: Vec<BatchReport> = Vec::new();
+        let mut group_rows = 0u64;
+        while wi < windows.len() && group_rows < GROUP_ROWS && pending.len() < GROUP_FILES {
+            let current = match next.take() {
+                Some(c) => c,
+                None => prep(&windows[wi], &resolver, &stored),
+            };
+            let is_register = windows[wi].start < n_register;
+            let overlap = !is_register && wi + 1 < windows.len();
+            let snapshot = if overlap {
+                stored.clone()
+            } else {
+                std::collections::HashSet::new()
+            };
+            let mut written: Result<()> = Ok(());
+            let mut new_firms = Vec::new();
+            rayon::in_place_scope(|sc| {
+                if overlap {
+                    let (r, st, range, slot) = (&resolver, &snapshot, &windows[wi + 1], &mut next);
+                    let prep = &prep;
+                    sc.spawn(move |_| *slot = Some(prep(range, r, st)));
+                }
+                written = (|| {
+                    for p in current {
+                        let mut p = p?;
+                        // The same content twice in the run (a copy of a file) is stored once.
+                        if !p.report.skipped && !stored.insert(p.report.batch_id.clone()) {
+                            p.report.skipped = true;
+                        }
+                        if !p.report.skipped {
+                            new_firms.extend(write(w.as_mut(), &mut p)?);
+                        }
+                        sum.files += 1;
+                        sum.bytes += p.bytes;
+                        group_rows += p.report.counts.rows_read + 1;
+                        pending.push(p.report);
+                    }
+                    Ok(())
+                })();
+            });
+            written?;
+            // The crosswalk grows only between windows (register windows are never overlapped).
+            for (u, rn) in new_firms {
+                resolver.add_firm(u, rn);
+            }
+            wi += 1;
         }
-        sum.rows_read += report.counts.rows_read;
-        sum.inserted += report.counts.inserted;
-        sum.replaced += report.counts.replaced;
-        sum.unchanged += report.counts.unchanged;
-        sum.quarantined += report.counts.quarantined;
-        sum.bytes += std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0);
-        on_batch(&report, k as u64 + 1, total);
+        w.commit()?;
+        for r in pending {
+            done += 1;
+            if r.skipped {
+                sum.skipped += 1;
+            }
+            sum.rows_read += r.counts.rows_read;
+            sum.inserted += r.counts.inserted;
+            sum.replaced += r.counts.replaced;
+            sum.unchanged += r.counts.unchanged;
+            sum.quarantined += r.counts.quarantined;
+            on_batch(&r, done, total);
+        }
     }
     Ok(sum)
 }
 
-fn ingest_one(
-    store: &mut dyn Store,
-    registry: &Registry,
-    d: &Delivery,
-    opts: &IngestOptions,
-    resolver: &mut Resolver,
-) -> Result<BatchReport> {
-    let ds = registry
-        .dataset(&d.dataset)
-        .ok_or_else(|| AppError::Registry(format!("unknown dataset {}", d.dataset)))?;
-    let bytes = std::fs::read(&d.path).map_err(io(&d.path))?;
-    let batch_id = hex::encode(Sha256::digest(&bytes));
-    let mut report = BatchReport {
-        path: d.path.display().to_string(),
-        batch_id: batch_id.clone(),
-        dataset: d.dataset.clone(),
-        skipped: false,
-        counts: BatchCounts::default(),
-    };
-    if store.has_batch(&batch_id)? {
-        report.skipped = true;
-        return Ok(report);
-    }
-    let plain =
-        xinyong_ingest::maybe_gunzip(&bytes).map_err(|e| AppError::Other(format!("{}: {e}", d.path.display())))?;
-    let rel = format!("{}/{}.gz", d.source, batch_id);
-    let chunks = archive::write(&opts.archive_dir.join(&rel), &plain, ds.format != Format::Xlsx)?;
-    let meta = BatchMeta {
-        batch_id: batch_id.clone(),
-        source: d.source.clone(),
-        dataset: d.dataset.clone(),
-        file_name: d.path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string(),
-        delivered_on: d.delivered.clone(),
-        ingested_at: now(opts),
-        archive: rel,
-    };
-    let parsed = xinyong_ingest::parse(ds, &plain, resolver);
-    let mut w = store.begin_batch(&meta)?;
-    for c in &chunks {
-        w.add_chunk(c)?;
-    }
-    let mut counts = BatchCounts::default();
-    let mut new_firms = Vec::new();
-    let diagnostics = match parsed {
-        Err(e) => {
-            // The whole file is unusable: it is still stored and archived, with the reason.
-            let reason = e.to_string();
-            let rule = reason.split(':').next().unwrap_or("file").to_string();
-            w.quarantine(&QuarantineRow {
-                row: 1,
-                reason: &format!("file:{rule}"),
-                detail: &reason,
-                raw: "",
-            })?;
-            counts.quarantined = 1;
-            vec![reason]
-        }
-        Ok(p) => {
-            counts.rows_read = p.rows_read;
-            for r in &p.records {
-                let fields = serde_json_string(&r.fields);
-                let date = r.date.map(|d| d.to_string());
-                let end = r.end_date.map(|d| d.to_string());
-                let out = w.put_fact(&NewFact {
-                    uscc: r.uscc.as_str(),
-                    key: &r.key,
-                    period: r.period.as_deref(),
-                    date: date.as_deref(),
-                    end_date: end.as_deref(),
-                    fields: &fields,
-                    content_hash: &r.content_hash,
-                    row: r.row,
-                    n_rows: r.n_rows,
-                })?;
-                match out {
-                    PutOutcome::Inserted => counts.inserted += 1,
-                    PutOutcome::Replaced => counts.replaced += 1,
-                    PutOutcome::Unchanged => counts.unchanged += 1,
-                }
-                if xinyong_ingest::is_register(ds) {
-                    let rn = r
-                        .fields
-                        .get("reg_no")
-                        .and_then(|v| v.as_str())
-                        .and_then(|s| RegNo::parse(s).ok());
-                    new_firms.push((r.uscc, rn));
-                }
-            }
-            for q in &p.quarantine {
-                w.quarantine(&QuarantineRow {
-                    row: q.row,
-                    reason: &q.reason,
-                    detail: &q.detail,
-                    raw: &q.raw,
-                })?;
-            }
-            counts.quarantined = p.quarantine.len() as u64;
-            p.diagnostics
-        }
-    };
-    w.commit(counts, &diagnostics)?;
-    for (u, rn) in new_firms {
-        resolver.add_firm(u, rn);
-    }
-    report.counts = counts;
-    Ok(report)
-}
-
-fn serde_json_string(m: &xinyong_ingest::Fields) -> String {
-    xinyong_ingest::fields_json(m)
-}
-
 /// A stored fact and the raw text of its source row, read back from the archive.
-pub fn raw_row(store: &dyn Store, archive_dir: &Path, fact_id: i64) -> Result<(StoredFact, String)> {
+pub fn raw_row(store: &dyn Store, fact_id: i64) -> Result<(StoredFact, String)> {
     let f = store.fact(fact_id)?;
     let c = store.chunk_for(&f.batch_id, f.row)?;
-    let data = archive::read_chunk(&archive_dir.join(&f.archive), &c)?;
-    let raw = if f.dataset.is_empty() {
-        String::new()
-    } else if data.starts_with(b"PK") {
+    let data = archive::inflate(&c)?;
+    let raw = if data.starts_with(b"PK") {
         xinyong_ingest::xlsx_row(&data, f.row).unwrap_or_default()
     } else {
         let line = data
@@ -297,12 +398,8 @@ pub fn raw_row(store: &dyn Store, archive_dir: &Path, fact_id: i64) -> Result<(S
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         match std::str::from_utf8(line) {
             Ok(s) => s.to_string(),
-            Err(_) => encoding_gb(line),
+            Err(_) => xinyong_ingest::decode_gb18030(line),
         }
     };
     Ok((f, raw))
-}
-
-fn encoding_gb(b: &[u8]) -> String {
-    xinyong_ingest::decode_gb18030(b)
 }

@@ -11,7 +11,7 @@ use xinyong_store_sqlite::SqliteStore;
 
 #[derive(Args, Clone)]
 pub struct DbArgs {
-    /// The SQLite database file; verbatim copies of delivered files go to DB.archive/ beside it.
+    /// The SQLite database file (it also holds the verbatim archive of delivered files).
     #[arg(long, default_value = "data/xinyong.db")]
     pub db: PathBuf,
 }
@@ -60,12 +60,6 @@ pub struct QuarantineArgs {
     pub limit: u64,
 }
 
-pub fn archive_dir(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".archive");
-    PathBuf::from(s)
-}
-
 fn open(db: &Path) -> Result<SqliteStore> {
     if let Some(p) = db.parent() {
         std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
@@ -81,10 +75,7 @@ fn run_ingest(
 ) -> Result<xinyong_app::IngestSummary> {
     let mut store = open(db)?;
     let registry = xinyong_registry::Registry::builtin()?;
-    let opts = IngestOptions {
-        archive_dir: archive_dir(db),
-        clock,
-    };
+    let opts = IngestOptions { clock };
     let bar = crate::gen_cmd::bar();
     let mut on_batch = |r: &xinyong_app::BatchReport, done: u64, total: u64| {
         if verbose && !r.skipped {
@@ -179,7 +170,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
 pub fn fact(a: &FactArgs) -> Result<()> {
     let store = open(&a.db.db)?;
     let t = Instant::now();
-    let (f, raw) = xinyong_app::raw_row(&store, &archive_dir(&a.db.db), a.fact_id)?;
+    let (f, raw) = xinyong_app::raw_row(&store, a.fact_id)?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     println!(
         "fact {} of {} ({} {}), key {}",
@@ -194,7 +185,7 @@ pub fn fact(a: &FactArgs) -> Result<()> {
         f.known_from,
         f.known_to.as_deref().unwrap_or("now")
     );
-    println!("ingested at {}; archive {}", f.ingested_at, f.archive);
+    println!("ingested at {}", f.ingested_at);
     println!("raw row: {raw}");
     println!("looked up in {ms:.1} ms");
     Ok(())

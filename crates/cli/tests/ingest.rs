@@ -180,9 +180,8 @@ fn defects_land_in_quarantine_and_nothing_vanishes() {
         .collect();
     assert!(ids.len() >= 10);
     let store = xinyong_store_sqlite::SqliteStore::open(&db).unwrap();
-    let arch = PathBuf::from(format!("{}.archive", db.display()));
     for (id, uscc) in ids {
-        let (f, raw) = xinyong_app::raw_row(&store, &arch, id).expect("raw row");
+        let (f, raw) = xinyong_app::raw_row(&store, id).expect("raw row");
         assert_eq!(f.uscc, uscc);
         // The raw row names the firm by its USCC or a legacy code embedded in it.
         let folded = xinyong_domain::normalize::compact_code(&raw);

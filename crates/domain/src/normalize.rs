@@ -40,18 +40,21 @@ pub fn compact_ascii_into(raw: &str, buf: &mut [u8]) -> Option<usize> {
 }
 
 /// Folds full-width ASCII (U+FF01..U+FF5E) to half-width and the ideographic space to a space;
-/// everything else is kept (for values, not codes: dates, numbers, code-list entries).
-pub fn fold_width(raw: &str) -> String {
+/// everything else is kept (for values, not codes: dates, numbers, code-list entries). Borrows when
+/// there is nothing to fold.
+pub fn fold_width(raw: &str) -> std::borrow::Cow<'_, str> {
     if raw.is_ascii() {
-        return raw.to_string();
+        return std::borrow::Cow::Borrowed(raw);
     }
-    raw.chars()
-        .map(|c| match c as u32 {
-            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            0x3000 => ' ',
-            _ => c,
-        })
-        .collect()
+    std::borrow::Cow::Owned(
+        raw.chars()
+            .map(|c| match c as u32 {
+                0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                0x3000 => ' ',
+                _ => c,
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

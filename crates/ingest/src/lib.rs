@@ -8,9 +8,12 @@
 mod values;
 
 use chrono::{Datelike, NaiveDate};
+use rustc_hash::{FxHashMap, FxHasher};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 use xinyong_domain::legacy::Resolver;
 use xinyong_domain::Uscc;
 use xinyong_registry::{ColType, Dataset, Encoding, Format, Replace, Shape};
@@ -32,18 +35,28 @@ pub struct Record {
     pub period: Option<String>,
     pub date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
-    /// Canonical fields (money in yuan, ratios as fractions, codes canonical, ids as USCCs).
-    pub fields: Map<String, Value>,
-    /// SHA-256 of the canonical content: a re-delivery with the same hash changes nothing.
+    /// Canonical fields as a JSON object (money in yuan, ratios as fractions, codes canonical, ids as
+    /// USCCs), in the dataset's column order.
+    pub fields: String,
+    /// SHA-256 of `fields`: a re-delivery with the same hash changes nothing.
     pub content_hash: String,
+    /// The registration number, for register datasets (it feeds the identifier crosswalk).
+    pub reg_no: Option<String>,
+}
+
+impl Record {
+    /// The canonical fields parsed back into a JSON map.
+    pub fn fields_map(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.fields).unwrap_or_default()
+    }
 }
 
 /// A rejected row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quarantined {
     pub row: u64,
-    /// Stable rule name: `id:<rule>`, `missing`, `date`, `number`, `code`, `duplicate`, `conflict`,
-    /// `encoding`, `totals-row`, `json`, `shape`.
+    /// Stable rule name: `id:<rule>`, `missing`, `date`, `period`, `number`, `code`, `duplicate`,
+    /// `conflict`, `encoding`, `totals-row`, `json`, `shape`.
     pub reason: String,
     pub detail: String,
     pub raw: String,
@@ -68,92 +81,86 @@ pub enum IngestError {
     Unreadable(String),
 }
 
-/// A raw row: its number, its cells as text (None = empty), and its raw text.
-struct RawRow {
-    row: u64,
-    cells: Vec<Option<String>>,
-    raw: String,
-}
-
 /// Decompresses gzip input (by its magic bytes); other input is returned as is.
-pub fn maybe_gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, IngestError> {
+pub fn maybe_gunzip(bytes: &[u8]) -> Result<Cow<'_, [u8]>, IngestError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         use std::io::Read;
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut out)
             .map_err(|e| IngestError::Unreadable(format!("gzip: {e}")))?;
-        Ok(std::borrow::Cow::Owned(out))
+        Ok(Cow::Owned(out))
     } else {
-        Ok(std::borrow::Cow::Borrowed(bytes))
+        Ok(Cow::Borrowed(bytes))
     }
 }
 
-/// Parses one delivered file of `ds`. `bytes` may be gzip-compressed.
+/// A row-level problem found by a reader before validation.
+enum Broken {
+    Encoding,
+    Json(String),
+    Csv(String),
+}
+
+/// Parses one delivered file of `ds`. `bytes` may be gzip-compressed. Rows are validated as they are
+/// read (streaming): memory holds the file, the accepted records and the roll-up groups only.
 pub fn parse(ds: &Dataset, bytes: &[u8], resolver: &Resolver) -> Result<Parsed, IngestError> {
     let bytes = maybe_gunzip(bytes)?;
     let mut parsed = Parsed::default();
-    let (header, rows) = match ds.format {
-        Format::Csv => read_csv(ds, &bytes, &mut parsed)?,
-        Format::Jsonl => read_jsonl(ds, &bytes, &mut parsed),
-        Format::Xlsx => read_xlsx(ds, &bytes)?,
-    };
-    // Map the dataset's columns onto the export's header.
-    let mut pos = Vec::with_capacity(ds.columns.len());
-    for c in &ds.columns {
-        let p = header
-            .iter()
-            .position(|h| h.trim().trim_start_matches('\u{feff}') == c.header);
-        if p.is_none() && c.required {
-            return Err(IngestError::MissingColumn(c.header.clone()));
-        }
-        pos.push(p);
-    }
-    for h in &header {
-        if !ds
-            .columns
-            .iter()
-            .any(|c| c.header == h.trim().trim_start_matches('\u{feff}'))
-            && !h.is_empty()
-        {
-            parsed.diagnostics.push(format!("ignored-column: {h}"));
-        }
-    }
-    let mut v = Validator {
-        ds,
-        resolver,
-        seen: HashMap::new(),
-        rollup: Rollup::default(),
-        pos,
-    };
-    for r in rows {
-        parsed.rows_read += 1;
-        match v.row(&r) {
-            Ok(Some(rec)) => parsed.records.push(rec),
-            Ok(None) => {}
-            Err((reason, detail)) => parsed.quarantine.push(Quarantined {
-                row: r.row,
-                reason,
-                detail,
-                raw: r.raw,
-            }),
-        }
+    let mut v = Validator::new(ds, resolver);
+    match ds.format {
+        Format::Csv => read_csv(ds, &bytes, &mut parsed, &mut v)?,
+        Format::Jsonl => read_jsonl(ds, &bytes, &mut parsed, &mut v)?,
+        Format::Xlsx => read_xlsx(ds, &bytes, &mut parsed, &mut v)?,
     }
     parsed.records.extend(v.rollup.finish(ds));
     Ok(parsed)
 }
 
-fn decode(ds: &Dataset, b: &[u8], utf8_file: bool) -> Option<String> {
-    if utf8_file || matches!(ds.encoding, Encoding::Utf8) {
-        std::str::from_utf8(b).ok().map(str::to_string)
-    } else {
-        encoding_rs::GB18030
-            .decode_without_bom_handling_and_without_replacement(b)
-            .map(|c| c.into_owned())
+/// Feeds one row to the validator and files the outcome.
+fn take(
+    parsed: &mut Parsed,
+    v: &mut Validator<'_>,
+    row: u64,
+    cells: Result<&[Option<Cow<'_, str>>], Broken>,
+    raw: &dyn Fn() -> String,
+) {
+    parsed.rows_read += 1;
+    let out = match cells {
+        Ok(c) => v.row(row, c),
+        Err(Broken::Encoding) => Err(("encoding".into(), format!("not valid {:?}", v.ds.encoding))),
+        Err(Broken::Json(e)) => Err(("json".into(), e)),
+        Err(Broken::Csv(e)) => Err(("shape".into(), e)),
+    };
+    match out {
+        Ok(Some(rec)) => parsed.records.push(rec),
+        Ok(None) => {}
+        Err((reason, detail)) => parsed.quarantine.push(Quarantined {
+            row,
+            reason,
+            detail,
+            raw: raw(),
+        }),
     }
 }
 
-fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed) -> Result<(Vec<String>, Vec<RawRow>), IngestError> {
+fn decode<'a>(ds: &Dataset, b: &'a [u8], utf8_file: bool) -> Option<Cow<'a, str>> {
+    if utf8_file || matches!(ds.encoding, Encoding::Utf8) {
+        std::str::from_utf8(b).ok().map(Cow::Borrowed)
+    } else {
+        encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(b)
+    }
+}
+
+fn nonempty(c: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    if c.trim().is_empty() {
+        None
+    } else {
+        Some(c)
+    }
+}
+
+fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'_>) -> Result<(), IngestError> {
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     // A GB18030 export that is valid UTF-8 with non-ASCII text was written in UTF-8 (Chinese text in
     // GB18030 is practically never valid UTF-8): read it as UTF-8 and say so.
@@ -174,9 +181,8 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed) -> Result<(Vec<Stri
         .flexible(true)
         .from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
-    let mut header: Option<Vec<String>> = None;
-    let mut rows = Vec::new();
-    let mut starts: Vec<(u64, usize)> = Vec::new();
+    let mut header_done = false;
+    let mut width = 8;
     loop {
         let start = rdr.position().byte() as usize;
         let line = rdr.position().line();
@@ -184,91 +190,102 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed) -> Result<(Vec<Stri
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                rows.push(RawRow {
-                    row: line,
-                    cells: vec![],
-                    raw: format!("<unreadable csv: {e}>"),
+                let msg = e.to_string();
+                take(parsed, v, line, Err(Broken::Csv(msg.clone())), &|| {
+                    format!("<unreadable csv: {msg}>")
                 });
                 continue;
             }
         }
         let end = rdr.position().byte() as usize;
-        let raw_bytes = bytes.get(start..end).unwrap_or(&[]);
-        let raw_bytes = raw_bytes.strip_suffix(b"\n").unwrap_or(raw_bytes);
-        let raw_bytes = raw_bytes.strip_suffix(b"\r").unwrap_or(raw_bytes);
-        let mut cells = Vec::with_capacity(rec.len());
+        let raw = || {
+            let b = bytes.get(start..end).unwrap_or(&[]);
+            let b = b.strip_suffix(b"\n").unwrap_or(b);
+            let b = b.strip_suffix(b"\r").unwrap_or(b);
+            decode(ds, b, utf8_file)
+                .map(Cow::into_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(b).into_owned())
+        };
+        let mut cells: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(width);
         let mut bad = false;
         for f in rec.iter() {
             match decode(ds, f, utf8_file) {
-                Some(s) => cells.push(if s.trim().is_empty() { None } else { Some(s) }),
+                Some(s) => cells.push(nonempty(s)),
                 None => {
                     bad = true;
                     break;
                 }
             }
         }
-        let raw = decode(ds, raw_bytes, utf8_file).unwrap_or_else(|| String::from_utf8_lossy(raw_bytes).into_owned());
-        if header.is_none() {
-            header = Some(cells.into_iter().map(|c| c.unwrap_or_default()).collect());
+        if !header_done {
+            header_done = true;
+            let header: Vec<String> = cells.iter().map(|c| c.as_deref().unwrap_or("").to_string()).collect();
+            v.map_header(&header, parsed)?;
+            width = header.len();
             continue;
         }
-        starts.push((line, start));
-        if bad {
-            rows.push(RawRow {
-                row: line,
-                cells: vec![Some("\u{0}encoding".into())],
-                raw,
-            });
-        } else {
-            rows.push(RawRow { row: line, cells, raw });
-        }
+        let r = if bad { Err(Broken::Encoding) } else { Ok(&cells[..]) };
+        take(parsed, v, line, r, &raw);
     }
-    Ok((header.unwrap_or_default(), rows))
+    if !header_done {
+        v.map_header(&[], parsed)?;
+    }
+    Ok(())
 }
 
-fn read_jsonl(ds: &Dataset, bytes: &[u8], _parsed: &mut Parsed) -> (Vec<String>, Vec<RawRow>) {
+fn read_jsonl(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'_>) -> Result<(), IngestError> {
     let header: Vec<String> = ds.columns.iter().map(|c| c.header.clone()).collect();
-    let mut rows = Vec::new();
+    v.map_header(&header, parsed)?;
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
         let row = i as u64 + 1;
-        let raw = String::from_utf8_lossy(line).into_owned();
+        let raw = || String::from_utf8_lossy(line).into_owned();
         let Ok(text) = std::str::from_utf8(line) else {
-            rows.push(RawRow {
-                row,
-                cells: vec![Some("\u{0}encoding".into())],
-                raw,
-            });
+            take(parsed, v, row, Err(Broken::Encoding), &raw);
             continue;
         };
         match serde_json::from_str::<Map<String, Value>>(text) {
             Ok(obj) => {
-                let cells = header
+                let cells: Vec<Option<Cow<'_, str>>> = header
                     .iter()
                     .map(|h| match obj.get(h) {
                         None | Some(Value::Null) => None,
-                        Some(Value::String(s)) if s.trim().is_empty() => None,
-                        Some(Value::String(s)) => Some(s.clone()),
-                        Some(v) => Some(v.to_string()),
+                        Some(Value::String(s)) => nonempty(Cow::Owned(s.clone())),
+                        Some(v) => Some(Cow::Owned(v.to_string())),
                     })
                     .collect();
-                rows.push(RawRow { row, cells, raw });
+                take(parsed, v, row, Ok(&cells), &raw);
             }
-            Err(e) => rows.push(RawRow {
-                row,
-                cells: vec![Some(format!("\u{0}json {e}"))],
-                raw,
-            }),
+            Err(e) => take(parsed, v, row, Err(Broken::Json(e.to_string())), &raw),
         }
     }
-    (header, rows)
+    Ok(())
 }
 
-fn read_xlsx(ds: &Dataset, bytes: &[u8]) -> Result<(Vec<String>, Vec<RawRow>), IngestError> {
-    use calamine::{Data, Reader};
+fn xlsx_cell(d: &calamine::Data) -> Option<String> {
+    use calamine::Data;
+    match d {
+        Data::Empty => None,
+        Data::String(s) if s.trim().is_empty() => None,
+        Data::String(s) => Some(s.clone()),
+        Data::Float(f) => Some(if f.fract() == 0.0 && f.abs() < 1e15 {
+            format!("{}", *f as i64)
+        } else {
+            f.to_string()
+        }),
+        Data::Int(i) => Some(i.to_string()),
+        Data::Bool(b) => Some(b.to_string()),
+        Data::DateTime(dt) => Some(format!("{}", dt.as_f64())),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.clone()),
+        Data::Error(e) => Some(format!("#ERR {e:?}")),
+    }
+}
+
+fn read_xlsx(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'_>) -> Result<(), IngestError> {
+    use calamine::Reader;
     let mut wb =
         calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| IngestError::Unreadable(format!("xlsx: {e}")))?;
     let name = match &ds.sheet {
@@ -282,94 +299,136 @@ fn read_xlsx(ds: &Dataset, bytes: &[u8]) -> Result<(Vec<String>, Vec<RawRow>), I
     let range = wb
         .worksheet_range(&name)
         .map_err(|e| IngestError::Unreadable(format!("xlsx sheet {name}: {e}")))?;
-    let cell = |d: &Data| -> Option<String> {
-        match d {
-            Data::Empty => None,
-            Data::String(s) if s.trim().is_empty() => None,
-            Data::String(s) => Some(s.clone()),
-            Data::Float(f) => Some(if f.fract() == 0.0 && f.abs() < 1e15 {
-                format!("{}", *f as i64)
-            } else {
-                f.to_string()
-            }),
-            Data::Int(i) => Some(i.to_string()),
-            Data::Bool(b) => Some(b.to_string()),
-            Data::DateTime(dt) => Some(format!("{}", dt.as_f64())),
-            Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.clone()),
-            Data::Error(e) => Some(format!("#ERR {e:?}")),
-        }
-    };
     let first_row = range.start().map(|(r, _)| r as u64).unwrap_or(0);
     let mut it = range.rows();
     let header: Vec<String> = it
         .next()
-        .map(|r| r.iter().map(|d| cell(d).unwrap_or_default()).collect())
+        .map(|r| r.iter().map(|d| xlsx_cell(d).unwrap_or_default()).collect())
         .unwrap_or_default();
-    let mut rows = Vec::new();
+    v.map_header(&header, parsed)?;
     for (k, r) in it.enumerate() {
-        let cells: Vec<Option<String>> = r.iter().map(cell).collect();
+        let cells: Vec<Option<Cow<'_, str>>> = r.iter().map(|d| xlsx_cell(d).map(Cow::Owned)).collect();
         if cells.iter().all(Option::is_none) {
             continue;
         }
-        let raw = cells
-            .iter()
-            .map(|c| c.clone().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\t");
-        rows.push(RawRow {
-            row: first_row + k as u64 + 2,
-            cells,
-            raw,
-        });
+        let raw = || {
+            cells
+                .iter()
+                .map(|c| c.as_deref().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\t")
+        };
+        take(parsed, v, first_row + k as u64 + 2, Ok(&cells), &raw);
     }
-    Ok((header, rows))
+    Ok(())
 }
 
 type Reject = (String, String);
 
+fn fx<T: Hash + ?Sized>(t: &T) -> u64 {
+    let mut h = FxHasher::default();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// Appends `s` to `out` as a JSON string.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json_num(out: &mut String, x: f64) {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        let _ = write!(out, "{}", x as i64);
+    } else {
+        let _ = write!(out, "{x}");
+    }
+}
+
+fn ymd(d: NaiveDate) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+}
+
+/// A canonical value.
+enum Canon {
+    Str(String),
+    Num(f64),
+}
+
 struct Validator<'a> {
     ds: &'a Dataset,
     resolver: &'a Resolver,
-    /// Key hash → (row, content hash) of rows already taken from this file.
-    seen: HashMap<u64, (u64, u64)>,
-    rollup: Rollup,
+    /// Column → position in the export (None: the export lacks the optional column).
     pos: Vec<Option<usize>>,
+    /// Key hash → (row, content hash) of rows already taken from this file.
+    seen: FxHashMap<u64, (u64, u64)>,
+    rollup: Rollup,
+    values: Vec<Option<Canon>>,
 }
 
-fn h64(s: &str) -> u64 {
-    let d = Sha256::digest(s.as_bytes());
-    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
-}
+impl<'a> Validator<'a> {
+    fn new(ds: &'a Dataset, resolver: &'a Resolver) -> Self {
+        Validator {
+            ds,
+            resolver,
+            pos: Vec::new(),
+            seen: FxHashMap::default(),
+            rollup: Rollup::default(),
+            values: Vec::with_capacity(ds.columns.len()),
+        }
+    }
 
-impl Validator<'_> {
-    fn row(&mut self, r: &RawRow) -> Result<Option<Record>, Reject> {
-        let ds = self.ds;
-        if let Some(Some(first)) = r.cells.first() {
-            if let Some(rest) = first.strip_prefix('\u{0}') {
-                let (reason, detail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let detail = if reason == "encoding" {
-                    format!("not valid {:?}", ds.encoding)
-                } else {
-                    detail.to_string()
-                };
-                return Err((reason.to_string(), detail));
+    /// Maps the dataset's columns onto the export's header.
+    fn map_header(&mut self, header: &[String], parsed: &mut Parsed) -> Result<(), IngestError> {
+        let clean = |h: &str| h.trim().trim_start_matches('\u{feff}').to_string();
+        let header: Vec<String> = header.iter().map(|h| clean(h)).collect();
+        self.pos.clear();
+        for c in &self.ds.columns {
+            let p = header.iter().position(|h| *h == c.header);
+            if p.is_none() && c.required {
+                return Err(IngestError::MissingColumn(c.header.clone()));
+            }
+            self.pos.push(p);
+        }
+        for h in &header {
+            if !h.is_empty() && !self.ds.columns.iter().any(|c| c.header == *h) {
+                parsed.diagnostics.push(format!("ignored-column: {h}"));
             }
         }
-        let first_cell = r.cells.iter().flatten().next().map(|s| s.trim()).unwrap_or("");
+        Ok(())
+    }
+
+    fn row(&mut self, row: u64, cells: &[Option<Cow<'_, str>>]) -> Result<Option<Record>, Reject> {
+        let ds = self.ds;
+        let first_cell = cells.iter().flatten().next().map(|s| s.trim()).unwrap_or("");
         if ds.totals_markers.iter().any(|m| first_cell.starts_with(m.as_str())) {
             return Err(("totals-row".into(), format!("a totals row ({first_cell})")));
         }
-        if r.cells.iter().all(Option::is_none) {
+        if cells.iter().all(Option::is_none) {
             return Err(("shape".into(), "an empty row".into()));
         }
-        let mut fields = Map::new();
+        self.values.clear();
         let mut uscc: Option<Uscc> = None;
+        let (mut date, mut end_date) = (None, None);
         for (c, p) in ds.columns.iter().zip(&self.pos) {
-            let raw = p.and_then(|p| r.cells.get(p).cloned().flatten());
-            let Some(raw) = raw else {
+            let Some(raw) = p.and_then(|p| cells.get(p)).and_then(|c| c.as_deref()) else {
                 if c.required {
                     return Err(("missing".into(), format!("{} is empty", c.header)));
                 }
+                self.values.push(None);
                 continue;
             };
             let text = raw.trim();
@@ -382,18 +441,23 @@ impl Validator<'_> {
                     if c.field == "id" {
                         uscc = Some(u);
                     }
-                    Value::String(u.to_string())
+                    Canon::Str(u.to_string())
                 }
-                ColType::Text => Value::String(text.to_string()),
+                ColType::Text => Canon::Str(text.to_string()),
                 ColType::Date => {
                     let d = parse_date(text)
                         .ok_or_else(|| ("date".to_string(), format!("{}: {text:?} is not a date", c.header)))?;
-                    Value::String(d.to_string())
+                    match c.field.as_str() {
+                        "date" | "start" => date = Some(d),
+                        "end_date" | "end" | "dereg_date" => end_date = Some(d),
+                        _ => {}
+                    }
+                    Canon::Str(ymd(d))
                 }
                 ColType::Period => {
                     let p = parse_period(text, ds.period.as_deref())
                         .ok_or_else(|| ("period".to_string(), format!("{}: {text:?} is not a period", c.header)))?;
-                    Value::String(p.to_string())
+                    Canon::Str(p.to_string())
                 }
                 ColType::Money | ColType::Number | ColType::Integer | ColType::Ratio => {
                     let mut x = parse_number(text)
@@ -406,72 +470,122 @@ impl Validator<'_> {
                         }
                         _ => {}
                     }
-                    serde_json::Number::from_f64(x)
-                        .map(Value::Number)
-                        .ok_or_else(|| ("number".to_string(), format!("{}: {text:?} is not finite", c.header)))?
+                    Canon::Num(x)
                 }
                 ColType::Code => {
                     let key = xinyong_domain::normalize::fold_width(text);
-                    let canon = c.codes.get(key.as_str()).ok_or_else(|| {
+                    let canon = c.codes.get(key.as_ref()).ok_or_else(|| {
                         (
                             "code".to_string(),
                             format!("{}: {text:?} is not in the code list", c.header),
                         )
                     })?;
-                    Value::String(canon.clone())
+                    Canon::Str(canon.clone())
                 }
             };
-            fields.insert(c.field.clone(), v);
+            self.values.push(Some(v));
         }
         let Some(uscc) = uscc else {
             return Err(("missing".into(), "no enterprise id".into()));
         };
-        if let Some(cat) = &ds.category {
-            fields.entry("category").or_insert_with(|| Value::String(cat.clone()));
-        }
-        let s = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-        let date = s("date")
-            .or_else(|| s("start"))
-            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
-        let end_date = s("end_date")
-            .or_else(|| s("end"))
-            .or_else(|| s("dereg_date"))
-            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let col = |name: &str| ds.columns.iter().position(|c| c.field == name);
+        let text_of = |values: &[Option<Canon>], name: &str| -> Option<String> {
+            match col(name).and_then(|i| values[i].as_ref()) {
+                Some(Canon::Str(s)) => Some(s.clone()),
+                Some(Canon::Num(x)) => Some(x.to_string()),
+                None => None,
+            }
+        };
         // Rolled-up datasets: the row joins its firm's month.
         if ds.rollup.is_some() {
             let Some(d) = date else {
                 return Err(("missing".into(), "no date to roll up by".into()));
             };
-            let line_key = format!("{uscc}|{d}|{}", s("category").unwrap_or_default());
-            let content = h64(&Value::Object(fields.clone()).to_string());
-            if let Some(reject) = self.dup(&line_key, content, r.row) {
+            let cat = col("category").and_then(|i| match &self.values[i] {
+                Some(Canon::Str(s)) => Some(fx(s)),
+                _ => None,
+            });
+            let key = fx(&(uscc, d, cat));
+            let mut content = FxHasher::default();
+            for c in cells {
+                c.as_deref().hash(&mut content);
+            }
+            if let Some(reject) = self.dup(key, content.finish(), row, &|| format!("{uscc}|{d}")) {
                 return Err(reject);
             }
-            self.rollup.add(uscc, d, &fields, r.row);
+            let sums: Vec<(usize, f64)> = ds
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.field.starts_with("metric:"))
+                .map(|(i, _)| {
+                    (
+                        i,
+                        if let Some(Canon::Num(x)) = self.values[i] {
+                            x
+                        } else {
+                            0.0
+                        },
+                    )
+                })
+                .collect();
+            self.rollup.add(uscc, d, &sums, row);
             return Ok(None);
         }
-        let period = s("period");
+        // The canonical JSON, in column order.
+        let mut fields = String::with_capacity(64 * ds.columns.len());
+        fields.push('{');
+        let mut first = true;
+        for (c, v) in ds.columns.iter().zip(&self.values) {
+            let Some(v) = v else { continue };
+            if !first {
+                fields.push(',');
+            }
+            first = false;
+            json_str(&mut fields, &c.field);
+            fields.push(':');
+            match v {
+                Canon::Str(s) => json_str(&mut fields, s),
+                Canon::Num(x) => json_num(&mut fields, *x),
+            }
+        }
+        if let Some(cat) = &ds.category {
+            if col("category").is_none() {
+                if !first {
+                    fields.push(',');
+                }
+                fields.push_str("\"category\":");
+                json_str(&mut fields, cat);
+            }
+        }
+        fields.push('}');
+        let period = text_of(&self.values, "period");
         let key = match ds.replace {
-            Replace::Event => match (s("record_id"), s("contract_id")) {
-                (Some(id), _) | (None, Some(id)) => id,
-                _ => return Err(("missing".into(), "no record id".into())),
+            Replace::Event => match text_of(&self.values, "record_id").or_else(|| text_of(&self.values, "contract_id"))
+            {
+                Some(id) => id,
+                None => return Err(("missing".into(), "no record id".into())),
             },
             Replace::Snapshot => {
-                let mut k = format!("{uscc}|{}", period.clone().unwrap_or_default());
+                let mut k = format!("{uscc}|{}", period.as_deref().unwrap_or_default());
                 for extra in &ds.key {
                     k.push('|');
-                    k.push_str(&s(extra).unwrap_or_default());
+                    k.push_str(&text_of(&self.values, extra).unwrap_or_default());
                 }
                 k
             }
         };
-        let content_json = Value::Object(fields.clone()).to_string();
-        let content_hash = hex::encode(Sha256::digest(content_json.as_bytes()));
-        if let Some(reject) = self.dup(&key, h64(&content_json), r.row) {
+        if let Some(reject) = self.dup(fx(&key), fx(&fields), row, &|| key.clone()) {
             return Err(reject);
         }
+        let content_hash = hex::encode(Sha256::digest(fields.as_bytes()));
+        let reg_no = if ds.shape == Shape::Registration {
+            text_of(&self.values, "reg_no")
+        } else {
+            None
+        };
         Ok(Some(Record {
-            row: r.row,
+            row,
             n_rows: 1,
             uscc,
             key,
@@ -480,18 +594,19 @@ impl Validator<'_> {
             end_date,
             fields,
             content_hash,
+            reg_no,
         }))
     }
 
-    fn dup(&mut self, key: &str, content: u64, row: u64) -> Option<Reject> {
-        match self.seen.get(&h64(key)) {
+    fn dup(&mut self, key: u64, content: u64, row: u64, key_text: &dyn Fn() -> String) -> Option<Reject> {
+        match self.seen.get(&key) {
             Some(&(first, c)) if c == content => Some(("duplicate".into(), format!("the same record as row {first}"))),
             Some(&(first, _)) => Some((
                 "conflict".into(),
-                format!("key {key} already delivered at row {first} with other content"),
+                format!("key {} already delivered at row {first} with other content", key_text()),
             )),
             None => {
-                self.seen.insert(h64(key), (row, content));
+                self.seen.insert(key, (row, content));
                 None
             }
         }
@@ -499,59 +614,69 @@ impl Validator<'_> {
 }
 
 type MonthKey = (Uscc, i32, u32);
-/// First row, row count and summed fields of one firm's month.
-type Group = (u64, u64, Map<String, Value>);
+
+/// First row, row count and per-column sums of one firm's month.
+struct Group {
+    row: u64,
+    n: u64,
+    sums: Vec<(usize, f64)>,
+}
 
 /// Monthly roll-up of fine-grained rows (daily meter readings, invoices).
 #[derive(Default)]
 struct Rollup {
-    groups: HashMap<MonthKey, Group>,
-    order: Vec<(Uscc, i32, u32)>,
-    seen_keys: HashSet<()>,
+    groups: FxHashMap<MonthKey, usize>,
+    list: Vec<(MonthKey, Group)>,
 }
 
 impl Rollup {
-    fn add(&mut self, uscc: Uscc, d: NaiveDate, fields: &Map<String, Value>, row: u64) {
+    fn add(&mut self, uscc: Uscc, d: NaiveDate, sums: &[(usize, f64)], row: u64) {
         let k = (uscc, d.year(), d.month());
-        let e = self.groups.entry(k).or_insert_with(|| {
-            self.order.push(k);
-            (row, 0, Map::new())
+        let idx = *self.groups.entry(k).or_insert_with(|| {
+            self.list.push((
+                k,
+                Group {
+                    row,
+                    n: 0,
+                    sums: sums.iter().map(|&(i, _)| (i, 0.0)).collect(),
+                },
+            ));
+            self.list.len() - 1
         });
-        e.1 += 1;
-        for (name, v) in fields {
-            if let (Some(m), Some(x)) = (name.strip_prefix("metric:"), v.as_f64()) {
-                let cur = e.2.get(name).and_then(Value::as_f64).unwrap_or(0.0);
-                let _ = m;
-                if let Some(n) = serde_json::Number::from_f64(((cur + x) * 100.0).round() / 100.0) {
-                    e.2.insert(name.clone(), Value::Number(n));
-                }
-            }
+        let g = &mut self.list[idx].1;
+        g.n += 1;
+        for (acc, &(_, x)) in g.sums.iter_mut().zip(sums) {
+            acc.1 += x;
         }
     }
 
     fn finish(self, ds: &Dataset) -> Vec<Record> {
-        let _ = &self.seen_keys;
-        let mut out = Vec::with_capacity(self.order.len());
-        for k in self.order {
-            let Some((row, n, mut fields)) = self.groups.get(&k).cloned() else {
-                continue;
-            };
-            let period = format!("{}-{:02}", k.1, k.2);
-            fields.insert("id".into(), Value::String(k.0.to_string()));
-            fields.insert("period".into(), Value::String(period.clone()));
-            fields.insert("rows".into(), Value::from(n));
-            let content_hash = hex::encode(Sha256::digest(Value::Object(fields.clone()).to_string().as_bytes()));
-            let _ = ds;
+        let mut out = Vec::with_capacity(self.list.len());
+        for ((uscc, y, m), g) in self.list {
+            let period = format!("{y}-{m:02}");
+            let mut fields = String::from("{\"id\":");
+            json_str(&mut fields, uscc.as_str());
+            fields.push_str(",\"period\":");
+            json_str(&mut fields, &period);
+            for (i, x) in &g.sums {
+                fields.push(',');
+                json_str(&mut fields, &ds.columns[*i].field);
+                fields.push(':');
+                json_num(&mut fields, (x * 100.0).round() / 100.0);
+            }
+            let _ = write!(fields, ",\"rows\":{}}}", g.n);
+            let content_hash = hex::encode(Sha256::digest(fields.as_bytes()));
             out.push(Record {
-                row,
-                n_rows: n,
-                uscc: k.0,
-                key: format!("{}|{period}", k.0),
+                row: g.row,
+                n_rows: g.n,
+                uscc,
+                key: format!("{uscc}|{period}"),
                 period: Some(period),
                 date: None,
                 end_date: None,
                 fields,
                 content_hash,
+                reg_no: None,
             });
         }
         out
@@ -561,14 +686,6 @@ impl Rollup {
 /// Whether a dataset's rows describe firms' registration (used to build the identifier crosswalk).
 pub fn is_register(ds: &Dataset) -> bool {
     ds.shape == Shape::Registration
-}
-
-/// The canonical fields of a record.
-pub type Fields = Map<String, Value>;
-
-/// Canonical fields as compact JSON text (key order is the map's, which is sorted).
-pub fn fields_json(m: &Fields) -> String {
-    Value::Object(m.clone()).to_string()
 }
 
 /// Decodes GB18030 bytes (with replacement characters for malformed input), for showing raw rows.

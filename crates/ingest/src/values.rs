@@ -42,6 +42,18 @@ fn nums(s: &str) -> Vec<&str> {
 
 /// Parses a date in any of the styles the registry knows. `None` for anything else.
 pub fn parse_date(raw: &str) -> Option<NaiveDate> {
+    // Fast path: 2021-03-05.
+    let b = raw.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let d = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter()
+                .try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
+        };
+        if let (Some(y), Some(m), Some(dd)) = (d(0..4), d(5..7), d(8..10)) {
+            return NaiveDate::from_ymd_opt(y as i32, m, dd).and_then(plausible);
+        }
+        return None;
+    }
     let s = fold_width(raw.trim());
     let s = s.trim();
     if s.is_empty() {

@@ -1,7 +1,8 @@
 //! SQLite backend: the embedded default store.
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a committed batch survives kill -9 and power
-//! loss (the WAL is fsynced at every commit). One write transaction per batch.
+//! loss (the WAL is fsynced at every commit). Batches are committed in groups; the verbatim archive of
+//! each delivered file lives in the same database, so one fsync covers facts, quarantine and archive.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -12,13 +13,13 @@ const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS batches (
   batch_id TEXT PRIMARY KEY,          -- SHA-256 of the delivered file's bytes
   source TEXT NOT NULL, dataset TEXT NOT NULL, file_name TEXT NOT NULL,
-  delivered_on TEXT NOT NULL, ingested_at TEXT NOT NULL, archive TEXT NOT NULL,
+  delivered_on TEXT NOT NULL, ingested_at TEXT NOT NULL,
   rows_read INTEGER NOT NULL, inserted INTEGER NOT NULL, replaced INTEGER NOT NULL,
   unchanged INTEGER NOT NULL, quarantined INTEGER NOT NULL, diagnostics TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS archive_chunks (
+CREATE TABLE IF NOT EXISTS archive_chunks (      -- the delivered file, verbatim, as gzip members
   batch_id TEXT NOT NULL, chunk INTEGER NOT NULL, first_row INTEGER NOT NULL,
-  offset INTEGER NOT NULL, len INTEGER NOT NULL, PRIMARY KEY (batch_id, chunk)
+  data BLOB NOT NULL, PRIMARY KEY (batch_id, chunk)
 );
 CREATE TABLE IF NOT EXISTS facts (
   fact_id INTEGER PRIMARY KEY,
@@ -62,89 +63,117 @@ impl SqliteStore {
 
 struct Writer<'s> {
     tx: rusqlite::Transaction<'s>,
-    meta: BatchMeta,
+    meta: Option<BatchMeta>,
+}
+
+impl Writer<'_> {
+    fn meta(&self) -> Result<&BatchMeta> {
+        self.meta
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("no batch started".into()))
+    }
 }
 
 impl BatchWriter for Writer<'_> {
+    fn start_batch(&mut self, meta: &BatchMeta) -> Result<()> {
+        self.meta = Some(meta.clone());
+        Ok(())
+    }
+
     fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome> {
-        let cur: Option<(i64, String)> = self
-            .tx
-            .prepare_cached("SELECT fact_id, content_hash FROM facts WHERE source=?1 AND dataset=?2 AND key=?3 AND known_to IS NULL")
-            .map_err(be)?
-            .query_row(params![self.meta.source, self.meta.dataset, f.key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .map_err(be)?;
-        if let Some((_, h)) = &cur {
-            if h == f.content_hash {
-                return Ok(PutOutcome::Unchanged);
-            }
-        }
-        if let Some((old, _)) = &cur {
-            self.tx
-                .prepare_cached("UPDATE facts SET known_to=?1 WHERE fact_id=?2")
-                .map_err(be)?
-                .execute(params![self.meta.delivered_on, old])
-                .map_err(be)?;
-        }
-        self.tx
-            .prepare_cached(
+        let m = self
+            .meta
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("no batch started".into()))?;
+        let insert = |tx: &rusqlite::Transaction<'_>| -> Result<usize> {
+            tx.prepare_cached(
                 "INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, ingested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (source, dataset, key) WHERE known_to IS NULL DO NOTHING",
             )
             .map_err(be)?
             .execute(params![
                 f.uscc,
-                self.meta.source,
-                self.meta.dataset,
+                m.source,
+                m.dataset,
                 f.key,
                 f.period,
                 f.date,
                 f.end_date,
                 f.fields,
                 f.content_hash,
-                self.meta.batch_id,
+                m.batch_id,
                 f.row as i64,
                 f.n_rows as i64,
-                self.meta.delivered_on,
-                self.meta.ingested_at
+                m.delivered_on,
+                m.ingested_at
             ])
-            .map_err(be)?;
-        if let Some((old, _)) = cur {
-            let new = self.tx.last_insert_rowid();
-            self.tx
-                .prepare_cached("UPDATE facts SET superseded_by=?1 WHERE fact_id=?2")
-                .map_err(be)?
-                .execute(params![new, old])
-                .map_err(be)?;
-            return Ok(PutOutcome::Replaced);
+            .map_err(be)
+        };
+        // Most facts are new: try the insert first; the partial unique index on the current version
+        // turns it into a no-op when the key is already current.
+        if insert(&self.tx)? == 1 {
+            return Ok(PutOutcome::Inserted);
         }
-        Ok(PutOutcome::Inserted)
+        let (old, hash): (i64, String) = self
+            .tx
+            .prepare_cached("SELECT fact_id, content_hash FROM facts WHERE source=?1 AND dataset=?2 AND key=?3 AND known_to IS NULL")
+            .map_err(be)?
+            .query_row(params![m.source, m.dataset, f.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(be)?;
+        if hash == f.content_hash {
+            return Ok(PutOutcome::Unchanged);
+        }
+        self.tx
+            .prepare_cached("UPDATE facts SET known_to=?1 WHERE fact_id=?2")
+            .map_err(be)?
+            .execute(params![m.delivered_on, old])
+            .map_err(be)?;
+        if insert(&self.tx)? != 1 {
+            return Err(StoreError::Backend(format!("could not replace fact {}", f.key)));
+        }
+        let new = self.tx.last_insert_rowid();
+        self.tx
+            .prepare_cached("UPDATE facts SET superseded_by=?1 WHERE fact_id=?2")
+            .map_err(be)?
+            .execute(params![new, old])
+            .map_err(be)?;
+        Ok(PutOutcome::Replaced)
     }
 
     fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()> {
+        let m = self.meta()?;
         self.tx
-            .prepare_cached("INSERT INTO quarantine (batch_id, source, dataset, row, reason, detail, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            .prepare_cached(
+                "INSERT INTO quarantine (batch_id, source, dataset, row, reason, detail, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
             .map_err(be)?
-            .execute(params![self.meta.batch_id, self.meta.source, self.meta.dataset, q.row as i64, q.reason, q.detail, q.raw])
+            .execute(params![m.batch_id, m.source, m.dataset, q.row as i64, q.reason, q.detail, q.raw])
             .map_err(be)?;
         Ok(())
     }
 
     fn add_chunk(&mut self, c: &ArchiveChunk) -> Result<()> {
+        let m = self.meta()?;
         self.tx
-            .prepare_cached("INSERT OR REPLACE INTO archive_chunks (batch_id, chunk, first_row, offset, len) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .prepare_cached(
+                "INSERT OR REPLACE INTO archive_chunks (batch_id, chunk, first_row, data) VALUES (?1, ?2, ?3, ?4)",
+            )
             .map_err(be)?
-            .execute(params![self.meta.batch_id, c.chunk, c.first_row as i64, c.offset as i64, c.len as i64])
+            .execute(params![m.batch_id, c.chunk, c.first_row as i64, c.data])
             .map_err(be)?;
         Ok(())
     }
 
-    fn commit(self: Box<Self>, c: BatchCounts, diagnostics: &[String]) -> Result<()> {
-        let m = &self.meta;
+    fn end_batch(&mut self, c: BatchCounts, diagnostics: &[String]) -> Result<()> {
+        let m = self
+            .meta
+            .take()
+            .ok_or_else(|| StoreError::Backend("no batch started".into()))?;
         self.tx
             .execute(
-                "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, archive, rows_read, inserted, replaced, unchanged, quarantined, diagnostics)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, unchanged, quarantined, diagnostics)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     m.batch_id,
                     m.source,
@@ -152,7 +181,6 @@ impl BatchWriter for Writer<'_> {
                     m.file_name,
                     m.delivered_on,
                     m.ingested_at,
-                    m.archive,
                     c.rows_read as i64,
                     c.inserted as i64,
                     c.replaced as i64,
@@ -162,6 +190,10 @@ impl BatchWriter for Writer<'_> {
                 ],
             )
             .map_err(be)?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().map_err(be)
     }
 }
@@ -181,11 +213,10 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFact> {
         known_from: r.get(10)?,
         known_to: r.get(11)?,
         ingested_at: r.get(12)?,
-        archive: r.get(13)?,
     })
 }
 
-const FACT_COLS: &str = "f.fact_id, f.uscc, f.source, f.dataset, f.key, f.period, f.fields, f.batch_id, f.row, f.n_rows, f.known_from, f.known_to, f.ingested_at, b.archive";
+const FACT_COLS: &str = "f.fact_id, f.uscc, f.source, f.dataset, f.key, f.period, f.fields, f.batch_id, f.row, f.n_rows, f.known_from, f.known_to, f.ingested_at";
 
 impl Store for SqliteStore {
     fn has_batch(&self, batch_id: &str) -> Result<bool> {
@@ -196,12 +227,18 @@ impl Store for SqliteStore {
             .map_err(be)
     }
 
-    fn begin_batch<'s>(&'s mut self, meta: &BatchMeta) -> Result<Box<dyn BatchWriter + 's>> {
+    fn batch_ids(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare("SELECT batch_id FROM batches").map_err(be)?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn begin<'s>(&'s mut self) -> Result<Box<dyn BatchWriter + 's>> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(be)?;
-        Ok(Box::new(Writer { tx, meta: meta.clone() }))
+        Ok(Box::new(Writer { tx, meta: None }))
     }
 
     fn crosswalk(&self) -> Result<Vec<(String, Option<String>)>> {
@@ -244,9 +281,9 @@ impl Store for SqliteStore {
     fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk> {
         self.conn
             .query_row(
-                "SELECT chunk, first_row, offset, len FROM archive_chunks WHERE batch_id=?1 AND first_row <= ?2 ORDER BY first_row DESC LIMIT 1",
+                "SELECT chunk, first_row, data FROM archive_chunks WHERE batch_id=?1 AND first_row <= ?2 ORDER BY first_row DESC LIMIT 1",
                 params![batch_id, row as i64],
-                |r| Ok(ArchiveChunk { chunk: r.get(0)?, first_row: r.get::<_, i64>(1)? as u64, offset: r.get::<_, i64>(2)? as u64, len: r.get::<_, i64>(3)? as u64 }),
+                |r| Ok(ArchiveChunk { chunk: r.get(0)?, first_row: r.get::<_, i64>(1)? as u64, data: r.get(2)? }),
             )
             .optional()
             .map_err(be)?

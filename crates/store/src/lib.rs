@@ -26,18 +26,17 @@ pub struct BatchMeta {
     pub delivered_on: String,
     /// The actual time of ingest (RFC 3339); a fixed clock can be supplied for tests.
     pub ingested_at: String,
-    /// Path of the verbatim compressed copy, relative to the store's archive folder.
-    pub archive: String,
 }
 
-/// One independently compressed piece of the archived file, so one row can be read back quickly.
+/// One independently gzip-compressed piece of a delivered file (about 1 MB of source text), stored
+/// with the batch so that one row can be read back by decompressing one piece.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchiveChunk {
     pub chunk: u32,
     /// First row (line, or sheet row) it holds; rows are numbered from 1 = the header.
     pub first_row: u64,
-    pub offset: u64,
-    pub len: u64,
+    /// The gzip member.
+    pub data: Vec<u8>,
 }
 
 /// A validated fact to store.
@@ -84,13 +83,19 @@ pub struct BatchCounts {
     pub quarantined: u64,
 }
 
-/// Writes one batch atomically: nothing of it is visible or durable until `commit` returns, and
-/// after `commit` returns it survives a crash or power loss.
+/// Writes batches in one transaction (group commit): nothing written is visible or durable until
+/// `commit` returns, and after `commit` returns all of it survives a crash or power loss. Callers
+/// acknowledge a batch only after the commit that holds it.
 pub trait BatchWriter {
+    /// Starts a batch; facts, quarantine rows and chunks that follow belong to it.
+    fn start_batch(&mut self, meta: &BatchMeta) -> Result<()>;
     fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome>;
     fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()>;
     fn add_chunk(&mut self, c: &ArchiveChunk) -> Result<()>;
-    fn commit(self: Box<Self>, counts: BatchCounts, diagnostics: &[String]) -> Result<()>;
+    /// Ends the current batch, recording its counts and file-level diagnostics.
+    fn end_batch(&mut self, counts: BatchCounts, diagnostics: &[String]) -> Result<()>;
+    /// Makes everything written durable.
+    fn commit(self: Box<Self>) -> Result<()>;
 }
 
 /// A stored fact with its provenance.
@@ -109,7 +114,6 @@ pub struct StoredFact {
     pub known_from: String,
     pub known_to: Option<String>,
     pub ingested_at: String,
-    pub archive: String,
 }
 
 /// Summary counts for reports.
@@ -140,8 +144,10 @@ pub struct StoredQuarantine {
 pub trait Store {
     /// Whether a batch (by content hash) is already stored.
     fn has_batch(&self, batch_id: &str) -> Result<bool>;
-    /// Starts writing a batch; the writer holds the store's write transaction.
-    fn begin_batch<'s>(&'s mut self, meta: &BatchMeta) -> Result<Box<dyn BatchWriter + 's>>;
+    /// The ids of every stored batch.
+    fn batch_ids(&self) -> Result<Vec<String>>;
+    /// Starts a write transaction for one or more batches.
+    fn begin<'s>(&'s mut self) -> Result<Box<dyn BatchWriter + 's>>;
     /// Current registration crosswalk: (USCC, registration number if any).
     fn crosswalk(&self) -> Result<Vec<(String, Option<String>)>>;
     /// A fact and its provenance.
