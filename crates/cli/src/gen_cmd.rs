@@ -25,6 +25,9 @@ pub struct GenArgs {
     pub seed: u64,
     #[arg(long)]
     pub out: PathBuf,
+    /// Build the world and write the hidden truth only (to calibrate the health process).
+    #[arg(long)]
+    pub truth_only: bool,
     /// Worker threads (the output is identical for any count).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -41,6 +44,7 @@ pub fn config(a: &GenArgs) -> GenConfig {
     if let Some(y) = a.years {
         c.years = y.max(2);
     }
+    c.truth_only = a.truth_only;
     c
 }
 

@@ -194,6 +194,29 @@ pub fn schedule(w: &World) -> Vec<Batch> {
     v
 }
 
+/// The schedule with each backfill batch split into months (same delivery date; labels `YYYY-MM`).
+/// Sub-batches get indices after the regular ones, so regular batches' random streams are unchanged.
+fn monthly_backfill(w: &World, batches: &[Batch]) -> Vec<Batch> {
+    let mut v = Vec::new();
+    for b in batches {
+        if !b.backfill {
+            v.push(b.clone());
+            continue;
+        }
+        for m in b.from..b.to {
+            v.push(Batch {
+                index: 10_000 + m,
+                delivered: b.delivered,
+                from: m,
+                to: m + 1,
+                label: w.months[m].format("%Y-%m").to_string(),
+                backfill: true,
+            });
+        }
+    }
+    v
+}
+
 /// Parameters of an event dataset's generator.
 struct EventSpec {
     rate: f64,
@@ -1072,9 +1095,17 @@ pub fn write_all(
     let mut manifest = Vec::new();
     let mut summary = Summary::default();
     for (s, ds) in &jobs {
-        for b in &batches {
+        // Daily feeds are too large for one file per year: their backfill comes as one file per month.
+        let monthly: Vec<Batch>;
+        let my_batches: &[Batch] = if ds.period.as_deref() == Some("day") {
+            monthly = monthly_backfill(w, &batches);
+            &monthly
+        } else {
+            &batches
+        };
+        for b in my_batches {
             done += 1;
-            progress("generate", done, total);
+            progress("generate", done, total.max(done));
             // Firms whose rows this source reports: all firms (lenders filter by facility inside).
             let firms: Vec<usize> = if s.kind == SourceKind::Lender || ds.shape == Shape::Guarantee {
                 let mut v: Vec<usize> = w

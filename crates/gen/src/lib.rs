@@ -29,6 +29,9 @@ pub struct GenConfig {
     pub gzip_large: bool,
     /// The last simulated month is December of this year.
     pub end_year: i32,
+    /// Build the world and write the hidden truth only (for calibrating the health process).
+    #[serde(skip)]
+    pub truth_only: bool,
 }
 
 impl GenConfig {
@@ -41,6 +44,7 @@ impl GenConfig {
             invoice_mean_yuan: 250_000.0,
             gzip_large: false,
             end_year: 2025,
+            truth_only: false,
         }
     }
     /// `district`: about 21,000 firms over 5 years and over 400 million source records.
@@ -49,9 +53,10 @@ impl GenConfig {
             enterprises: 21_000,
             years: 5,
             seed,
-            invoice_mean_yuan: 6_000.0,
+            invoice_mean_yuan: 3_200.0,
             gzip_large: true,
             end_year: 2025,
+            truth_only: false,
         }
     }
     pub fn months(&self) -> usize {
@@ -91,7 +96,11 @@ pub fn generate(
     let registry = xinyong_registry::Registry::builtin().map_err(|e| GenError::Registry(e.to_string()))?;
     let world = world::World::build(cfg);
     let (truth_stats, _) = truth::write(&world, &out.join("truth"))?;
-    let mut summary = emit::write_all(&world, &registry, out, progress)?;
+    let mut summary = if cfg.truth_only {
+        Summary::default()
+    } else {
+        emit::write_all(&world, &registry, out, progress)?
+    };
     summary.firms = world.firms.iter().filter(|f| f.in_district).count();
     summary.defaults = truth_stats.defaults;
     summary.annual_default_rate = truth_stats.annual_default_rate;

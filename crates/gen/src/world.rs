@@ -153,7 +153,11 @@ pub const SECTORS: &[Sector] = &[
 ];
 
 /// The mean monthly log-odds of default before firm, sector, size and age effects.
-pub const BASE_LOGODDS: f64 = -7.55;
+pub const BASE_LOGODDS: f64 = -7.7;
+/// The spread of the firm effect on the log-odds.
+pub const FIRM_SIGMA: f64 = 1.2;
+/// How much a sector shock moves its firms.
+pub const SHOCK_WEIGHT: f64 = 0.22;
 
 /// Lender kinds: the sources that deliver loans.
 pub const BANKS: usize = 20;
@@ -470,7 +474,7 @@ impl World {
                 Size::Small => 0.0,
                 Size::Micro => 0.35,
             };
-            let firm_effect: f64 = Normal::new(0.0, 0.95).expect("n").sample(&mut rng);
+            let firm_effect: f64 = Normal::new(0.0, FIRM_SIGMA).expect("n").sample(&mut rng);
             let baseline = BASE_LOGODDS + sec.risk + age_effect + size_effect + firm_effect;
             let borrower = in_district
                 && !branch
@@ -598,7 +602,7 @@ impl World {
                     continue;
                 }
                 let f = &self.firms[i];
-                x[i] = 0.9 * x[i] + 0.32 * e + 0.35 * shock[f.sector] + push[i];
+                x[i] = 0.9 * x[i] + 0.32 * e + SHOCK_WEIGHT * shock[f.sector] + push[i];
                 push[i] = 0.0;
                 let z = f.baseline + x[i] - cycle;
                 let h = sigmoid(z);

@@ -362,10 +362,42 @@ fn ymd(d: NaiveDate) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
 }
 
-/// A canonical value.
-enum Canon {
-    Str(String),
+/// A canonical value, borrowing from the row or the dataset definition where it can.
+enum Canon<'c> {
+    Text(Cow<'c, str>),
+    Id(Uscc),
+    Date(NaiveDate),
+    Period(Period),
     Num(f64),
+    Code(&'c str),
+}
+
+impl Canon<'_> {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Canon::Text(s) => json_str(out, s),
+            Canon::Id(u) => json_str(out, u.as_str()),
+            Canon::Date(d) => {
+                let _ = write!(out, "\"{:04}-{:02}-{:02}\"", d.year(), d.month(), d.day());
+            }
+            Canon::Period(p) => {
+                let _ = write!(out, "\"{p}\"");
+            }
+            Canon::Num(x) => json_num(out, *x),
+            Canon::Code(c) => json_str(out, c),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Canon::Text(s) => s.to_string(),
+            Canon::Id(u) => u.to_string(),
+            Canon::Date(d) => ymd(*d),
+            Canon::Period(p) => p.to_string(),
+            Canon::Num(x) => x.to_string(),
+            Canon::Code(c) => c.to_string(),
+        }
+    }
 }
 
 struct Validator<'a> {
@@ -376,7 +408,8 @@ struct Validator<'a> {
     /// Key hash → (row, content hash) of rows already taken from this file.
     seen: FxHashMap<u64, (u64, u64)>,
     rollup: Rollup,
-    values: Vec<Option<Canon>>,
+    /// The last identifier text resolved, and its USCC (exports group rows by firm).
+    last_id: Option<(String, Uscc)>,
 }
 
 impl<'a> Validator<'a> {
@@ -387,7 +420,7 @@ impl<'a> Validator<'a> {
             pos: Vec::new(),
             seen: FxHashMap::default(),
             rollup: Rollup::default(),
-            values: Vec::with_capacity(ds.columns.len()),
+            last_id: None,
         }
     }
 
@@ -411,8 +444,11 @@ impl<'a> Validator<'a> {
         Ok(())
     }
 
-    fn row(&mut self, row: u64, cells: &[Option<Cow<'_, str>>]) -> Result<Option<Record>, Reject> {
-        let ds = self.ds;
+    fn row<'c>(&mut self, row: u64, cells: &'c [Option<Cow<'c, str>>]) -> Result<Option<Record>, Reject>
+    where
+        'a: 'c,
+    {
+        let ds: &'c Dataset = self.ds;
         let first_cell = cells.iter().flatten().next().map(|s| s.trim()).unwrap_or("");
         if ds.totals_markers.iter().any(|m| first_cell.starts_with(m.as_str())) {
             return Err(("totals-row".into(), format!("a totals row ({first_cell})")));
@@ -420,7 +456,7 @@ impl<'a> Validator<'a> {
         if cells.iter().all(Option::is_none) {
             return Err(("shape".into(), "an empty row".into()));
         }
-        self.values.clear();
+        let mut values: Vec<Option<Canon<'c>>> = Vec::with_capacity(ds.columns.len());
         let mut uscc: Option<Uscc> = None;
         let (mut date, mut end_date) = (None, None);
         for (c, p) in ds.columns.iter().zip(&self.pos) {
@@ -428,22 +464,29 @@ impl<'a> Validator<'a> {
                 if c.required {
                     return Err(("missing".into(), format!("{} is empty", c.header)));
                 }
-                self.values.push(None);
+                values.push(None);
                 continue;
             };
             let text = raw.trim();
             let v = match c.ty {
                 ColType::Id => {
-                    let u = self
-                        .resolver
-                        .resolve(text)
-                        .map_err(|e| (format!("id:{}", e.rule()), format!("{}: {text}: {e}", c.header)))?;
+                    let u = match &self.last_id {
+                        Some((t, u)) if t == text => *u,
+                        _ => {
+                            let u = self
+                                .resolver
+                                .resolve(text)
+                                .map_err(|e| (format!("id:{}", e.rule()), format!("{}: {text}: {e}", c.header)))?;
+                            self.last_id = Some((text.to_string(), u));
+                            u
+                        }
+                    };
                     if c.field == "id" {
                         uscc = Some(u);
                     }
-                    Canon::Str(u.to_string())
+                    Canon::Id(u)
                 }
-                ColType::Text => Canon::Str(text.to_string()),
+                ColType::Text => Canon::Text(Cow::Borrowed(text)),
                 ColType::Date => {
                     let d = parse_date(text)
                         .ok_or_else(|| ("date".to_string(), format!("{}: {text:?} is not a date", c.header)))?;
@@ -452,12 +495,12 @@ impl<'a> Validator<'a> {
                         "end_date" | "end" | "dereg_date" => end_date = Some(d),
                         _ => {}
                     }
-                    Canon::Str(ymd(d))
+                    Canon::Date(d)
                 }
                 ColType::Period => {
                     let p = parse_period(text, ds.period.as_deref())
                         .ok_or_else(|| ("period".to_string(), format!("{}: {text:?} is not a period", c.header)))?;
-                    Canon::Str(p.to_string())
+                    Canon::Period(p)
                 }
                 ColType::Money | ColType::Number | ColType::Integer | ColType::Ratio => {
                     let mut x = parse_number(text)
@@ -480,31 +523,24 @@ impl<'a> Validator<'a> {
                             format!("{}: {text:?} is not in the code list", c.header),
                         )
                     })?;
-                    Canon::Str(canon.clone())
+                    Canon::Code(canon.as_str())
                 }
             };
-            self.values.push(Some(v));
+            values.push(Some(v));
         }
         let Some(uscc) = uscc else {
             return Err(("missing".into(), "no enterprise id".into()));
         };
         let col = |name: &str| ds.columns.iter().position(|c| c.field == name);
-        let text_of = |values: &[Option<Canon>], name: &str| -> Option<String> {
-            match col(name).and_then(|i| values[i].as_ref()) {
-                Some(Canon::Str(s)) => Some(s.clone()),
-                Some(Canon::Num(x)) => Some(x.to_string()),
-                None => None,
-            }
+        let text_of = |values: &[Option<Canon<'c>>], name: &str| -> Option<String> {
+            col(name).and_then(|i| values[i].as_ref()).map(Canon::text)
         };
         // Rolled-up datasets: the row joins its firm's month.
         if ds.rollup.is_some() {
             let Some(d) = date else {
                 return Err(("missing".into(), "no date to roll up by".into()));
             };
-            let cat = col("category").and_then(|i| match &self.values[i] {
-                Some(Canon::Str(s)) => Some(fx(s)),
-                _ => None,
-            });
+            let cat = col("category").and_then(|i| values[i].as_ref()).map(|v| fx(&v.text()));
             let key = fx(&(uscc, d, cat));
             let mut content = FxHasher::default();
             for c in cells {
@@ -518,16 +554,7 @@ impl<'a> Validator<'a> {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.field.starts_with("metric:"))
-                .map(|(i, _)| {
-                    (
-                        i,
-                        if let Some(Canon::Num(x)) = self.values[i] {
-                            x
-                        } else {
-                            0.0
-                        },
-                    )
-                })
+                .map(|(i, _)| (i, if let Some(Canon::Num(x)) = values[i] { x } else { 0.0 }))
                 .collect();
             self.rollup.add(uscc, d, &sums, row);
             return Ok(None);
@@ -536,7 +563,7 @@ impl<'a> Validator<'a> {
         let mut fields = String::with_capacity(64 * ds.columns.len());
         fields.push('{');
         let mut first = true;
-        for (c, v) in ds.columns.iter().zip(&self.values) {
+        for (c, v) in ds.columns.iter().zip(&values) {
             let Some(v) = v else { continue };
             if !first {
                 fields.push(',');
@@ -544,10 +571,7 @@ impl<'a> Validator<'a> {
             first = false;
             json_str(&mut fields, &c.field);
             fields.push(':');
-            match v {
-                Canon::Str(s) => json_str(&mut fields, s),
-                Canon::Num(x) => json_num(&mut fields, *x),
-            }
+            v.write_json(&mut fields);
         }
         if let Some(cat) = &ds.category {
             if col("category").is_none() {
@@ -559,10 +583,9 @@ impl<'a> Validator<'a> {
             }
         }
         fields.push('}');
-        let period = text_of(&self.values, "period");
+        let period = text_of(&values, "period");
         let key = match ds.replace {
-            Replace::Event => match text_of(&self.values, "record_id").or_else(|| text_of(&self.values, "contract_id"))
-            {
+            Replace::Event => match text_of(&values, "record_id").or_else(|| text_of(&values, "contract_id")) {
                 Some(id) => id,
                 None => return Err(("missing".into(), "no record id".into())),
             },
@@ -570,7 +593,7 @@ impl<'a> Validator<'a> {
                 let mut k = format!("{uscc}|{}", period.as_deref().unwrap_or_default());
                 for extra in &ds.key {
                     k.push('|');
-                    k.push_str(&text_of(&self.values, extra).unwrap_or_default());
+                    k.push_str(&text_of(&values, extra).unwrap_or_default());
                 }
                 k
             }
@@ -580,7 +603,7 @@ impl<'a> Validator<'a> {
         }
         let content_hash = hex::encode(Sha256::digest(fields.as_bytes()));
         let reg_no = if ds.shape == Shape::Registration {
-            text_of(&self.values, "reg_no")
+            text_of(&values, "reg_no")
         } else {
             None
         };
