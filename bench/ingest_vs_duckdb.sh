@@ -26,9 +26,13 @@ src = os.path.join(work, "district")
 n = 0
 for line in open(os.path.join(src, "manifest.jsonl")):
     p = json.loads(line)["path"]
-    if not p.endswith(".csv"):
+    if not (p.endswith(".csv") or p.endswith(".csv.gz")):
         continue
-    lines = open(os.path.join(src, p), "rb").read().split(b"\n")
+    data = open(os.path.join(src, p), "rb").read()
+    if p.endswith(".gz"):
+        import gzip
+        data = gzip.decompress(data)
+    lines = data.split(b"\n")
     bad = 0
     for l in lines:
         try:
@@ -44,7 +48,7 @@ for line in open(os.path.join(src, "manifest.jsonl")):
     n += 1
 print(f"utf-8 csv files: {n}")
 PY
-rows=$(find "$work/utf8" -name '*.csv' -exec cat {} + | wc -l)
+rows=$( (find "$work/utf8" -name '*.csv' -exec cat {} + ; find "$work/utf8" -name '*.csv.gz' -exec zcat {} +) | wc -l)
 echo "utf-8 csv lines (with headers): $rows"
 /usr/bin/time -f "xinyong ingest (utf-8 csv subset): %e s, peak RSS %M KB" "$bin" ingest --db "$work/utf8.db" "$work/utf8/sources"
 du -sh "$work/utf8.db" | sed 's/^/size: /'
@@ -52,7 +56,7 @@ du -sh "$work/utf8.db" | sed 's/^/size: /'
 import duckdb, glob, os, sys, collections
 work = sys.argv[1]
 by_ds = collections.defaultdict(list)
-for p in glob.glob(os.path.join(work, "utf8", "sources", "*", "*.csv")):
+for p in glob.glob(os.path.join(work, "utf8", "sources", "*", "*.csv")) + glob.glob(os.path.join(work, "utf8", "sources", "*", "*.csv.gz")):
     by_ds[os.path.basename(p).split("__")[0]].append(p)
 con = duckdb.connect(os.path.join(work, "duck.db"))
 n = 0

@@ -36,6 +36,7 @@ pub struct IngestSummary {
     pub inserted: u64,
     pub replaced: u64,
     pub unchanged: u64,
+    pub retired: u64,
     pub quarantined: u64,
     pub bytes: u64,
 }
@@ -56,7 +57,9 @@ pub fn delivery_of(path: &Path) -> Option<Delivery> {
     let mut parts = name.split("__");
     let dataset = parts.next()?.to_string();
     let delivered = parts.next()?.to_string();
-    (delivered.len() == 10 && parts.next().is_some()).then_some(Delivery {
+    // The delivery date must be a real date: it becomes the facts' known-from date.
+    let valid_date = delivered.len() == 10 && chrono::NaiveDate::parse_from_str(&delivered, "%Y-%m-%d").is_ok();
+    (valid_date && parts.next().is_some()).then_some(Delivery {
         path: path.to_path_buf(),
         source,
         dataset,
@@ -123,12 +126,9 @@ pub fn resolver_from(store: &dyn Store) -> Result<Resolver> {
 }
 
 fn now(opts: &IngestOptions) -> String {
-    opts.clock.clone().unwrap_or_else(|| {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        format!("unix:{}.{:03}", d.as_secs(), d.subsec_millis())
-    })
+    opts.clock
+        .clone()
+        .unwrap_or_else(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// A file read, hashed, parsed and archived, ready to write.
@@ -139,6 +139,8 @@ struct Prepared {
     parsed: std::result::Result<xinyong_ingest::Parsed, String>,
     chunks: Vec<ArchiveChunk>,
     register: bool,
+    /// Snapshot dataset with extra key fields: replaced per firm and period as a set.
+    replace_sets: bool,
 }
 
 /// Reads, hashes, parses and archives one file (no store access: runs on any thread).
@@ -170,6 +172,7 @@ fn prepare(
         counts: BatchCounts::default(),
     };
     let register = xinyong_ingest::is_register(ds);
+    let replace_sets = ds.replace == xinyong_registry::Replace::Snapshot && !ds.key.is_empty();
     if stored(&batch_id) {
         report.skipped = true;
         return Ok(Prepared {
@@ -179,11 +182,18 @@ fn prepare(
             parsed: Err(String::new()),
             chunks: vec![],
             register,
+            replace_sets,
         });
     }
-    let (parsed, chunks) = match xinyong_ingest::maybe_gunzip(&bytes) {
+    let mut content_note = None;
+    let (mut parsed, chunks) = match xinyong_ingest::maybe_gunzip(&bytes) {
         Ok(plain) => {
             let chunks = archive::chunks(&plain, ds.format != Format::Xlsx)?;
+            if plain.len() != bytes.len() {
+                // A compressed delivery: the archive keeps its content (recompressed in chunks); the
+                // content's own hash lets anyone check it against the delivered file.
+                content_note = Some(format!("content-sha256: {}", hex::encode(Sha256::digest(&plain))));
+            }
             (
                 xinyong_ingest::parse(ds, &plain, resolver).map_err(|e| e.to_string()),
                 chunks,
@@ -192,6 +202,9 @@ fn prepare(
         // Not even decompressible: archived as delivered, quarantined as a whole.
         Err(e) => (Err(e.to_string()), archive::chunks(&bytes, false)?),
     };
+    if let (Ok(p), Some(note)) = (&mut parsed, content_note) {
+        p.diagnostics.push(note);
+    }
     Ok(Prepared {
         report,
         meta,
@@ -199,6 +212,7 @@ fn prepare(
         parsed,
         chunks,
         register,
+        replace_sets,
     })
 }
 
@@ -240,7 +254,7 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
                     n_rows: r.n_rows,
                 })?;
                 match out {
-                    PutOutcome::Inserted => counts.inserted += 1,
+                    PutOutcome::Inserted | PutOutcome::Backdated => counts.inserted += 1,
                     PutOutcome::Replaced => counts.replaced += 1,
                     PutOutcome::Unchanged => counts.unchanged += 1,
                 }
@@ -255,6 +269,24 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
                     detail: &q.detail,
                     raw: &q.raw,
                 })?;
+            }
+            // Snapshots with several rows per firm and period (loans, shareholders) are replaced as a
+            // set: what a re-delivery of a firm's period no longer holds is closed. A firm with a
+            // quarantined row in the batch keeps its facts (the source did not drop them; it sent a bad row).
+            if p.replace_sets {
+                let mut groups: std::collections::BTreeMap<(&str, Option<&str>), Vec<&str>> = Default::default();
+                for r in &parsed.records {
+                    groups
+                        .entry((r.uscc.as_str(), r.period.as_deref()))
+                        .or_default()
+                        .push(&r.key);
+                }
+                for ((uscc, period), keep) in groups {
+                    if parsed.quarantine.iter().any(|q| q.raw.contains(uscc)) {
+                        continue;
+                    }
+                    counts.retired += w.retire_absent(uscc, period, &keep)?;
+                }
             }
             counts.quarantined = parsed.quarantine.len() as u64;
             parsed.diagnostics.clone()
@@ -376,6 +408,7 @@ pub fn ingest_paths(
             sum.inserted += r.counts.inserted;
             sum.replaced += r.counts.replaced;
             sum.unchanged += r.counts.unchanged;
+            sum.retired += r.counts.retired;
             sum.quarantined += r.counts.quarantined;
             on_batch(&r, done, total);
         }

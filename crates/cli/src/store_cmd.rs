@@ -97,7 +97,7 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
     let s = run_ingest(&a.db.db, &a.paths, a.clock.clone(), a.verbose)?;
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "ingested {} files ({} already stored), {} source rows in {:.1} s ({:.0} rows/s): {} new facts, {} replaced, {} unchanged, {} quarantined",
+        "ingested {} files ({} already stored), {} source rows in {:.1} s ({:.0} rows/s): {} new facts, {} replaced, {} unchanged, {} retired, {} quarantined",
         s.files,
         s.skipped,
         s.rows_read,
@@ -106,6 +106,7 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
         s.inserted,
         s.replaced,
         s.unchanged,
+        s.retired,
         s.quarantined
     );
     Ok(())

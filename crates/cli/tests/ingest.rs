@@ -100,11 +100,41 @@ fn defects_land_in_quarantine_and_nothing_vanishes() {
         let injected = defects.get(defect).copied().unwrap_or(0);
         assert!(injected > 0, "the generator injected no {defect}: {defects:?}");
         let got = reasons.get(reason).copied().unwrap_or(0);
+        if defect == "unknown_legacy_id" {
+            // Legacy codes of firms whose own register row was quarantined cannot resolve either.
+            assert!(
+                got >= injected,
+                "{injected} {defect} injected, {got} quarantined as {reason}"
+            );
+        } else {
+            assert_eq!(
+                got, injected,
+                "{defect} injected vs quarantined as {reason}: {reasons:?}"
+            );
+        }
+    }
+    // Nothing lands in quarantine for a reason no defect explains.
+    let explained: Vec<&str> = expect
+        .iter()
+        .map(|e| e.1)
+        .chain(["id:unknown-org-code", "id:unknown-tax-id"])
+        .collect();
+    for (reason, n) in &reasons {
         assert!(
-            got > 0,
-            "{injected} {defect} injected, none quarantined as {reason}: {reasons:?}"
+            explained.contains(&reason.as_str()),
+            "{n} rows quarantined as {reason}, which no injected defect explains"
         );
     }
+    let derived: u64 = ["id:unknown-reg-no", "id:unknown-org-code", "id:unknown-tax-id"]
+        .iter()
+        .map(|r| reasons.get(*r).copied().unwrap_or(0))
+        .sum::<u64>()
+        - defects["unknown_legacy_id"];
+    assert!(
+        derived <= defects["legacy_id"],
+        "{derived} unresolvable legacy codes, only {} injected",
+        defects["legacy_id"]
+    );
     // Every quarantine row has a reason, a detail and a position.
     let bad: i64 = c
         .query_row(
@@ -170,24 +200,50 @@ fn defects_land_in_quarantine_and_nothing_vanishes() {
         .unwrap();
     assert_eq!(read as u64, manifest_rows);
 
-    // Provenance: any fact leads back to its raw source row.
-    let ids: Vec<(i64, String)> = c
-        .prepare("SELECT fact_id, uscc FROM facts WHERE dataset IN ('tax.payments', 'amr.shareholders', 'court.cases') ORDER BY fact_id LIMIT 30")
+    // Provenance: any fact leads back to its own raw source row (the period and value in the raw row
+    // are the fact's, so an off-by-one row would fail).
+    let ids: Vec<(i64, String, String, f64)> = c
+        .prepare(
+            "SELECT fact_id, uscc, period, json_extract(fields, '$.\"metric:tax_paid\"') FROM facts
+             WHERE dataset = 'tax.payments' AND json_extract(fields, '$.\"metric:tax_paid\"') IS NOT NULL ORDER BY fact_id LIMIT 40",
+        )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert!(ids.len() >= 10);
     let store = xinyong_store_sqlite::SqliteStore::open(&db).unwrap();
-    for (id, uscc) in ids {
+    for (id, uscc, period, paid) in ids {
         let (f, raw) = xinyong_app::raw_row(&store, id).expect("raw row");
         assert_eq!(f.uscc, uscc);
-        // The raw row names the firm by its USCC or a legacy code embedded in it.
+        let cells: Vec<&str> = raw.split(',').collect();
+        assert_eq!(cells.get(1), Some(&period.as_str()), "fact {id}: raw row {raw:?}");
+        assert_eq!(
+            cells.get(2).and_then(|x| x.parse::<f64>().ok()),
+            Some(paid),
+            "fact {id}: raw row {raw:?}"
+        );
+        // The row names the firm by its USCC or a legacy code embedded in it.
         let folded = xinyong_domain::normalize::compact_code(&raw);
         assert!(
             folded.contains(&uscc[8..16]),
             "fact {id}: raw row {raw:?} does not name {uscc}"
+        );
+    }
+    // An xlsx fact and a rolled-up fact lead back to their rows too.
+    for ds in ["hpf.contributions", "power.daily"] {
+        let (id, uscc): (i64, String) = c
+            .query_row(
+                "SELECT fact_id, uscc FROM facts WHERE dataset = ?1 ORDER BY fact_id LIMIT 1",
+                [ds],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let (_, raw) = xinyong_app::raw_row(&store, id).expect("raw row");
+        assert!(
+            xinyong_domain::normalize::compact_code(&raw).contains(&uscc[8..16]),
+            "{ds}: raw row {raw:?}"
         );
     }
     let _ = std::fs::remove_dir_all(&t);
@@ -203,7 +259,7 @@ fn ingest_is_idempotent_and_corrections_keep_history() {
     let h1 = content_hash(&db);
     let out = ingest(&db, &dir);
     assert!(
-        out.contains("0 new facts, 0 replaced, 0 unchanged, 0 quarantined"),
+        out.contains("0 new facts, 0 replaced, 0 unchanged, 0 retired, 0 quarantined"),
         "{out}"
     );
     assert_eq!(

@@ -271,12 +271,29 @@ struct Event {
     amount: f64,
 }
 
+/// A code-list value as a `&'static str`: each distinct value is leaked once (the code lists are small
+/// and fixed), so rows can carry codes without allocating.
+fn intern(s: &str) -> &'static str {
+    static TABLE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, &'static str>>> =
+        std::sync::OnceLock::new();
+    let mut t = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = t.get(s) {
+        return v;
+    }
+    let v: &'static str = Box::leak(s.to_string().into_boxed_str());
+    t.insert(s.to_string(), v);
+    v
+}
+
 fn codes_of(ds: &Dataset, field: &str) -> Vec<&'static str> {
     // Canonical values of a code column, deduplicated, in code-list order.
     let mut v: Vec<&'static str> = Vec::new();
     if let Some(c) = ds.columns.iter().find(|c| c.field == field) {
         for canon in c.codes.values() {
-            let s: &'static str = Box::leak(canon.clone().into_boxed_str());
+            let s = intern(canon);
             if !v.contains(&s) {
                 v.push(s);
             }
@@ -876,7 +893,8 @@ fn inject(
     rate: f64,
 ) {
     let id_col = ds.columns.iter().position(|c| c.field == "id").unwrap_or(0);
-    let lender = ds.id.starts_with("lender.");
+    // Lenders report USCCs (the credit reporting standard requires them); the register is keyed by them.
+    let lender = ds.id.starts_with("lender.") || ds.shape == Shape::Registration;
     let mut extra = Vec::new();
     for r in rows.iter_mut() {
         let u: f64 = rng.gen();

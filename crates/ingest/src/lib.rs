@@ -183,9 +183,19 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'
     let mut rec = csv::ByteRecord::new();
     let mut header_done = false;
     let mut width = 8;
+    // Rows are numbered by physical line (1 = the header), counted from the bytes so that CRLF line
+    // ends and blank lines cannot shift them; the archive numbers its chunks the same way.
+    let (mut counted_to, mut lines_before) = (0usize, 0u64);
     loop {
-        let start = rdr.position().byte() as usize;
-        let line = rdr.position().line();
+        let mut start = rdr.position().byte() as usize;
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > counted_to {
+            lines_before += bytes[counted_to..start].iter().filter(|&&b| b == b'\n').count() as u64;
+            counted_to = start;
+        }
+        let line = lines_before + 1;
         match rdr.read_byte_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
@@ -234,6 +244,7 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'
 }
 
 fn read_jsonl(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'_>) -> Result<(), IngestError> {
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     let header: Vec<String> = ds.columns.iter().map(|c| c.header.clone()).collect();
     v.map_header(&header, parsed)?;
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -296,6 +307,10 @@ fn read_xlsx(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<
             .cloned()
             .ok_or_else(|| IngestError::Unreadable("xlsx: no sheet".into()))?,
     };
+    for other in wb.sheet_names().iter().filter(|n| **n != name) {
+        // Only one sheet is the dataset; say so when an export has more.
+        parsed.diagnostics.push(format!("ignored-sheet: {other}"));
+    }
     let range = wb
         .worksheet_range(&name)
         .map_err(|e| IngestError::Unreadable(format!("xlsx sheet {name}: {e}")))?;
@@ -410,6 +425,9 @@ struct Validator<'a> {
     rollup: Rollup,
     /// The last identifier text resolved, and its USCC (exports group rows by firm).
     last_id: Option<(String, Uscc)>,
+    /// Columns holding roll-up values, and the category column (part of a rolled-up row's key).
+    metric_cols: Vec<usize>,
+    cat_col: Option<usize>,
 }
 
 impl<'a> Validator<'a> {
@@ -421,6 +439,14 @@ impl<'a> Validator<'a> {
             seen: FxHashMap::default(),
             rollup: Rollup::default(),
             last_id: None,
+            metric_cols: ds
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.field.starts_with("metric:"))
+                .map(|(i, _)| i)
+                .collect(),
+            cat_col: ds.columns.iter().position(|c| c.field == "category"),
         }
     }
 
@@ -503,6 +529,9 @@ impl<'a> Validator<'a> {
                     Canon::Period(p)
                 }
                 ColType::Money | ColType::Number | ColType::Integer | ColType::Ratio => {
+                    if c.ty != ColType::Ratio && text.ends_with('%') {
+                        return Err(("number".into(), format!("{}: {text:?} is a percentage", c.header)));
+                    }
                     let mut x = parse_number(text)
                         .ok_or_else(|| ("number".to_string(), format!("{}: {text:?} is not a number", c.header)))?;
                     match (c.ty, c.unit.as_deref()) {
@@ -512,6 +541,10 @@ impl<'a> Validator<'a> {
                             return Err(("number".into(), format!("{}: {text:?} is not a whole number", c.header)))
                         }
                         _ => {}
+                    }
+                    // Beyond 10^15 (a thousand trillion yuan) a value is an export error; it must stay finite.
+                    if !x.is_finite() || x.abs() > 1e15 {
+                        return Err(("number".into(), format!("{}: {text:?} is out of range", c.header)));
                     }
                     Canon::Num(x)
                 }
@@ -540,7 +573,10 @@ impl<'a> Validator<'a> {
             let Some(d) = date else {
                 return Err(("missing".into(), "no date to roll up by".into()));
             };
-            let cat = col("category").and_then(|i| values[i].as_ref()).map(|v| fx(&v.text()));
+            let cat = self.cat_col.and_then(|i| values[i].as_ref()).map(|v| match v {
+                Canon::Text(t) => fx(t.as_ref()),
+                other => fx(&other.text()),
+            });
             let key = fx(&(uscc, d, cat));
             let mut content = FxHasher::default();
             for c in cells {
@@ -549,14 +585,13 @@ impl<'a> Validator<'a> {
             if let Some(reject) = self.dup(key, content.finish(), row, &|| format!("{uscc}|{d}")) {
                 return Err(reject);
             }
-            let sums: Vec<(usize, f64)> = ds
-                .columns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.field.starts_with("metric:"))
-                .map(|(i, _)| (i, if let Some(Canon::Num(x)) = values[i] { x } else { 0.0 }))
-                .collect();
-            self.rollup.add(uscc, d, &sums, row);
+            let g = self.rollup.group(uscc, d, row, self.metric_cols.len());
+            g.n += 1;
+            for (acc, &i) in g.sums.iter_mut().zip(&self.metric_cols) {
+                if let Some(Canon::Num(x)) = values[i] {
+                    *acc += x;
+                }
+            }
             return Ok(None);
         }
         // The canonical JSON, in column order.
@@ -585,8 +620,9 @@ impl<'a> Validator<'a> {
         fields.push('}');
         let period = text_of(&values, "period");
         let key = match ds.replace {
+            // A record id names an event; several firms may share it (the parties to one case).
             Replace::Event => match text_of(&values, "record_id").or_else(|| text_of(&values, "contract_id")) {
-                Some(id) => id,
+                Some(id) => format!("{id}|{uscc}"),
                 None => return Err(("missing".into(), "no record id".into())),
             },
             Replace::Snapshot => {
@@ -638,11 +674,11 @@ impl<'a> Validator<'a> {
 
 type MonthKey = (Uscc, i32, u32);
 
-/// First row, row count and per-column sums of one firm's month.
+/// First row, row count and sums (one per metric column) of one firm's month.
 struct Group {
     row: u64,
     n: u64,
-    sums: Vec<(usize, f64)>,
+    sums: Vec<f64>,
 }
 
 /// Monthly roll-up of fine-grained rows (daily meter readings, invoices).
@@ -650,30 +686,42 @@ struct Group {
 struct Rollup {
     groups: FxHashMap<MonthKey, usize>,
     list: Vec<(MonthKey, Group)>,
+    /// The group of the previous row (exports group a firm's rows together).
+    last: Option<(MonthKey, usize)>,
 }
 
 impl Rollup {
-    fn add(&mut self, uscc: Uscc, d: NaiveDate, sums: &[(usize, f64)], row: u64) {
+    fn group(&mut self, uscc: Uscc, d: NaiveDate, row: u64, width: usize) -> &mut Group {
         let k = (uscc, d.year(), d.month());
-        let idx = *self.groups.entry(k).or_insert_with(|| {
-            self.list.push((
-                k,
-                Group {
-                    row,
-                    n: 0,
-                    sums: sums.iter().map(|&(i, _)| (i, 0.0)).collect(),
-                },
-            ));
-            self.list.len() - 1
-        });
-        let g = &mut self.list[idx].1;
-        g.n += 1;
-        for (acc, &(_, x)) in g.sums.iter_mut().zip(sums) {
-            acc.1 += x;
-        }
+        let idx = match self.last {
+            Some((lk, i)) if lk == k => i,
+            _ => {
+                let i = *self.groups.entry(k).or_insert_with(|| {
+                    self.list.push((
+                        k,
+                        Group {
+                            row,
+                            n: 0,
+                            sums: vec![0.0; width],
+                        },
+                    ));
+                    self.list.len() - 1
+                });
+                self.last = Some((k, i));
+                i
+            }
+        };
+        &mut self.list[idx].1
     }
 
     fn finish(self, ds: &Dataset) -> Vec<Record> {
+        let metric_cols: Vec<usize> = ds
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.field.starts_with("metric:"))
+            .map(|(i, _)| i)
+            .collect();
         let mut out = Vec::with_capacity(self.list.len());
         for ((uscc, y, m), g) in self.list {
             let period = format!("{y}-{m:02}");
@@ -681,7 +729,7 @@ impl Rollup {
             json_str(&mut fields, uscc.as_str());
             fields.push_str(",\"period\":");
             json_str(&mut fields, &period);
-            for (i, x) in &g.sums {
+            for (i, x) in metric_cols.iter().zip(&g.sums) {
                 fields.push(',');
                 json_str(&mut fields, &ds.columns[*i].field);
                 fields.push(':');

@@ -124,38 +124,39 @@ pub fn parse_number(raw: &str) -> Option<f64> {
     if s.is_empty() {
         return None;
     }
-    let cleaned: String = if s.contains(',') {
-        let (int, frac) = s.split_once('.').map(|(a, b)| (a, Some(b))).unwrap_or((s, None));
-        let int = int.strip_prefix('-').unwrap_or(int);
-        let groups: Vec<&str> = int.split(',').collect();
-        let ok = !groups[0].is_empty()
-            && groups[0].len() <= 3
-            && groups[1..].iter().all(|g| g.len() == 3)
-            && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
-        if !ok {
+    let plain = |t: &str| -> Option<f64> {
+        if !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+'))
+        {
             return None;
         }
-        let mut c = if s.starts_with('-') {
-            "-".to_string()
-        } else {
-            String::new()
-        };
-        c.push_str(&groups.concat());
-        if let Some(f) = frac {
-            c.push('.');
-            c.push_str(f);
-        }
-        c
-    } else {
-        s.to_string()
+        t.parse::<f64>().ok().filter(|x| x.is_finite())
     };
-    if !cleaned
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+'))
-    {
+    if !s.contains(',') {
+        return plain(s);
+    }
+    let (int, frac) = s.split_once('.').map(|(a, b)| (a, Some(b))).unwrap_or((s, None));
+    let int = int.strip_prefix('-').unwrap_or(int);
+    let groups: Vec<&str> = int.split(',').collect();
+    let ok = !groups[0].is_empty()
+        && groups[0].len() <= 3
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
+    if !ok {
         return None;
     }
-    cleaned.parse::<f64>().ok().filter(|x| x.is_finite())
+    let mut c = if s.starts_with('-') {
+        "-".to_string()
+    } else {
+        String::new()
+    };
+    c.push_str(&groups.concat());
+    if let Some(f) = frac {
+        c.push('.');
+        c.push_str(f);
+    }
+    plain(&c)
 }
 
 #[cfg(test)]

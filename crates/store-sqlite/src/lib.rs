@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS batches (
   source TEXT NOT NULL, dataset TEXT NOT NULL, file_name TEXT NOT NULL,
   delivered_on TEXT NOT NULL, ingested_at TEXT NOT NULL,
   rows_read INTEGER NOT NULL, inserted INTEGER NOT NULL, replaced INTEGER NOT NULL,
-  unchanged INTEGER NOT NULL, quarantined INTEGER NOT NULL, diagnostics TEXT NOT NULL
+  unchanged INTEGER NOT NULL, retired INTEGER NOT NULL, quarantined INTEGER NOT NULL, diagnostics TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS archive_chunks (      -- the delivered file, verbatim, as gzip members
   batch_id TEXT NOT NULL, chunk INTEGER NOT NULL, first_row INTEGER NOT NULL,
@@ -72,6 +72,68 @@ impl Writer<'_> {
             .as_ref()
             .ok_or_else(|| StoreError::Backend("no batch started".into()))
     }
+    /// A delivery older than the current version arrives late: it becomes the version known from its
+    /// delivery date until the next later version, and the version before it (if any) ends there.
+    fn backdate(&mut self, f: &NewFact<'_>) -> Result<PutOutcome> {
+        let m = self
+            .meta
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("no batch started".into()))?;
+        let (s, d, k, t) = (&m.source, &m.dataset, f.key, &m.delivered_on);
+        let at: Option<(i64, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT fact_id, content_hash FROM facts WHERE source=?1 AND dataset=?2 AND key=?3
+                 AND known_from <= ?4 AND known_to > ?4 ORDER BY known_from DESC LIMIT 1",
+            )
+            .map_err(be)?
+            .query_row(params![s, d, k, t], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(be)?;
+        if at.as_ref().is_some_and(|(_, h)| h == f.content_hash) {
+            return Ok(PutOutcome::Unchanged);
+        }
+        let next_from: String = self
+            .tx
+            .prepare_cached(
+                "SELECT min(known_from) FROM facts WHERE source=?1 AND dataset=?2 AND key=?3 AND known_from > ?4",
+            )
+            .map_err(be)?
+            .query_row(params![s, d, k, t], |r| r.get(0))
+            .map_err(be)?;
+        if let Some((prev, _)) = at {
+            self.tx
+                .prepare_cached("UPDATE facts SET known_to=?1 WHERE fact_id=?2")
+                .map_err(be)?
+                .execute(params![t, prev])
+                .map_err(be)?;
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, known_to, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )
+            .map_err(be)?
+            .execute(params![
+                f.uscc,
+                s,
+                d,
+                k,
+                f.period,
+                f.date,
+                f.end_date,
+                f.fields,
+                f.content_hash,
+                m.batch_id,
+                f.row as i64,
+                f.n_rows as i64,
+                t,
+                next_from,
+                m.ingested_at
+            ])
+            .map_err(be)?;
+        Ok(PutOutcome::Backdated)
+    }
 }
 
 impl BatchWriter for Writer<'_> {
@@ -115,12 +177,17 @@ impl BatchWriter for Writer<'_> {
         if insert(&self.tx)? == 1 {
             return Ok(PutOutcome::Inserted);
         }
-        let (old, hash): (i64, String) = self
+        let (old, hash, old_from): (i64, String, String) = self
             .tx
-            .prepare_cached("SELECT fact_id, content_hash FROM facts WHERE source=?1 AND dataset=?2 AND key=?3 AND known_to IS NULL")
+            .prepare_cached(
+                "SELECT fact_id, content_hash, known_from FROM facts WHERE source=?1 AND dataset=?2 AND key=?3 AND known_to IS NULL",
+            )
             .map_err(be)?
-            .query_row(params![m.source, m.dataset, f.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![m.source, m.dataset, f.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(be)?;
+        if m.delivered_on < old_from {
+            return self.backdate(f);
+        }
         if hash == f.content_hash {
             return Ok(PutOutcome::Unchanged);
         }
@@ -139,6 +206,38 @@ impl BatchWriter for Writer<'_> {
             .execute(params![new, old])
             .map_err(be)?;
         Ok(PutOutcome::Replaced)
+    }
+
+    fn retire_absent(&mut self, uscc: &str, period: Option<&str>, keep: &[&str]) -> Result<u64> {
+        let m = self
+            .meta
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("no batch started".into()))?;
+        let current: Vec<(i64, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT fact_id, key FROM facts WHERE uscc=?1 AND dataset=?2 AND source=?3 AND period IS ?4
+                 AND known_to IS NULL AND known_from <= ?5",
+            )
+            .map_err(be)?
+            .query_map(params![uscc, m.dataset, m.source, period, m.delivered_on], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(be)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(be)?;
+        let mut n = 0;
+        for (id, key) in current {
+            if !keep.contains(&key.as_str()) {
+                self.tx
+                    .prepare_cached("UPDATE facts SET known_to=?1 WHERE fact_id=?2")
+                    .map_err(be)?
+                    .execute(params![m.delivered_on, id])
+                    .map_err(be)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()> {
@@ -172,8 +271,8 @@ impl BatchWriter for Writer<'_> {
             .ok_or_else(|| StoreError::Backend("no batch started".into()))?;
         self.tx
             .execute(
-                "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, unchanged, quarantined, diagnostics)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, unchanged, retired, quarantined, diagnostics)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     m.batch_id,
                     m.source,
@@ -185,6 +284,7 @@ impl BatchWriter for Writer<'_> {
                     c.inserted as i64,
                     c.replaced as i64,
                     c.unchanged as i64,
+                    c.retired as i64,
                     c.quarantined as i64,
                     diagnostics.join("\n")
                 ],
@@ -343,7 +443,7 @@ impl Store for SqliteStore {
     fn content_hash(&self) -> Result<String> {
         let mut h = Sha256::new();
         for sql in [
-            "SELECT batch_id || '|' || source || '|' || dataset || '|' || delivered_on || '|' || rows_read || '|' || inserted || '|' || replaced || '|' || unchanged || '|' || quarantined FROM batches ORDER BY batch_id",
+            "SELECT batch_id || '|' || source || '|' || dataset || '|' || delivered_on || '|' || rows_read || '|' || inserted || '|' || replaced || '|' || unchanged || '|' || retired || '|' || quarantined FROM batches ORDER BY batch_id",
             "SELECT source || '|' || dataset || '|' || key || '|' || content_hash || '|' || batch_id || '|' || row || '|' || known_from || '|' || coalesce(known_to, '') FROM facts ORDER BY source, dataset, key, known_from, batch_id",
             "SELECT batch_id || '|' || row || '|' || reason || '|' || detail || '|' || raw FROM quarantine ORDER BY batch_id, row, reason",
         ] {

@@ -4,6 +4,8 @@
 //! Architecture invariant: no database driver, no serialization format and no IO here — plain types
 //! and traits. Every enterprise-scoped row is keyed by USCC.
 
+pub mod conformance;
+
 /// Errors from a backend, with the backend's message.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -62,6 +64,9 @@ pub enum PutOutcome {
     Replaced,
     /// The same content is already current: nothing changed.
     Unchanged,
+    /// A delivery older than the current version arrived late: stored as the version known between
+    /// its delivery date and the next later version; the current version is untouched.
+    Backdated,
 }
 
 /// A rejected row.
@@ -80,6 +85,8 @@ pub struct BatchCounts {
     pub inserted: u64,
     pub replaced: u64,
     pub unchanged: u64,
+    /// Facts closed because a re-delivery of their firm and period no longer holds them.
+    pub retired: u64,
     pub quarantined: u64,
 }
 
@@ -92,6 +99,9 @@ pub trait BatchWriter {
     fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome>;
     fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()>;
     fn add_chunk(&mut self, c: &ArchiveChunk) -> Result<()>;
+    /// Snapshot replacement by set: closes the current facts of this source and dataset for the firm
+    /// and period that the batch did not deliver again (`keep`: the keys it did). Returns how many.
+    fn retire_absent(&mut self, uscc: &str, period: Option<&str>, keep: &[&str]) -> Result<u64>;
     /// Ends the current batch, recording its counts and file-level diagnostics.
     fn end_batch(&mut self, counts: BatchCounts, diagnostics: &[String]) -> Result<()>;
     /// Makes everything written durable.

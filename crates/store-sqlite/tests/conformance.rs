@@ -1,0 +1,8 @@
+//! The SQLite backend passes the storage conformance story.
+
+#[test]
+fn sqlite_passes_the_conformance_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = xinyong_store_sqlite::SqliteStore::open(&dir.path().join("x.db")).unwrap();
+    xinyong_store::conformance::run(&mut store);
+}

@@ -1,0 +1,187 @@
+//! The conformance story every backend must pass: replacement with history, idempotent re-delivery,
+//! late (backdated) deliveries, set replacement, as-of reads, provenance and quarantine. A backend's
+//! tests call [`run`] on a fresh, empty store.
+
+use crate::*;
+
+fn meta(batch: &str, dataset: &str, delivered: &str) -> BatchMeta {
+    BatchMeta {
+        batch_id: batch.into(),
+        source: "bank01".into(),
+        dataset: dataset.into(),
+        file_name: format!("{dataset}__{delivered}__x.csv"),
+        delivered_on: delivered.into(),
+        ingested_at: "2026-01-01T00:00:00.000Z".into(),
+    }
+}
+
+fn fact<'a>(uscc: &'a str, key: &'a str, period: &'a str, fields: &'a str, hash: &'a str, row: u64) -> NewFact<'a> {
+    NewFact {
+        uscc,
+        key,
+        period: Some(period),
+        date: None,
+        end_date: None,
+        fields,
+        content_hash: hash,
+        row,
+        n_rows: 1,
+    }
+}
+
+/// Writes one batch of facts in its own transaction and returns the outcomes.
+fn batch(store: &mut dyn Store, m: &BatchMeta, facts: &[NewFact<'_>], retire: Option<(&str, &str)>) -> Vec<PutOutcome> {
+    let mut w = store.begin().expect("begin");
+    w.start_batch(m).expect("start");
+    w.add_chunk(&ArchiveChunk {
+        chunk: 0,
+        first_row: 1,
+        data: b"raw".to_vec(),
+    })
+    .expect("chunk");
+    let out: Vec<PutOutcome> = facts.iter().map(|f| w.put_fact(f).expect("put")).collect();
+    if let Some((uscc, period)) = retire {
+        let keep: Vec<&str> = facts.iter().map(|f| f.key).collect();
+        w.retire_absent(uscc, Some(period), &keep).expect("retire");
+    }
+    w.quarantine(&QuarantineRow {
+        row: 9,
+        reason: "date",
+        detail: "日期: \"2021-13-45\" is not a date",
+        raw: "x,2021-13-45",
+    })
+    .expect("quarantine");
+    w.end_batch(
+        BatchCounts {
+            rows_read: facts.len() as u64 + 1,
+            quarantined: 1,
+            ..Default::default()
+        },
+        &[],
+    )
+    .expect("end");
+    w.commit().expect("commit");
+    out
+}
+
+fn fields_as_of(store: &dyn Store, uscc: &str, t: Option<&str>) -> Vec<String> {
+    store
+        .facts_of(uscc, t)
+        .expect("facts_of")
+        .into_iter()
+        .map(|f| format!("{} {}", f.key, f.fields))
+        .collect()
+}
+
+/// Runs the story; panics with the step that failed.
+pub fn run(store: &mut dyn Store) {
+    use PutOutcome::*;
+    let u = "91110000600037341L";
+    let ds = "lender.bank.loans";
+    // A monthly delivery with two loans of one firm.
+    let m1 = meta("b1", ds, "2025-02-10");
+    let out = batch(
+        store,
+        &m1,
+        &[
+            fact(u, "k|2025-01|L1", "2025-01", "{\"a\":1}", "h1", 2),
+            fact(u, "k|2025-01|L2", "2025-01", "{\"b\":1}", "h2", 3),
+        ],
+        None,
+    );
+    assert_eq!(out, [Inserted, Inserted], "first delivery");
+    assert!(store.has_batch("b1").unwrap() && !store.has_batch("b2").unwrap());
+    assert_eq!(store.batch_ids().unwrap(), ["b1"]);
+    // The same content again, in another file: nothing changes.
+    let out = batch(
+        store,
+        &meta("b2", ds, "2025-02-11"),
+        &[fact(u, "k|2025-01|L1", "2025-01", "{\"a\":1}", "h1", 2)],
+        None,
+    );
+    assert_eq!(out, [Unchanged], "same content");
+    // A correction of L1 that no longer holds L2: L1 replaced, L2 retired, both kept for history.
+    let out = batch(
+        store,
+        &meta("b3", ds, "2025-03-10"),
+        &[fact(u, "k|2025-01|L1", "2025-01", "{\"a\":2}", "h1b", 2)],
+        Some((u, "2025-01")),
+    );
+    assert_eq!(out, [Replaced], "correction");
+    assert_eq!(
+        fields_as_of(store, u, None),
+        ["k|2025-01|L1 {\"a\":2}"],
+        "current after correction"
+    );
+    assert_eq!(
+        fields_as_of(store, u, Some("2025-02-20")),
+        ["k|2025-01|L1 {\"a\":1}", "k|2025-01|L2 {\"b\":1}"],
+        "as known before the correction"
+    );
+    assert!(
+        fields_as_of(store, u, Some("2025-01-01")).is_empty(),
+        "nothing was known before the first delivery"
+    );
+    // A delivery dated between the two, arriving late: it becomes history, the current version stays.
+    let out = batch(
+        store,
+        &meta("b4", ds, "2025-02-25"),
+        &[fact(u, "k|2025-01|L1", "2025-01", "{\"a\":9}", "h1c", 7)],
+        None,
+    );
+    assert_eq!(out, [Backdated], "late delivery");
+    assert_eq!(
+        fields_as_of(store, u, None),
+        ["k|2025-01|L1 {\"a\":2}"],
+        "current after a late delivery"
+    );
+    assert_eq!(
+        fields_as_of(store, u, Some("2025-02-26")),
+        ["k|2025-01|L1 {\"a\":9}", "k|2025-01|L2 {\"b\":1}"]
+    );
+    assert_eq!(
+        fields_as_of(store, u, Some("2025-02-20")),
+        ["k|2025-01|L1 {\"a\":1}", "k|2025-01|L2 {\"b\":1}"]
+    );
+    // The same late content again changes nothing.
+    let out = batch(
+        store,
+        &meta("b5", ds, "2025-02-25"),
+        &[fact(u, "k|2025-01|L1", "2025-01", "{\"a\":9}", "h1c", 7)],
+        None,
+    );
+    assert_eq!(out, [Unchanged], "late delivery again");
+    // Provenance: the current fact leads to its batch, row and archive chunk.
+    let cur = store.facts_of(u, None).unwrap().remove(0);
+    assert_eq!(
+        (
+            cur.batch_id.as_str(),
+            cur.row,
+            cur.known_from.as_str(),
+            cur.known_to.as_deref()
+        ),
+        ("b3", 2, "2025-03-10", None)
+    );
+    let f = store.fact(cur.fact_id).unwrap();
+    assert_eq!(f.key, "k|2025-01|L1");
+    let c = store.chunk_for("b3", 2).unwrap();
+    assert_eq!(c.data, b"raw");
+    assert!(store.chunk_for("nope", 1).is_err());
+    // Quarantine rows are kept with their reason.
+    let q = store.quarantine_rows(Some("date"), 100).unwrap();
+    assert_eq!(q.len(), 5);
+    assert_eq!(q[0].raw, "x,2021-13-45");
+    let st = store.stats().unwrap();
+    assert_eq!((st.batches, st.facts_current), (5, 1));
+    assert_eq!(st.quarantine_by_reason, [("date".to_string(), 5)]);
+    // The content hash is stable across reads and changes with content.
+    let h = store.content_hash().unwrap();
+    assert_eq!(h, store.content_hash().unwrap());
+    batch(
+        store,
+        &meta("b6", ds, "2025-04-10"),
+        &[fact(u, "k|2025-02|L1", "2025-02", "{}", "h9", 2)],
+        None,
+    );
+    assert_ne!(h, store.content_hash().unwrap());
+}
