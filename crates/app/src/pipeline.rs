@@ -334,10 +334,25 @@ pub fn ingest_paths(
     // Windows of files: register files one at a time (each extends the crosswalk), the rest in
     // parallel windows; while one window is written, the next is read and parsed.
     let mut windows: Vec<std::ops::Range<usize>> = (0..n_register).map(|k| k..k + 1).collect();
+    // A window also ends at about 256 MB of source text, so that memory stays bounded when large
+    // files (a district's monthly invoices) follow one another.
+    let size = |d: &Delivery| {
+        let n = std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0);
+        if d.path.extension().is_some_and(|e| e == "gz") {
+            n * 6
+        } else {
+            n
+        }
+    };
     let mut k = n_register;
     while k < plan.len() {
-        windows.push(k..(k + window).min(plan.len()));
-        k += window;
+        let (mut end, mut bytes) = (k, 0u64);
+        while end < plan.len() && end - k < window && (end == k || bytes + size(&plan[end]) <= 256 << 20) {
+            bytes += size(&plan[end]);
+            end += 1;
+        }
+        windows.push(k..end);
+        k = end;
     }
     let prep = |range: &std::ops::Range<usize>, resolver: &Resolver, stored: &std::collections::HashSet<String>| {
         plan[range.clone()]

@@ -26,6 +26,10 @@ pub struct IngestArgs {
     /// Print one line per committed file (`stored BATCH_ID PATH`): the acknowledgement.
     #[arg(long)]
     pub verbose: bool,
+    /// A folder of extra dataset definitions (*.toml, the format of crates/registry/sources/): a new
+    /// department's export is added by writing a definition, not code.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
     /// Files or folders of deliveries (SOURCE/DATASET__YYYY-MM-DD__LABEL.ext).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -46,7 +50,13 @@ pub struct DemoArgs {
 pub struct FactArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    pub fact_id: i64,
+    /// The fact to show.
+    #[arg(required_unless_present = "sample")]
+    pub fact_id: Option<i64>,
+    /// Instead: look up N facts spread over the store, each back to its raw row, and print the
+    /// latency distribution (for docs/benchmarks.md).
+    #[arg(long)]
+    pub sample: Option<u64>,
 }
 
 #[derive(Args)]
@@ -67,14 +77,33 @@ fn open(db: &Path) -> Result<SqliteStore> {
     SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))
 }
 
+/// The built-in registry plus the definitions in `extra` (every *.toml in it).
+pub fn registry(extra: Option<&Path>) -> Result<xinyong_registry::Registry> {
+    let mut r = xinyong_registry::Registry::builtin()?;
+    if let Some(dir) = extra {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+            r.add_toml(&f.display().to_string(), &text)?;
+        }
+    }
+    Ok(r)
+}
+
 fn run_ingest(
     db: &Path,
     paths: &[PathBuf],
     clock: Option<String>,
     verbose: bool,
+    extra: Option<&Path>,
 ) -> Result<xinyong_app::IngestSummary> {
     let mut store = open(db)?;
-    let registry = xinyong_registry::Registry::builtin()?;
+    let registry = registry(extra)?;
     let opts = IngestOptions { clock };
     let bar = crate::gen_cmd::bar();
     let mut on_batch = |r: &xinyong_app::BatchReport, done: u64, total: u64| {
@@ -94,7 +123,7 @@ fn run_ingest(
 
 pub fn ingest(a: &IngestArgs) -> Result<()> {
     let t = Instant::now();
-    let s = run_ingest(&a.db.db, &a.paths, a.clock.clone(), a.verbose)?;
+    let s = run_ingest(&a.db.db, &a.paths, a.clock.clone(), a.verbose, a.registry.as_deref())?;
     let secs = t.elapsed().as_secs_f64();
     println!(
         "ingested {} files ({} already stored), {} source rows in {:.1} s ({:.0} rows/s): {} new facts, {} replaced, {} unchanged, {} retired, {} quarantined",
@@ -156,7 +185,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         );
     }
     let t = Instant::now();
-    let s = run_ingest(&a.db, &[a.dir.join("sources")], None, false)?;
+    let s = run_ingest(&a.db, &[a.dir.join("sources")], None, false, None)?;
     println!(
         "ingested {} files ({} already stored), {} source rows in {:.1} s into {}",
         s.files,
@@ -170,8 +199,12 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
 
 pub fn fact(a: &FactArgs) -> Result<()> {
     let store = open(&a.db.db)?;
+    if let Some(n) = a.sample {
+        return sample(&store, n);
+    }
+    let id = a.fact_id.context("a fact id")?;
     let t = Instant::now();
-    let (f, raw) = xinyong_app::raw_row(&store, a.fact_id)?;
+    let (f, raw) = xinyong_app::raw_row(&store, id)?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     println!(
         "fact {} of {} ({} {}), key {}",
@@ -189,6 +222,30 @@ pub fn fact(a: &FactArgs) -> Result<()> {
     println!("ingested at {}", f.ingested_at);
     println!("raw row: {raw}");
     println!("looked up in {ms:.1} ms");
+    Ok(())
+}
+
+/// Looks up `n` facts spread evenly over the fact ids, each back to its raw row.
+fn sample(store: &SqliteStore, n: u64) -> Result<()> {
+    let max = store.stats()?.facts_current + store.stats()?.facts_history;
+    let n = n.clamp(1, max.max(1));
+    let mut ms: Vec<f64> = Vec::new();
+    for k in 0..n {
+        let id = 1 + (k * max / n) as i64;
+        let t = Instant::now();
+        let (_, raw) = xinyong_app::raw_row(store, id)?;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(!raw.is_empty(), "fact {id}: empty raw row");
+    }
+    ms.sort_by(f64::total_cmp);
+    let q = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "{} facts looked up back to their raw rows: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms.len(),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    );
     Ok(())
 }
 

@@ -443,3 +443,62 @@ fn acknowledged_batches_survive_kill_9() {
     }
     let _ = std::fs::remove_dir_all(&t);
 }
+
+#[test]
+fn a_new_department_is_a_definition_not_code() {
+    let t = tmp("newdept");
+    let defs = t.join("defs");
+    std::fs::create_dir_all(&defs).unwrap();
+    std::fs::write(
+        defs.join("tourism.toml"),
+        r#"
+[[source]]
+id = "tourism"
+name = "文化和旅游局"
+name_en = "Culture and tourism bureau"
+kind = "department"
+
+[[dataset]]
+id = "tourism.ratings"
+name = "旅游企业等级评定"
+shape = "event"
+format = "csv"
+encoding = "utf-8"
+date_style = "cn"
+replace = "event"
+columns = [
+  { header = "统一社会信用代码", field = "id", type = "id", required = true },
+  { header = "评定编号", field = "record_id", type = "text", required = true },
+  { header = "评定日期", field = "date", type = "date", required = true },
+  { header = "等级", field = "category", type = "code", codes = { "五星" = "five_star", "四星" = "four_star" } },
+]
+"#,
+    )
+    .unwrap();
+    let dir = t.join("in/tourism");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("tourism.ratings__2025-06-10__2025-05.csv"),
+        "统一社会信用代码,评定编号,评定日期,等级\n91110000600037341L,LY001,2025年5月3日,五星\n91110000600037341L,LY002,2025年5月4日,六星\n",
+    )
+    .unwrap();
+    let db = t.join("x.db");
+    let run = |extra: bool| {
+        let mut c = Command::new(bin());
+        c.args(["ingest", "--db"]).arg(&db);
+        if extra {
+            c.arg("--registry").arg(&defs);
+        }
+        c.arg(t.join("in")).output().unwrap()
+    };
+    // Without the definition the file is refused, with the reason.
+    let out = run(false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not deliveries of a registered dataset"));
+    // With it, the file is ingested: one fact, one quarantined row.
+    let out = run(true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 new facts") && text.contains("1 quarantined"), "{text}");
+    let _ = std::fs::remove_dir_all(&t);
+}

@@ -982,7 +982,7 @@ fn inject(
                     bump(Defect::FullWidth);
                 }
             }
-            9 if ds.format == Format::Csv && matches!(ds.encoding, Encoding::Utf8) => {
+            9 if ds.format == Format::Csv => {
                 {
                     r.wrong_encoding = true;
                     // A text cell with Chinese so the mis-encoding shows.

@@ -83,8 +83,8 @@ pub fn write(w: &World, dir: &Path) -> Result<(TruthStats, ()), GenError> {
     let params = serde_json::json!({
         "config": w.cfg,
         "model": {
-            "baseline": "-7.55 + sector risk + age effect + size effect + N(0, 0.95) firm effect (monthly log-odds)",
-            "deviation": "x[m] = 0.9 x[m-1] + 0.32 e + 0.35 sector_shock + contagion_push",
+            "baseline": format!("{} + sector risk + age effect + size effect + N(0, {}) firm effect (monthly log-odds)", crate::world::BASE_LOGODDS, crate::world::FIRM_SIGMA),
+            "deviation": format!("x[m] = 0.9 x[m-1] + 0.32 e + {} sector_shock + contagion_push", crate::world::SHOCK_WEIGHT),
             "sector_shock": "s[m] = 0.85 s[m-1] + 0.25 e",
             "cycle": "0.35 sin(2 pi m / months) subtracted from the log-odds",
             "hazard": "sigmoid(baseline + x - cycle), borrowers only",

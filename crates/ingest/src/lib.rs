@@ -128,7 +128,10 @@ fn take(
     parsed.rows_read += 1;
     let out = match cells {
         Ok(c) => v.row(row, c),
-        Err(Broken::Encoding) => Err(("encoding".into(), format!("not valid {:?}", v.ds.encoding))),
+        Err(Broken::Encoding) => Err((
+            "encoding".into(),
+            format!("not valid {:?}, or in another encoding", v.ds.encoding),
+        )),
         Err(Broken::Json(e)) => Err(("json".into(), e)),
         Err(Broken::Csv(e)) => Err(("shape".into(), e)),
     };
@@ -167,13 +170,32 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'
     let utf8_file = match ds.encoding {
         Encoding::Utf8 => true,
         Encoding::Gb18030 | Encoding::Auto => {
-            let valid = std::str::from_utf8(bytes).is_ok();
-            if valid && !bytes.is_ascii() && ds.encoding == Encoding::Gb18030 {
+            // By the header (always Chinese, and never a mis-encoded row), else by majority of the
+            // lines with non-ASCII text, so that mis-encoded rows cannot flip the whole file.
+            let (mut utf8, mut other) = (0u64, 0u64);
+            let header = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            if !header.is_ascii() {
+                if std::str::from_utf8(header).is_ok() {
+                    utf8 = 1;
+                } else {
+                    other = 1;
+                }
+            } else {
+                for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_ascii()) {
+                    if std::str::from_utf8(line).is_ok() {
+                        utf8 += 1;
+                    } else {
+                        other += 1;
+                    }
+                }
+            }
+            let is_utf8 = utf8 > other;
+            if is_utf8 && ds.encoding == Encoding::Gb18030 {
                 parsed
                     .diagnostics
                     .push("encoding: declared gb18030, the file is utf-8; read as utf-8".into());
             }
-            valid
+            is_utf8
         }
     };
     let mut rdr = csv::ReaderBuilder::new()
@@ -225,6 +247,14 @@ fn read_csv(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<'
                     bad = true;
                     break;
                 }
+            }
+        }
+        // In a GB18030 export, a row whose bytes are valid UTF-8 with Chinese text was written in the
+        // wrong encoding (it would decode as GB18030 mojibake): it is quarantined, not misread.
+        if !bad && !utf8_file && header_done {
+            let b = bytes.get(start..end).unwrap_or(&[]);
+            if !b.is_ascii() && std::str::from_utf8(b).is_ok() {
+                bad = true;
             }
         }
         if !header_done {

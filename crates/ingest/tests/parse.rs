@@ -99,3 +99,28 @@ fn gb18030_file_and_rollup() {
     assert_eq!(p.quarantine.len(), 1);
     assert_eq!(p.quarantine[0].reason, "duplicate");
 }
+
+#[test]
+fn rows_in_the_other_encoding_are_quarantined_either_way() {
+    let reg = Registry::builtin().unwrap();
+    let ds = reg.dataset("water.usage").unwrap();
+    let header = "用户证件号码,抄表年月,用水量(吨),应收水费(元),欠费金额(元)\n";
+    let good = "91110000600037341L,2025年3月,12.5,51.25,0\n";
+    let other = "9144030071526726XG,2025年3月,1,4.1,0\n";
+    // A GB18030 file with one row written in UTF-8.
+    let mut bytes = encoding_rs::GB18030.encode(&format!("{header}{good}")).0.into_owned();
+    bytes.extend_from_slice(other.as_bytes());
+    let p = parse(ds, &bytes, &Resolver::new()).unwrap();
+    assert_eq!((p.records.len(), p.quarantine.len()), (1, 1));
+    assert_eq!((p.quarantine[0].row, p.quarantine[0].reason.as_str()), (3, "encoding"));
+    // The whole file in UTF-8 (declared GB18030) with one row in GB18030: read as UTF-8, that row out.
+    let mut bytes = format!("{header}{good}").into_bytes();
+    bytes.extend_from_slice(&encoding_rs::GB18030.encode(other).0);
+    let p = parse(ds, &bytes, &Resolver::new()).unwrap();
+    assert_eq!((p.records.len(), p.quarantine.len()), (1, 1));
+    assert_eq!((p.quarantine[0].row, p.quarantine[0].reason.as_str()), (3, "encoding"));
+    assert!(p
+        .diagnostics
+        .iter()
+        .any(|d| d.starts_with("encoding: declared gb18030")));
+}
