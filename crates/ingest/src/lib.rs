@@ -612,10 +612,24 @@ impl<'a> Validator<'a> {
             for c in cells {
                 c.as_deref().hash(&mut content);
             }
-            if let Some(reject) = self.dup(key, content.finish(), row, &|| format!("{uscc}|{d}")) {
-                return Err(reject);
-            }
+            // Duplicates are looked for within the firm's month (the key holds firm and date), in a
+            // small table per group: far fewer cache misses than one table for a whole large file.
+            let content = content.finish();
             let g = self.rollup.group(uscc, d, row, self.metric_cols.len());
+            match g.seen.get(&key) {
+                Some(&(first, c)) if c == content => {
+                    return Err(("duplicate".into(), format!("the same record as row {first}")));
+                }
+                Some(&(first, _)) => {
+                    return Err((
+                        "conflict".into(),
+                        format!("key {uscc}|{d} already delivered at row {first} with other content"),
+                    ));
+                }
+                None => {
+                    g.seen.insert(key, (row, content));
+                }
+            }
             g.n += 1;
             for (acc, &i) in g.sums.iter_mut().zip(&self.metric_cols) {
                 if let Some(Canon::Num(x)) = values[i] {
@@ -704,11 +718,13 @@ impl<'a> Validator<'a> {
 
 type MonthKey = (Uscc, i32, u32);
 
-/// First row, row count and sums (one per metric column) of one firm's month.
+/// First row, row count and sums (one per metric column) of one firm's month, and the rows taken
+/// into it (key hash → first row, content hash) to find duplicates.
 struct Group {
     row: u64,
     n: u64,
     sums: Vec<f64>,
+    seen: FxHashMap<u64, (u64, u64)>,
 }
 
 /// Monthly roll-up of fine-grained rows (daily meter readings, invoices).
@@ -733,6 +749,7 @@ impl Rollup {
                             row,
                             n: 0,
                             sums: vec![0.0; width],
+                            seen: FxHashMap::default(),
                         },
                     ));
                     self.list.len() - 1
