@@ -186,7 +186,7 @@ fn prepare(
         });
     }
     let mut content_note = None;
-    let (mut parsed, chunks) = match xinyong_ingest::maybe_gunzip(&bytes) {
+    let (mut parsed, mut chunks) = match xinyong_ingest::maybe_gunzip(&bytes) {
         Ok(plain) => {
             let chunks = archive::chunks(&plain, ds.format != Format::Xlsx)?;
             if plain.len() != bytes.len() {
@@ -204,6 +204,17 @@ fn prepare(
     };
     if let (Ok(p), Some(note)) = (&mut parsed, content_note) {
         p.diagnostics.push(note);
+    }
+    // An xlsx file is kept verbatim as chunk 0 (row 0: before any row), and its sheet as text lines in
+    // the chunks after it, so that a row is read back from one small text chunk.
+    if let (Ok(p), Some(c0)) = (&mut parsed, chunks.first_mut()) {
+        if let Some(text) = p.sheet_text.take() {
+            c0.first_row = 0;
+            for mut c in archive::chunks(text.as_bytes(), true)? {
+                c.chunk += 1;
+                chunks.push(c);
+            }
+        }
     }
     Ok(Prepared {
         report,
@@ -334,12 +345,13 @@ pub fn ingest_paths(
     // Windows of files: register files one at a time (each extends the crosswalk), the rest in
     // parallel windows; while one window is written, the next is read and parsed.
     let mut windows: Vec<std::ops::Range<usize>> = (0..n_register).map(|k| k..k + 1).collect();
-    // A window also ends at about 256 MB of source text, so that memory stays bounded when large
-    // files (a district's monthly invoices) follow one another.
+    // A window also ends at about 768 MB of source text, so that memory stays bounded when large
+    // files (a district's monthly invoices, ~340 MB each) follow one another, while two of them still
+    // share a window and keep both cores busy.
     let size = |d: &Delivery| {
         let n = std::fs::metadata(&d.path).map(|m| m.len()).unwrap_or(0);
         if d.path.extension().is_some_and(|e| e == "gz") {
-            n * 6
+            n * 4
         } else {
             n
         }
@@ -347,7 +359,7 @@ pub fn ingest_paths(
     let mut k = n_register;
     while k < plan.len() {
         let (mut end, mut bytes) = (k, 0u64);
-        while end < plan.len() && end - k < window && (end == k || bytes + size(&plan[end]) <= 256 << 20) {
+        while end < plan.len() && end - k < window && (end == k || bytes + size(&plan[end]) <= 768 << 20) {
             bytes += size(&plan[end]);
             end += 1;
         }

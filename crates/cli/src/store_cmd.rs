@@ -227,7 +227,8 @@ pub fn fact(a: &FactArgs) -> Result<()> {
 
 /// Looks up `n` facts spread evenly over the fact ids, each back to its raw row.
 fn sample(store: &SqliteStore, n: u64) -> Result<()> {
-    let max = store.stats()?.facts_current + store.stats()?.facts_history;
+    let st = store.stats()?;
+    let max = st.facts_current + st.facts_history;
     let n = n.clamp(1, max.max(1));
     let mut ms: Vec<f64> = Vec::new();
     for k in 0..n {

@@ -71,6 +71,9 @@ pub struct Parsed {
     pub diagnostics: Vec<String>,
     /// Data rows read (excluding the header).
     pub rows_read: u64,
+    /// For xlsx: the sheet as text, one line per sheet row from row 1 (cells joined by tabs), so that
+    /// a row can be shown again without re-reading the workbook.
+    pub sheet_text: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -351,20 +354,24 @@ fn read_xlsx(ds: &Dataset, bytes: &[u8], parsed: &mut Parsed, v: &mut Validator<
         .map(|r| r.iter().map(|d| xlsx_cell(d).unwrap_or_default()).collect())
         .unwrap_or_default();
     v.map_header(&header, parsed)?;
+    let mut text = "\n".repeat(first_row as usize);
+    text.push_str(&header.join("\t"));
+    text.push('\n');
     for (k, r) in it.enumerate() {
         let cells: Vec<Option<Cow<'_, str>>> = r.iter().map(|d| xlsx_cell(d).map(Cow::Owned)).collect();
+        let line = cells
+            .iter()
+            .map(|c| c.as_deref().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\t");
+        text.push_str(&line);
+        text.push('\n');
         if cells.iter().all(Option::is_none) {
             continue;
         }
-        let raw = || {
-            cells
-                .iter()
-                .map(|c| c.as_deref().unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join("\t")
-        };
-        take(parsed, v, first_row + k as u64 + 2, Ok(&cells), &raw);
+        take(parsed, v, first_row + k as u64 + 2, Ok(&cells), &|| line.clone());
     }
+    parsed.sheet_text = Some(text);
     Ok(())
 }
 

@@ -52,8 +52,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(be)?;
+        // A 1 GiB page cache: at district scale the fact indexes are hundreds of MB, and inserts into
+        // them miss the cache otherwise (measured: 24,000 facts/s into an 8 GB store with 64 MiB).
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-1048576;",
         )
         .map_err(be)?;
         conn.execute_batch(SCHEMA).map_err(be)?;
