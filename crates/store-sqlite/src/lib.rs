@@ -110,30 +110,7 @@ impl Writer<'_> {
                 .execute(params![t, prev])
                 .map_err(be)?;
         }
-        self.tx
-            .prepare_cached(
-                "INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, known_to, ingested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )
-            .map_err(be)?
-            .execute(params![
-                f.uscc,
-                s,
-                d,
-                k,
-                f.period,
-                f.date,
-                f.end_date,
-                f.fields,
-                f.content_hash,
-                m.batch_id,
-                f.row as i64,
-                f.n_rows as i64,
-                t,
-                next_from,
-                m.ingested_at
-            ])
-            .map_err(be)?;
+        insert_fact(&self.tx, m, f, Some(&next_from))?;
         Ok(PutOutcome::Backdated)
     }
 }
@@ -149,31 +126,7 @@ impl BatchWriter for Writer<'_> {
             .meta
             .as_ref()
             .ok_or_else(|| StoreError::Backend("no batch started".into()))?;
-        let insert = |tx: &rusqlite::Transaction<'_>| -> Result<usize> {
-            tx.prepare_cached(
-                "INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, ingested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                 ON CONFLICT (source, dataset, key) WHERE known_to IS NULL DO NOTHING",
-            )
-            .map_err(be)?
-            .execute(params![
-                f.uscc,
-                m.source,
-                m.dataset,
-                f.key,
-                f.period,
-                f.date,
-                f.end_date,
-                f.fields,
-                f.content_hash,
-                m.batch_id,
-                f.row as i64,
-                f.n_rows as i64,
-                m.delivered_on,
-                m.ingested_at
-            ])
-            .map_err(be)
-        };
+        let insert = |tx: &rusqlite::Transaction<'_>| insert_fact(tx, m, f, None);
         // Most facts are new: try the insert first; the partial unique index on the current version
         // turns it into a no-op when the key is already current.
         if insert(&self.tx)? == 1 {
@@ -298,6 +251,40 @@ impl BatchWriter for Writer<'_> {
     fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().map_err(be)
     }
+}
+
+/// Inserts a version of a fact: current (`known_to` None; a no-op if the key already has a current
+/// version, by the partial unique index) or historical. Returns the number of rows inserted.
+fn insert_fact(
+    tx: &rusqlite::Transaction<'_>,
+    m: &BatchMeta,
+    f: &NewFact<'_>,
+    known_to: Option<&str>,
+) -> Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, known_to, ingested_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (source, dataset, key) WHERE known_to IS NULL DO NOTHING",
+    )
+    .map_err(be)?
+    .execute(params![
+        f.uscc,
+        m.source,
+        m.dataset,
+        f.key,
+        f.period,
+        f.date,
+        f.end_date,
+        f.fields,
+        f.content_hash,
+        m.batch_id,
+        f.row as i64,
+        f.n_rows as i64,
+        m.delivered_on,
+        known_to,
+        m.ingested_at
+    ])
+    .map_err(be)
 }
 
 fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFact> {
