@@ -32,13 +32,9 @@ pub struct BatchReport {
 pub struct IngestSummary {
     pub files: u64,
     pub skipped: u64,
-    pub rows_read: u64,
-    pub inserted: u64,
-    pub replaced: u64,
-    pub unchanged: u64,
-    pub retired: u64,
-    pub quarantined: u64,
     pub bytes: u64,
+    /// The files' counts, summed.
+    pub counts: BatchCounts,
 }
 
 /// A delivered file: `<source>/<dataset>__<delivered YYYY-MM-DD>__<label>.<ext>[.gz]`.
@@ -431,12 +427,7 @@ pub fn ingest_paths(
             if r.skipped {
                 sum.skipped += 1;
             }
-            sum.rows_read += r.counts.rows_read;
-            sum.inserted += r.counts.inserted;
-            sum.replaced += r.counts.replaced;
-            sum.unchanged += r.counts.unchanged;
-            sum.retired += r.counts.retired;
-            sum.quarantined += r.counts.quarantined;
+            sum.counts += r.counts;
             on_batch(&r, done, total);
         }
     }

@@ -129,14 +129,14 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
         "ingested {} files ({} already stored), {} source rows in {:.1} s ({:.0} rows/s): {} new facts, {} replaced, {} unchanged, {} retired, {} quarantined",
         s.files,
         s.skipped,
-        s.rows_read,
+        s.counts.rows_read,
         secs,
-        s.rows_read as f64 / secs.max(1e-9),
-        s.inserted,
-        s.replaced,
-        s.unchanged,
-        s.retired,
-        s.quarantined
+        s.counts.rows_read as f64 / secs.max(1e-9),
+        s.counts.inserted,
+        s.counts.replaced,
+        s.counts.unchanged,
+        s.counts.retired,
+        s.counts.quarantined
     );
     Ok(())
 }
@@ -190,7 +190,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         "ingested {} files ({} already stored), {} source rows in {:.1} s into {}",
         s.files,
         s.skipped,
-        s.rows_read,
+        s.counts.rows_read,
         t.elapsed().as_secs_f64(),
         a.db.display()
     );

@@ -672,6 +672,16 @@ impl World {
     }
 }
 
+/// Adds the relation guarantor → borrower.
+fn link(rel: &mut Vec<Relation>, guarantor: usize, borrower: usize, kind: &'static str, pattern: &'static str) {
+    rel.push(Relation {
+        guarantor,
+        borrower,
+        kind,
+        pattern,
+    });
+}
+
 fn build_relations(
     cfg: &GenConfig,
     firms: &[Firm],
@@ -695,52 +705,27 @@ fn build_relations(
         if r < 0.10 {
             let g = take(2, &mut it);
             if g.len() == 2 {
-                rel.push(Relation {
-                    guarantor: g[0],
-                    borrower: g[1],
-                    kind: "joint_liability",
-                    pattern: "mutual",
-                });
-                rel.push(Relation {
-                    guarantor: g[1],
-                    borrower: g[0],
-                    kind: "joint_liability",
-                    pattern: "mutual",
-                });
+                link(&mut rel, g[0], g[1], "joint_liability", "mutual");
+                link(&mut rel, g[1], g[0], "joint_liability", "mutual");
             }
         } else if r < 0.16 {
             let k = rng.gen_range(3..7);
             let g = take(k, &mut it);
             for w in g.windows(2) {
-                rel.push(Relation {
-                    guarantor: w[0],
-                    borrower: w[1],
-                    kind: "joint_liability",
-                    pattern: "chain",
-                });
+                link(&mut rel, w[0], w[1], "joint_liability", "chain");
             }
         } else if r < 0.20 {
             let k = rng.gen_range(3..6);
             let g = take(k, &mut it);
             for j in 0..g.len() {
-                rel.push(Relation {
-                    guarantor: g[j],
-                    borrower: g[(j + 1) % g.len()],
-                    kind: "joint_liability",
-                    pattern: "cycle",
-                });
+                link(&mut rel, g[j], g[(j + 1) % g.len()], "joint_liability", "cycle");
             }
         } else if r < 0.24 {
             let k = rng.gen_range(4..9);
             let g = take(k, &mut it);
             if let Some((&hub, rest)) = g.split_first() {
                 for &b in rest {
-                    rel.push(Relation {
-                        guarantor: hub,
-                        borrower: b,
-                        kind: "single",
-                        pattern: "star",
-                    });
+                    link(&mut rel, hub, b, "single", "star");
                 }
             }
         } else if r < 0.28 {
@@ -749,12 +734,7 @@ fn build_relations(
             for &a in &g {
                 for &b in &g {
                     if a != b {
-                        rel.push(Relation {
-                            guarantor: a,
-                            borrower: b,
-                            kind: "joint_group",
-                            pattern: "joint",
-                        });
+                        link(&mut rel, a, b, "joint_group", "joint");
                     }
                 }
             }
@@ -762,12 +742,7 @@ fn build_relations(
             let g = take(1, &mut it);
             for &b in &g {
                 let o = n + rng.gen_range(GCS..n_outside);
-                rel.push(Relation {
-                    guarantor: o,
-                    borrower: b,
-                    kind: "joint_liability",
-                    pattern: "outside",
-                });
+                link(&mut rel, o, b, "joint_liability", "outside");
             }
         } else {
             // Unguaranteed (credit or collateral loans).
@@ -778,19 +753,9 @@ fn build_relations(
     for (s, p) in group_of.iter().enumerate() {
         if let Some(p) = *p {
             if firms[s].borrower && firms[p].borrower {
-                rel.push(Relation {
-                    guarantor: p,
-                    borrower: s,
-                    kind: "joint_liability",
-                    pattern: "group",
-                });
+                link(&mut rel, p, s, "joint_liability", "group");
                 if rng.gen_bool(0.6) {
-                    rel.push(Relation {
-                        guarantor: s,
-                        borrower: p,
-                        kind: "joint_liability",
-                        pattern: "group",
-                    });
+                    link(&mut rel, s, p, "joint_liability", "group");
                 }
             }
         }

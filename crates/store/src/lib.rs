@@ -90,6 +90,17 @@ pub struct BatchCounts {
     pub quarantined: u64,
 }
 
+impl std::ops::AddAssign for BatchCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.rows_read += o.rows_read;
+        self.inserted += o.inserted;
+        self.replaced += o.replaced;
+        self.unchanged += o.unchanged;
+        self.retired += o.retired;
+        self.quarantined += o.quarantined;
+    }
+}
+
 /// Writes batches in one transaction (group commit): nothing written is visible or durable until
 /// `commit` returns, and after `commit` returns all of it survives a crash or power loss. Callers
 /// acknowledge a batch only after the commit that holds it.
