@@ -4,6 +4,7 @@
 //! the backend. This is the only library crate that touches the file system.
 
 pub mod archive;
+pub mod credit;
 pub mod pipeline;
 
 pub use pipeline::{ingest_paths, raw_row, BatchReport, IngestOptions, IngestSummary};

@@ -4,6 +4,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod gen_cmd;
+mod score_cmd;
+mod scorecard_cmd;
 mod store_cmd;
 mod uscc_cmd;
 
@@ -37,6 +39,15 @@ enum Cmd {
     Fact(store_cmd::FactArgs),
     /// List quarantined rows.
     Quarantine(store_cmd::QuarantineArgs),
+    /// Fit, evaluate and show points scorecards on any CSV table.
+    Scorecard(scorecard_cmd::ScorecardArgs),
+    /// Recompute the credit models for the district as of a date (features, benchmarks, scores, warnings,
+    /// the macro index) and store the run; or score single firms with --firm.
+    Score(score_cmd::ScoreArgs),
+    /// Show a firm's stored score: grade, forces against its industry, reasons with records, warnings, events.
+    Firm(score_cmd::FirmArgs),
+    /// Print the stored macro risk index.
+    Index(score_cmd::IndexArgs),
 }
 
 #[derive(Subcommand)]
@@ -58,5 +69,9 @@ fn main() -> Result<()> {
         Cmd::Stats(a) => store_cmd::stats(&a),
         Cmd::Fact(a) => store_cmd::fact(&a),
         Cmd::Quarantine(a) => store_cmd::quarantine(&a),
+        Cmd::Scorecard(a) => scorecard_cmd::run(&a),
+        Cmd::Score(a) => score_cmd::score(&a),
+        Cmd::Firm(a) => score_cmd::firm(&a),
+        Cmd::Index(a) => score_cmd::index(&a),
     }
 }

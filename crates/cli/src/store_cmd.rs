@@ -70,7 +70,7 @@ pub struct QuarantineArgs {
     pub limit: u64,
 }
 
-fn open(db: &Path) -> Result<SqliteStore> {
+pub fn open(db: &Path) -> Result<SqliteStore> {
     if let Some(p) = db.parent() {
         std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
     }

@@ -32,11 +32,54 @@ CREATE TABLE IF NOT EXISTS facts (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS facts_current ON facts(source, dataset, key) WHERE known_to IS NULL;
 CREATE INDEX IF NOT EXISTS facts_uscc ON facts(uscc, dataset);
+-- Guarantees are stored under the borrower; the guarantor's side is found through this partial index.
+CREATE INDEX IF NOT EXISTS facts_guarantor ON facts(json_extract(fields, '$.guarantor_id'))
+  WHERE dataset IN ('lender.bank.guarantees', 'lender.gc.guarantees');
 CREATE TABLE IF NOT EXISTS quarantine (
   id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL, source TEXT NOT NULL, dataset TEXT NOT NULL,
   row INTEGER NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, raw TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_reason ON quarantine(reason);
+-- Credit model results. Enterprise-scoped tables carry the USCC (see ARCHITECTURE.md, distribution plan).
+CREATE TABLE IF NOT EXISTS models (version TEXT PRIMARY KEY, created_at TEXT NOT NULL, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS score_runs (
+  run_id TEXT PRIMARY KEY, as_of TEXT NOT NULL, model_version TEXT NOT NULL, created_at TEXT NOT NULL,
+  firms INTEGER NOT NULL, benchmarks TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+  run_id TEXT NOT NULL, uscc TEXT NOT NULL, score REAL NOT NULL, pd REAL NOT NULL, grade TEXT NOT NULL,
+  grade_unadjusted TEXT NOT NULL, colour TEXT, detail TEXT NOT NULL, PRIMARY KEY (uscc, run_id)
+);
+CREATE INDEX IF NOT EXISTS scores_run ON scores(run_id);
+CREATE TABLE IF NOT EXISTS warnings (
+  run_id TEXT NOT NULL, uscc TEXT NOT NULL, rule INTEGER NOT NULL, colour TEXT NOT NULL, since TEXT,
+  clears_on TEXT, evidence TEXT NOT NULL, PRIMARY KEY (uscc, run_id, rule)
+);
+CREATE INDEX IF NOT EXISTS warnings_run ON warnings(run_id);
+CREATE TABLE IF NOT EXISTS warning_spans (
+  run_id TEXT NOT NULL, uscc TEXT NOT NULL, rule INTEGER NOT NULL, colour TEXT NOT NULL, start TEXT NOT NULL,
+  end_date TEXT
+);
+CREATE INDEX IF NOT EXISTS warning_spans_uscc ON warning_spans(uscc, run_id);
+CREATE TABLE IF NOT EXISTS credit_events (
+  event_id TEXT PRIMARY KEY, uscc TEXT NOT NULL, date TEXT NOT NULL, kind TEXT NOT NULL, rule INTEGER,
+  before TEXT NOT NULL, after TEXT NOT NULL, first_run TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS credit_events_uscc ON credit_events(uscc, date);
+CREATE TABLE IF NOT EXISTS firm_months (
+  run_id TEXT NOT NULL, uscc TEXT NOT NULL, month TEXT NOT NULL, pd REAL NOT NULL, score REAL NOT NULL,
+  grade TEXT NOT NULL, colour TEXT, PRIMARY KEY (uscc, run_id, month)
+);
+CREATE INDEX IF NOT EXISTS firm_months_run ON firm_months(run_id);
+CREATE TABLE IF NOT EXISTS risk_index (
+  run_id TEXT NOT NULL, month TEXT NOT NULL, dimension TEXT NOT NULL, member TEXT NOT NULL, value REAL NOT NULL,
+  detail TEXT NOT NULL, PRIMARY KEY (run_id, dimension, member, month)
+);
+CREATE TABLE IF NOT EXISTS index_movers (
+  run_id TEXT NOT NULL, month TEXT NOT NULL, dimension TEXT NOT NULL, member TEXT NOT NULL, uscc TEXT NOT NULL,
+  delta REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS index_movers_run ON index_movers(run_id, dimension, member, month);
 "#;
 
 fn be(e: rusqlite::Error) -> StoreError {
@@ -445,5 +488,227 @@ impl Store for SqliteStore {
             }
         }
         Ok(hex::encode(h.finalize()))
+    }
+
+    fn scan_facts(&self, known_by: &str, f: &mut dyn FnMut(ScanFact) -> Result<()>) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT fact_id, uscc, source, dataset, period, event_date, end_date, fields, known_from, known_to \
+                 FROM facts WHERE known_from <= ?1 ORDER BY fact_id",
+            )
+            .map_err(be)?;
+        let mut rows = st.query([known_by]).map_err(be)?;
+        while let Some(r) = rows.next().map_err(be)? {
+            f(ScanFact {
+                fact_id: r.get(0).map_err(be)?,
+                uscc: r.get(1).map_err(be)?,
+                source: r.get(2).map_err(be)?,
+                dataset: r.get(3).map_err(be)?,
+                period: r.get(4).map_err(be)?,
+                event_date: r.get(5).map_err(be)?,
+                end_date: r.get(6).map_err(be)?,
+                fields: r.get(7).map_err(be)?,
+                known_from: r.get(8).map_err(be)?,
+                known_to: r.get(9).map_err(be)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn data_cutoff(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT max(delivered_on) FROM batches", [], |r| r.get(0))
+            .map_err(be)
+    }
+
+    fn guarantees_given(&self, guarantor: &str, known_by: &str) -> Result<Vec<ScanFact>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT fact_id, uscc, source, dataset, period, event_date, end_date, fields, known_from, known_to \
+                 FROM facts WHERE dataset IN ('lender.bank.guarantees', 'lender.gc.guarantees') \
+                 AND json_extract(fields, '$.guarantor_id') = ?1 AND known_from <= ?2 \
+                 AND (known_to IS NULL OR known_to > ?2) ORDER BY fact_id",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map(params![guarantor, known_by], |r| {
+                Ok(ScanFact {
+                    fact_id: r.get(0)?,
+                    uscc: r.get(1)?,
+                    source: r.get(2)?,
+                    dataset: r.get(3)?,
+                    period: r.get(4)?,
+                    event_date: r.get(5)?,
+                    end_date: r.get(6)?,
+                    fields: r.get(7)?,
+                    known_from: r.get(8)?,
+                    known_to: r.get(9)?,
+                })
+            })
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn put_model(&mut self, version: &str, created_at: &str, json: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO models(version, created_at, json) VALUES (?1, ?2, ?3)",
+                params![version, created_at, json],
+            )
+            .map_err(be)?;
+        Ok(())
+    }
+
+    fn model(&self, version: Option<&str>) -> Result<Option<(String, String)>> {
+        let q = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+            self.conn
+                .query_row(sql, p, |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(be)
+        };
+        match version {
+            Some(v) => q("SELECT version, json FROM models WHERE version = ?1", &[&v]),
+            None => q("SELECT version, json FROM models ORDER BY created_at DESC, rowid DESC LIMIT 1", &[]),
+        }
+    }
+
+    fn put_run(&mut self, run: &ScoreRun) -> Result<()> {
+        let tx = self.conn.transaction().map_err(be)?;
+        for t in ["score_runs", "scores", "warnings", "warning_spans", "firm_months", "risk_index", "index_movers"] {
+            tx.execute(&format!("DELETE FROM {t} WHERE run_id = ?1"), [&run.run_id])
+                .map_err(be)?;
+        }
+        tx.execute(
+            "INSERT INTO score_runs(run_id, as_of, model_version, created_at, firms, benchmarks) VALUES (?1,?2,?3,?4,?5,?6)",
+            params![run.run_id, run.as_of, run.model_version, run.created_at, run.scores.len() as i64, run.benchmarks],
+        )
+        .map_err(be)?;
+        {
+            let mut st = tx
+                .prepare("INSERT INTO scores VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
+                .map_err(be)?;
+            for (u, sc, pd, g, gu, c, d) in &run.scores {
+                st.execute(params![run.run_id, u, sc, pd, g, gu, c, d]).map_err(be)?;
+            }
+            let mut st = tx
+                .prepare("INSERT INTO warnings VALUES (?1,?2,?3,?4,?5,?6,?7)")
+                .map_err(be)?;
+            for (u, rule, c, since, clears, ev) in &run.warnings {
+                st.execute(params![run.run_id, u, rule, c, since, clears, ev]).map_err(be)?;
+            }
+            let mut st = tx
+                .prepare("INSERT INTO warning_spans VALUES (?1,?2,?3,?4,?5,?6)")
+                .map_err(be)?;
+            for (u, rule, c, start, end) in &run.spans {
+                st.execute(params![run.run_id, u, rule, c, start, end]).map_err(be)?;
+            }
+            let mut st = tx
+                .prepare("INSERT OR IGNORE INTO credit_events VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
+                .map_err(be)?;
+            for (id, u, date, kind, rule, before, after) in &run.events {
+                st.execute(params![id, u, date, kind, rule, before, after, run.run_id])
+                    .map_err(be)?;
+            }
+            let mut st = tx
+                .prepare("INSERT INTO firm_months VALUES (?1,?2,?3,?4,?5,?6,?7)")
+                .map_err(be)?;
+            for (u, m, pd, sc, g, c) in &run.history {
+                st.execute(params![run.run_id, u, m, pd, sc, g, c]).map_err(be)?;
+            }
+            let mut st = tx
+                .prepare("INSERT INTO risk_index VALUES (?1,?2,?3,?4,?5,?6)")
+                .map_err(be)?;
+            for (m, dim, mem, v, d) in &run.index {
+                st.execute(params![run.run_id, m, dim, mem, v, d]).map_err(be)?;
+            }
+            let mut st = tx
+                .prepare("INSERT INTO index_movers VALUES (?1,?2,?3,?4,?5,?6)")
+                .map_err(be)?;
+            for (m, dim, mem, u, d) in &run.movers {
+                st.execute(params![run.run_id, m, dim, mem, u, d]).map_err(be)?;
+            }
+        }
+        tx.commit().map_err(be)
+    }
+
+    fn runs(&self) -> Result<Vec<RunInfo>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT run_id, as_of, model_version, created_at, firms FROM score_runs ORDER BY as_of DESC, created_at DESC")
+            .map_err(be)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(RunInfo {
+                    run_id: r.get(0)?,
+                    as_of: r.get(1)?,
+                    model_version: r.get(2)?,
+                    created_at: r.get(3)?,
+                    firms: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn run_benchmarks(&self, run_id: &str) -> Result<String> {
+        self.conn
+            .query_row("SELECT benchmarks FROM score_runs WHERE run_id = ?1", [run_id], |r| r.get(0))
+            .optional()
+            .map_err(be)?
+            .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
+    }
+
+    fn run_score(&self, run_id: &str, uscc: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT detail FROM scores WHERE run_id = ?1 AND uscc = ?2",
+                params![run_id, uscc],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(be)
+    }
+
+    fn run_scores(&self, run_id: &str) -> Result<Vec<(String, f64, f64, String, Option<String>)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT uscc, score, pd, grade, colour FROM scores WHERE run_id = ?1 ORDER BY uscc")
+            .map_err(be)?;
+        let rows = st
+            .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn run_index(&self, run_id: &str, dimension: Option<&str>) -> Result<Vec<(String, String, String, f64)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT month, dimension, member, value FROM risk_index WHERE run_id = ?1 AND (?2 IS NULL OR dimension = ?2) \
+                 ORDER BY dimension, member, month",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map(params![run_id, dimension], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<(String, String, String, String, Option<u32>, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT event_id, uscc, date, kind, rule, before, after FROM credit_events WHERE (?1 IS NULL OR uscc = ?1) \
+                 ORDER BY date, uscc, event_id",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map([uscc], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
 }

@@ -184,4 +184,72 @@ pub fn run(store: &mut dyn Store) {
         None,
     );
     assert_ne!(h, store.content_hash().unwrap());
+    // The credit models read every version known by a date, with both times.
+    let mut seen = Vec::new();
+    store
+        .scan_facts("2025-03-10", &mut |f| {
+            seen.push((f.key_free(), f.known_from, f.known_to));
+            Ok(())
+        })
+        .unwrap();
+    assert!(seen.iter().all(|(_, from, _)| from.as_str() <= "2025-03-10"));
+    assert!(seen.iter().any(|(_, _, to)| to.is_some()), "replaced versions are scanned too");
+    let mut later = 0;
+    store
+        .scan_facts("2025-04-30", &mut |_| {
+            later += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert!(later > seen.len());
+    assert_eq!(store.data_cutoff().unwrap().as_deref(), Some("2025-04-10"));
+    results(store);
+}
+
+trait KeyFree {
+    fn key_free(&self) -> String;
+}
+
+impl KeyFree for ScanFact {
+    fn key_free(&self) -> String {
+        format!("{}|{}|{}", self.uscc, self.dataset, self.fields)
+    }
+}
+
+/// Models and scoring runs: stored, read back, replaced by id; events kept once per id.
+fn results(store: &mut dyn Store) {
+    assert_eq!(store.model(None).unwrap(), None);
+    store.put_model("5f-a", "2025-01-01T00:00:00", "{\"a\":1}").unwrap();
+    store.put_model("5f-b", "2025-02-01T00:00:00", "{\"b\":1}").unwrap();
+    store.put_model("5f-a", "2025-03-01T00:00:00", "{\"changed\":1}").unwrap();
+    assert_eq!(store.model(None).unwrap().unwrap().0, "5f-b");
+    assert_eq!(store.model(Some("5f-a")).unwrap().unwrap().1, "{\"a\":1}", "a version is immutable");
+    let u = "91110000600037341L";
+    let mut run = ScoreRun {
+        run_id: "2025-03-31/5f-b".into(),
+        as_of: "2025-03-31".into(),
+        model_version: "5f-b".into(),
+        created_at: "2025-04-01T00:00:00".into(),
+        benchmarks: "{}".into(),
+        scores: vec![(u.into(), 612.5, 0.012, "BB".into(), "BB".into(), Some("yellow".into()), "{\"x\":1}".into())],
+        warnings: vec![(u.into(), 28, "yellow".into(), Some("2025-03-01".into()), None, "[1]".into())],
+        spans: vec![(u.into(), 28, "yellow".into(), "2025-03-31".into(), None)],
+        events: vec![("e1".into(), u.into(), "2025-03-31".into(), "warning_raised".into(), Some(28), "".into(), "yellow".into())],
+        history: vec![(u.into(), "2025-03".into(), 0.012, 612.5, "BB".into(), Some("yellow".into()))],
+        index: vec![("2025-03".into(), "district".into(), "330604".into(), 100.0, "{}".into())],
+        movers: vec![("2025-03".into(), "district".into(), "330604".into(), u.into(), 0.001)],
+    };
+    store.put_run(&run).unwrap();
+    assert_eq!(store.run_score(&run.run_id, u).unwrap().as_deref(), Some("{\"x\":1}"));
+    assert_eq!(store.run_scores(&run.run_id).unwrap()[0].3, "BB");
+    assert_eq!(store.run_index(&run.run_id, Some("district")).unwrap().len(), 1);
+    assert_eq!(store.run_benchmarks(&run.run_id).unwrap(), "{}");
+    // Writing the run again replaces it; its events are not duplicated.
+    run.scores[0].3 = "B".into();
+    store.put_run(&run).unwrap();
+    assert_eq!(store.run_scores(&run.run_id).unwrap().len(), 1);
+    assert_eq!(store.run_scores(&run.run_id).unwrap()[0].3, "B");
+    assert_eq!(store.credit_events(Some(u)).unwrap().len(), 1);
+    assert_eq!(store.runs().unwrap().len(), 1);
+    assert!(store.run_benchmarks("none").is_err());
 }

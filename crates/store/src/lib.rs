@@ -161,6 +161,56 @@ pub struct StoredQuarantine {
     pub raw: String,
 }
 
+/// One fact version as the credit models read it (see `Store::scan_facts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanFact {
+    pub fact_id: i64,
+    pub uscc: String,
+    pub source: String,
+    pub dataset: String,
+    pub period: Option<String>,
+    pub event_date: Option<String>,
+    pub end_date: Option<String>,
+    pub fields: String,
+    pub known_from: String,
+    pub known_to: Option<String>,
+}
+
+/// A whole scoring run's results, written in one transaction; re-writing a run id replaces it.
+/// Every enterprise-scoped row carries its USCC. Detail columns hold JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoreRun {
+    pub run_id: String,
+    pub as_of: String,
+    pub model_version: String,
+    pub created_at: String,
+    pub benchmarks: String,
+    /// (uscc, score, pd, grade, grade_unadjusted, colour, detail).
+    pub scores: Vec<(String, f64, f64, String, String, Option<String>, String)>,
+    /// (uscc, rule, colour, since, clears_on, evidence).
+    pub warnings: Vec<(String, u32, String, Option<String>, Option<String>, String)>,
+    /// (uscc, rule, colour, start, end).
+    pub spans: Vec<(String, u32, String, String, Option<String>)>,
+    /// (event id, uscc, date, kind, rule, before, after): stored once per id across runs.
+    pub events: Vec<(String, String, String, String, Option<u32>, String, String)>,
+    /// (uscc, month, pd, score, grade, colour).
+    pub history: Vec<(String, String, f64, f64, String, Option<String>)>,
+    /// (month, dimension, member, value, detail).
+    pub index: Vec<(String, String, String, f64, String)>,
+    /// (month, dimension, member, uscc, delta).
+    pub movers: Vec<(String, String, String, String, f64)>,
+}
+
+/// A stored run's header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub as_of: String,
+    pub model_version: String,
+    pub created_at: String,
+    pub firms: u64,
+}
+
 /// The storage interface.
 pub trait Store {
     /// Whether a batch (by content hash) is already stored.
@@ -183,4 +233,31 @@ pub trait Store {
     /// A hash of the store's whole logical content (facts with history, quarantine, batches without
     /// ingest times), to compare stores.
     fn content_hash(&self) -> Result<String>;
+
+    /// Every fact version the platform knew by `known_by` (YYYY-MM-DD; delivered on or before it), with its
+    /// known-from and known-to dates, in fact id order, handed to `f` one at a time.
+    fn scan_facts(&self, known_by: &str, f: &mut dyn FnMut(ScanFact) -> Result<()>) -> Result<()>;
+    /// The latest delivery date of any stored fact: the data cut-off.
+    fn data_cutoff(&self) -> Result<Option<String>>;
+    /// Guarantee facts (stored under the borrower) naming `guarantor`, as current on `known_by`.
+    fn guarantees_given(&self, guarantor: &str, known_by: &str) -> Result<Vec<ScanFact>>;
+    /// Stores a model artefact (JSON) under its version; storing the same version again is a no-op.
+    fn put_model(&mut self, version: &str, created_at: &str, json: &str) -> Result<()>;
+    /// A stored model: the given version, or the latest stored.
+    fn model(&self, version: Option<&str>) -> Result<Option<(String, String)>>;
+    /// Writes a scoring run (replacing a run with the same id).
+    fn put_run(&mut self, run: &ScoreRun) -> Result<()>;
+    /// Stored runs, newest as-of first.
+    fn runs(&self) -> Result<Vec<RunInfo>>;
+    /// A run's benchmarks (JSON).
+    fn run_benchmarks(&self, run_id: &str) -> Result<String>;
+    /// One firm's stored score detail (JSON) in a run.
+    fn run_score(&self, run_id: &str, uscc: &str) -> Result<Option<String>>;
+    /// A run's scores: (uscc, score, pd, grade, colour).
+    fn run_scores(&self, run_id: &str) -> Result<Vec<(String, f64, f64, String, Option<String>)>>;
+    /// A run's index points: (month, dimension, member, value).
+    fn run_index(&self, run_id: &str, dimension: Option<&str>) -> Result<Vec<(String, String, String, f64)>>;
+    /// Change events of a firm (or all when `uscc` is None), oldest first: (id, uscc, date, kind, rule, before, after).
+    #[allow(clippy::type_complexity)]
+    fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<(String, String, String, String, Option<u32>, String, String)>>;
 }

@@ -1,0 +1,305 @@
+//! Scoring orchestration: load the facts known by a date from the store, train or load the model, recompute
+//! (crates/credit, pure), and store the run with its model version and data cut-off.
+
+use std::collections::BTreeMap;
+use xinyong_credit::data::{self, FirmData, Names, RawFact};
+use xinyong_credit::run::{self, RunOutput};
+use xinyong_credit::score::{self, CreditModel, FirmScore, ScoringConfig};
+use xinyong_credit::warnings::Rule;
+use xinyong_store::{ScoreRun, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("date {0:?}: expected YYYY-MM-DD")]
+    Date(String),
+    #[error("training: {0}")]
+    Train(#[from] score::TrainError),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("no firms in the store known by {0}")]
+    NoFirms(String),
+}
+
+/// What the loader read.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub firms: Vec<FirmData>,
+    pub facts: u64,
+    /// Facts that could not be read, by reason (counted, never silently dropped).
+    pub skipped: BTreeMap<&'static str, u64>,
+}
+
+/// Loads every fact version known by `known_by` into per-firm records; links guarantees to guarantors.
+/// Only firms with a registration record are scored; facts of firms without one (outside the district) still
+/// feed the guarantee links.
+pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
+    let mut out = Loaded::default();
+    let mut names = Names::default();
+    // Facts come in id order (a sequential read); firms are gathered by USCC.
+    let mut pos: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut all: Vec<FirmData> = Vec::new();
+    store.scan_facts(known_by, &mut |f| {
+        out.facts += 1;
+        let i = match pos.get(f.uscc.as_str()) {
+            Some(&i) => i,
+            None => {
+                pos.insert(f.uscc.clone(), all.len());
+                all.push(FirmData::new(&f.uscc));
+                all.len() - 1
+            }
+        };
+        let raw = RawFact {
+            fact_id: f.fact_id,
+            uscc: f.uscc,
+            source: f.source,
+            dataset: f.dataset,
+            period: f.period,
+            event_date: f.event_date,
+            end_date: f.end_date,
+            fields: f.fields,
+            known_from: f.known_from,
+            known_to: f.known_to,
+        };
+        if let Err(e) = all[i].add(&raw, &mut names) {
+            *out.skipped.entry(e.reason).or_default() += 1;
+        }
+        Ok(())
+    })?;
+    all.sort_by(|a, b| a.uscc.cmp(&b.uscc));
+    run::link_guarantees(&mut all);
+    all.retain(|f| !f.registrations.is_empty());
+    out.firms = all;
+    Ok(out)
+}
+
+pub fn parse_day(s: &str) -> Result<data::Day, ScoreError> {
+    data::day(s).ok_or_else(|| ScoreError::Date(s.to_string()))
+}
+
+/// How `score_district` gets its model.
+pub enum ModelChoice {
+    /// The latest stored model, else train one.
+    LatestOrTrain,
+    /// Train a new model on data known by the as-of date.
+    Train,
+    /// A model artefact (JSON text).
+    Given(String),
+}
+
+pub struct ScoreOptions<'a> {
+    pub as_of: &'a str,
+    pub model: ModelChoice,
+    pub config: ScoringConfig,
+    pub rules: Vec<Rule>,
+    /// The wall clock of the run (recorded, never used in results).
+    pub now: String,
+}
+
+pub struct ScoreSummary {
+    pub output: RunOutput,
+    pub model: CreditModel,
+    pub trained: bool,
+    pub loaded_facts: u64,
+    pub skipped: BTreeMap<&'static str, u64>,
+    pub run_id: String,
+}
+
+/// Trains a model on data known by `cut`, validating out of time on the last complete snapshot.
+pub fn train(firms: &[FirmData], cut: data::Day, cfg: &ScoringConfig) -> Result<CreditModel, ScoreError> {
+    // Hold out the latest snapshot with a complete outcome window; train on the ones before it.
+    let last = data::last_complete_month(cut) - cfg.horizon_months;
+    let holdout_cut = data::month_end(last - cfg.snapshot_every_months.max(1) + cfg.horizon_months);
+    let dev = score::train(firms, holdout_cut, cfg);
+    let validation = dev.ok().and_then(|m| score::validate(&m, firms, last, cut));
+    let model = score::train(firms, cut, cfg)?;
+    Ok(model.with_validation(validation))
+}
+
+/// The full recompute for the district as of a date, stored as a run.
+pub fn score_district(store: &mut dyn Store, opt: ScoreOptions) -> Result<ScoreSummary, ScoreError> {
+    let t = parse_day(opt.as_of)?;
+    let loaded = load(store, opt.as_of)?;
+    if loaded.firms.is_empty() {
+        return Err(ScoreError::NoFirms(opt.as_of.to_string()));
+    }
+    let (model, trained) = match opt.model {
+        ModelChoice::Given(json) => (CreditModel::from_json(&json).map_err(ScoreError::Model)?, false),
+        ModelChoice::Train => (train(&loaded.firms, t, &opt.config)?, true),
+        ModelChoice::LatestOrTrain => match latest_model(store)? {
+            Some((_, json)) => (CreditModel::from_json(&json).map_err(ScoreError::Model)?, false),
+            None => (train(&loaded.firms, t, &opt.config)?, true),
+        },
+    };
+    store.put_model(&model.version, &opt.now, &model.to_json())?;
+    let output = run::recompute(&loaded.firms, t, &model, &opt.rules);
+    let run_id = format!("{}/{}", output.as_of, model.version);
+    store.put_run(&to_record(&output, &run_id, &opt.now))?;
+    Ok(ScoreSummary {
+        output,
+        model,
+        trained,
+        loaded_facts: loaded.facts,
+        skipped: loaded.skipped,
+        run_id,
+    })
+}
+
+/// The model of the latest stored run, else the latest stored model.
+pub fn latest_model(store: &dyn Store) -> Result<Option<(String, String)>, ScoreError> {
+    if let Some(run) = store.runs()?.first() {
+        if let Some(m) = store.model(Some(&run.model_version))? {
+            return Ok(Some(m));
+        }
+    }
+    Ok(store.model(None)?)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The store's row form of a run.
+pub fn to_record(o: &RunOutput, run_id: &str, now: &str) -> ScoreRun {
+    let colour = |c: Option<xinyong_credit::warnings::Colour>| c.map(|c| c.key().to_string());
+    ScoreRun {
+        run_id: run_id.to_string(),
+        as_of: o.as_of.clone(),
+        model_version: o.model_version.clone(),
+        created_at: now.to_string(),
+        benchmarks: json(&o.benchmarks),
+        scores: o
+            .scores
+            .iter()
+            .map(|s| {
+                (
+                    s.uscc.clone(),
+                    s.score,
+                    s.pd,
+                    s.grade.clone(),
+                    s.grade_unadjusted.clone(),
+                    colour(s.colour),
+                    json(s),
+                )
+            })
+            .collect(),
+        warnings: o
+            .scores
+            .iter()
+            .flat_map(|s| {
+                s.warnings.iter().map(|w| {
+                    (
+                        s.uscc.clone(),
+                        w.rule,
+                        w.colour.key().to_string(),
+                        w.since.clone(),
+                        w.clears_on.clone(),
+                        json(&w.evidence),
+                    )
+                })
+            })
+            .collect(),
+        spans: o
+            .warning_spans
+            .iter()
+            .map(|s| (s.uscc.clone(), s.rule, s.colour.key().to_string(), s.start.clone(), s.end.clone()))
+            .collect(),
+        events: o
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.id.clone(),
+                    e.uscc.clone(),
+                    e.date.clone(),
+                    e.kind.clone(),
+                    e.rule,
+                    e.before.clone(),
+                    e.after.clone(),
+                )
+            })
+            .collect(),
+        history: o
+            .history
+            .iter()
+            .map(|h| (h.uscc.clone(), h.month.clone(), h.pd, h.score, h.grade.clone(), colour(h.colour)))
+            .collect(),
+        index: o
+            .index
+            .iter()
+            .map(|p| (p.month.clone(), p.dimension.clone(), p.member.clone(), p.value, json(p)))
+            .collect(),
+        movers: o
+            .movers
+            .iter()
+            .map(|m| (m.month.clone(), m.dimension.clone(), m.member.clone(), m.uscc.clone(), m.delta))
+            .collect(),
+    }
+}
+
+/// The incremental recompute: scores the given firms alone as of a date with the stored model and the
+/// benchmarks of the latest stored run, without rewriting the run.
+pub fn score_firms(store: &dyn Store, usccs: &[String], as_of: &str, rules: &[Rule]) -> Result<Vec<FirmScore>, ScoreError> {
+    let t = parse_day(as_of)?;
+    let (_, mjson) = latest_model(store)?
+        .ok_or_else(|| ScoreError::Model("no stored model: run `xinyong score` first".into()))?;
+    let model = CreditModel::from_json(&mjson).map_err(ScoreError::Model)?;
+    let run = store
+        .runs()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ScoreError::Model("no stored run".into()))?;
+    let bm: xinyong_credit::bench::Benchmarks =
+        serde_json::from_str(&store.run_benchmarks(&run.run_id)?).map_err(|e| ScoreError::Model(e.to_string()))?;
+    let mut out = Vec::new();
+    for u in usccs {
+        let firm = load_one(store, u, as_of)?;
+        out.push(run::assess_one(&firm, t, &model, rules, &bm));
+    }
+    Ok(out)
+}
+
+/// One firm's facts as current on a date, and the guarantees it gave (stored under the borrowers).
+pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmData, ScoreError> {
+    let mut names = Names::default();
+    let mut f = FirmData::new(uscc);
+    let t = parse_day(known_by)?;
+    // facts_of gives the versions current on a date; the indicators look back up to 60 months, and versions
+    // replaced before `known_by` do not change what is known on it, so the current-on-date view suffices.
+    for s in store.facts_of(uscc, Some(known_by))? {
+        let raw = RawFact {
+            fact_id: s.fact_id,
+            uscc: s.uscc,
+            source: s.source,
+            dataset: s.dataset,
+            period: s.period,
+            event_date: None,
+            end_date: None,
+            fields: s.fields,
+            known_from: s.known_from,
+            known_to: s.known_to,
+        };
+        let _ = f.add(&raw, &mut names);
+    }
+    for g in store.guarantees_given(uscc, known_by)? {
+        let mut b = FirmData::new(&g.uscc);
+        let raw = RawFact {
+            fact_id: g.fact_id,
+            uscc: g.uscc,
+            source: g.source,
+            dataset: g.dataset,
+            period: g.period,
+            event_date: g.event_date,
+            end_date: g.end_date,
+            fields: g.fields,
+            known_from: g.known_from,
+            known_to: g.known_to,
+        };
+        if b.add(&raw, &mut names).is_ok() {
+            f.guarantees_given.append(&mut b.guarantees_received);
+        }
+    }
+    let _ = t;
+    Ok(f)
+}

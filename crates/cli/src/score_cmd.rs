@@ -1,0 +1,305 @@
+//! `xinyong score`, `firm`, `index`: the credit models' commands.
+
+use crate::store_cmd::{open, DbArgs};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Instant;
+use xinyong_app::credit::{self, ModelChoice, ScoreOptions};
+use xinyong_credit::features::{self, Force};
+use xinyong_credit::score::{FirmScore, ScoringConfig};
+use xinyong_credit::warnings::{self, Rule};
+use xinyong_store::Store;
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Score as of this date (YYYY-MM-DD): only facts valid and known by then are used. Default: the data
+    /// cut-off (the latest delivery date in the store).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Train a new model on the data known by the as-of date (default: use the latest stored model, training
+    /// one when there is none).
+    #[arg(long)]
+    pub train: bool,
+    /// Use this model artefact (JSON, as written by --export-model).
+    #[arg(long, conflicts_with = "train")]
+    pub model: Option<PathBuf>,
+    /// Write the model used to this file.
+    #[arg(long)]
+    pub export_model: Option<PathBuf>,
+    /// Warning rules (TOML, the format of crates/credit/catalogue/warnings.toml).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Scoring configuration (TOML, the format of crates/credit/catalogue/scoring.toml); used when training.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Incremental: score just these firms with the stored model and the latest run's benchmarks, and print
+    /// them (nothing is stored).
+    #[arg(long = "firm")]
+    pub firms: Vec<String>,
+    /// The wall-clock time recorded on the run.
+    #[arg(long, env = "XINYONG_CLOCK")]
+    pub clock: Option<String>,
+}
+
+#[derive(Args)]
+pub struct FirmArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    pub uscc: String,
+    /// A stored run (default: the latest).
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+#[derive(Args)]
+pub struct IndexArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// district, industry, township, cluster, size or force.
+    #[arg(long, default_value = "district")]
+    pub dimension: String,
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+pub fn rules(path: Option<&PathBuf>) -> Result<Vec<Rule>> {
+    match path {
+        None => Ok(warnings::builtin_rules()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            warnings::parse_rules(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+    }
+}
+
+fn now(clock: Option<&str>) -> String {
+    clock
+        .map(str::to_string)
+        .unwrap_or_else(|| chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
+pub fn score(a: &ScoreArgs) -> Result<()> {
+    let mut store = open(&a.db.db)?;
+    let as_of = match &a.as_of {
+        Some(d) => d.clone(),
+        None => store
+            .data_cutoff()?
+            .context("the store holds no deliveries: ingest first")?,
+    };
+    let rules = rules(a.rules.as_ref())?;
+    if !a.firms.is_empty() {
+        let t = Instant::now();
+        let scores = credit::score_firms(&store, &a.firms, &as_of, &rules)?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        for s in &scores {
+            print_firm(s);
+        }
+        println!("scored {} firm(s) alone in {ms:.1} ms", scores.len());
+        return Ok(());
+    }
+    let config = match &a.config {
+        Some(p) => ScoringConfig::parse(&std::fs::read_to_string(p)?).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => ScoringConfig::builtin(),
+    };
+    let model = match (&a.model, a.train) {
+        (Some(p), _) => ModelChoice::Given(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        (None, true) => ModelChoice::Train,
+        (None, false) => ModelChoice::LatestOrTrain,
+    };
+    let t = Instant::now();
+    let s = credit::score_district(
+        &mut store,
+        ScoreOptions {
+            as_of: &as_of,
+            model,
+            config,
+            rules,
+            now: now(a.clock.as_deref()),
+        },
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    if let Some(p) = &a.export_model {
+        std::fs::write(p, s.model.to_json())?;
+    }
+    let o = &s.output;
+    println!(
+        "scored {} firms as of {} with model {} ({}) in {secs:.1} s; {} facts read",
+        o.scores.len(),
+        o.as_of,
+        s.model.version,
+        if s.trained { "trained now" } else { "stored" },
+        s.loaded_facts
+    );
+    for (reason, n) in &s.skipped {
+        println!("  {n} facts unreadable ({reason}), not used");
+    }
+    let m = &s.model;
+    println!(
+        "model: {} training rows ({} defaults), snapshots {} .. {}, {} indicators in the card",
+        m.rows,
+        m.bads,
+        m.first_snapshot,
+        m.last_snapshot,
+        m.card.features.len()
+    );
+    if let Some(v) = &m.validation {
+        println!(
+            "out-of-time check on {}: AUC {:.3}, KS {:.3} ({} firms, {} defaults)",
+            v.snapshot, v.auc, v.ks, v.rows, v.bads
+        );
+    }
+    summary(&store, &s.run_id, o)?;
+    Ok(())
+}
+
+fn summary(store: &dyn Store, run_id: &str, o: &xinyong_credit::RunOutput) -> Result<()> {
+    let mut grades: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut colours: std::collections::BTreeMap<&str, usize> = Default::default();
+    for s in &o.scores {
+        *grades.entry(s.grade.clone()).or_default() += 1;
+        *colours.entry(s.colour.map_or("none", |c| c.key())).or_default() += 1;
+    }
+    let cfg = ScoringConfig::builtin();
+    let order: Vec<String> = cfg.grades.iter().map(|g| g.grade.clone()).collect();
+    let line: Vec<String> = order
+        .iter()
+        .filter_map(|g| grades.get(g).map(|n| format!("{g} {n}")))
+        .collect();
+    println!("grades: {}", line.join(", "));
+    println!(
+        "colours: red {}, yellow {}, blue {}, none {}",
+        colours.get("red").unwrap_or(&0),
+        colours.get("yellow").unwrap_or(&0),
+        colours.get("blue").unwrap_or(&0),
+        colours.get("none").unwrap_or(&0)
+    );
+    let mut by_rule: std::collections::BTreeMap<u32, usize> = Default::default();
+    for s in &o.scores {
+        for w in &s.warnings {
+            *by_rule.entry(w.rule).or_default() += 1;
+        }
+    }
+    let rules = warnings::builtin_rules();
+    let fired: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+    println!(
+        "warnings in force by rule ({} of {} rules): {}",
+        by_rule.len(),
+        rules.len(),
+        fired.join(" ")
+    );
+    println!("change events recorded: {}", o.events.len());
+    let idx = store.run_index(run_id, Some("district"))?;
+    let pts: Vec<String> = idx
+        .iter()
+        .rev()
+        .take(6)
+        .rev()
+        .map(|(m, _, _, v)| format!("{m} {v:.1}"))
+        .collect();
+    println!("district risk index (base {} = 100): {}", idx.first().map_or("", |x| x.0.as_str()), pts.join(", "));
+    Ok(())
+}
+
+fn print_firm(s: &FirmScore) {
+    let cat = features::catalogue();
+    println!(
+        "{} as of {}: score {:.0}, PD {:.2} %, grade {}{}, colour {}",
+        s.uscc,
+        s.as_of,
+        s.score,
+        s.pd * 100.0,
+        s.grade,
+        if s.grade != s.grade_unadjusted {
+            format!(" (unadjusted {})", s.grade_unadjusted)
+        } else {
+            String::new()
+        },
+        s.colour.map_or("none", |c| c.key())
+    );
+    for f in Force::ALL {
+        let k = f.index();
+        println!(
+            "  {} {:>5.1}  (percentile in {}: {})",
+            f.name_zh(),
+            s.forces[k],
+            s.benchmark_group,
+            s.force_percentiles[k].map_or("-".into(), |p| format!("{p:.0}"))
+        );
+    }
+    for r in &s.reasons {
+        let ev: Vec<String> = r
+            .evidence
+            .iter()
+            .map(|p| format!("{} {} #{} {}", p.source, p.dataset, p.fact_id, p.date))
+            .collect();
+        println!(
+            "  reason: {} ({}) = {} (industry median {}), -{:.1} points; records: {}",
+            r.name_zh,
+            r.indicator,
+            r.value.map_or("missing".into(), |v| format!("{v:.3}")),
+            r.industry_median.map_or("-".into(), |v| format!("{v:.3}")),
+            r.points_lost,
+            ev.join("; ")
+        );
+    }
+    let rules = warnings::builtin_rules();
+    for w in &s.warnings {
+        let r = rules.iter().find(|r| r.id == w.rule);
+        println!(
+            "  warning {} {} [{}] since {} clears {} evidence {:?}",
+            w.rule,
+            r.map_or("", |r| r.name_zh.as_str()),
+            w.colour.key(),
+            w.since.as_deref().unwrap_or("-"),
+            w.clears_on.as_deref().unwrap_or("when the condition ends"),
+            w.evidence
+        );
+    }
+    let _ = cat;
+}
+
+fn pick_run(store: &dyn Store, run: Option<&String>) -> Result<String> {
+    match run {
+        Some(r) => Ok(r.clone()),
+        None => Ok(store
+            .runs()?
+            .first()
+            .context("no stored run: run `xinyong score` first")?
+            .run_id
+            .clone()),
+    }
+}
+
+pub fn firm(a: &FirmArgs) -> Result<()> {
+    let store = open(&a.db.db)?;
+    let run = pick_run(&store, a.run.as_ref())?;
+    let Some(json) = store.run_score(&run, &a.uscc)? else {
+        bail!("{} has no score in run {run}", a.uscc);
+    };
+    let s: FirmScore = serde_json::from_str(&json)?;
+    print_firm(&s);
+    for (_, _, date, kind, rule, before, after) in store.credit_events(Some(&a.uscc))? {
+        println!(
+            "  event {date} {kind}{} {before} -> {after}",
+            rule.map_or(String::new(), |r| format!(" rule {r}"))
+        );
+    }
+    Ok(())
+}
+
+pub fn index(a: &IndexArgs) -> Result<()> {
+    let store = open(&a.db.db)?;
+    let run = pick_run(&store, a.run.as_ref())?;
+    let mut last = String::new();
+    for (month, dim, member, v) in store.run_index(&run, Some(&a.dimension))? {
+        if member != last {
+            println!("{dim} {member}");
+            last = member.clone();
+        }
+        println!("  {month} {v:7.1}");
+    }
+    Ok(())
+}

@@ -1,0 +1,447 @@
+//! A firm's facts in memory, with both times: when each was valid (its period or event date) and when the
+//! platform knew it (its batch's delivery date, until a later delivery replaced it). `FirmData` holds every
+//! version known by the load's cut-off; `Snapshot` is the view as of one date.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A calendar day, as days from 0001-01-01 (chrono's `num_days_from_ce`).
+pub type Day = i32;
+/// A month, as `year * 12 + month - 1`.
+pub type Month = i32;
+
+pub fn day(s: &str) -> Option<Day> {
+    use chrono::Datelike;
+    chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.num_days_from_ce())
+}
+
+pub fn day_str(d: Day) -> String {
+    chrono::NaiveDate::from_num_days_from_ce_opt(d)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+pub fn month(s: &str) -> Option<Month> {
+    let y: i32 = s.get(..4)?.parse().ok()?;
+    let m: i32 = s.get(5..7)?.parse().ok()?;
+    (s.as_bytes().get(4) == Some(&b'-') && (1..=12).contains(&m)).then_some(y * 12 + m - 1)
+}
+
+pub fn month_str(m: Month) -> String {
+    format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1)
+}
+
+/// The last day of a month.
+pub fn month_end(m: Month) -> Day {
+    use chrono::Datelike;
+    let (y, mo) = ((m + 1).div_euclid(12), (m + 1).rem_euclid(12) + 1);
+    chrono::NaiveDate::from_ymd_opt(y, mo as u32, 1)
+        .map(|d| d.num_days_from_ce() - 1)
+        .unwrap_or(0)
+}
+
+/// The month a day falls in.
+pub fn month_of_day(d: Day) -> Month {
+    use chrono::Datelike;
+    chrono::NaiveDate::from_num_days_from_ce_opt(d)
+        .map(|d| d.year() * 12 + d.month0() as i32)
+        .unwrap_or(0)
+}
+
+/// The last month complete on day `t`.
+pub fn last_complete_month(t: Day) -> Month {
+    let m = month_of_day(t);
+    if month_end(m) <= t {
+        m
+    } else {
+        m - 1
+    }
+}
+
+/// When the platform knew a fact: from its delivery until a later delivery replaced it (exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    pub from: Day,
+    pub to: Option<Day>,
+}
+
+impl Known {
+    pub fn at(&self, t: Day) -> bool {
+        self.from <= t && self.to.is_none_or(|x| x > t)
+    }
+}
+
+/// A stored fact as the loader hands it over (one row of the store's facts table).
+#[derive(Debug, Clone)]
+pub struct RawFact {
+    pub fact_id: i64,
+    pub uscc: String,
+    pub source: String,
+    pub dataset: String,
+    pub period: Option<String>,
+    pub event_date: Option<String>,
+    pub end_date: Option<String>,
+    pub fields: String,
+    pub known_from: String,
+    pub known_to: Option<String>,
+}
+
+/// A metric observation (one month, or one year).
+#[derive(Debug, Clone)]
+pub struct Obs {
+    pub period: i32,
+    pub value: f64,
+    pub fact: i64,
+    pub known: Known,
+}
+
+/// A coded yearly value (tax credit grade, per-mu grade, environmental grade).
+#[derive(Debug, Clone)]
+pub struct CodeObs {
+    pub year: i32,
+    pub code: String,
+    pub fact: i64,
+    pub known: Known,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub dataset: Arc<str>,
+    pub source: Arc<str>,
+    pub category: String,
+    pub status: String,
+    pub detail: String,
+    pub date: Day,
+    pub end: Option<Day>,
+    pub amount: Option<f64>,
+    pub fact: i64,
+    pub known: Known,
+}
+
+impl Event {
+    /// In force on day `t`: happened by then and not yet ended.
+    pub fn active(&self, t: Day) -> bool {
+        self.date <= t && self.end.is_none_or(|e| e > t)
+    }
+}
+
+/// One loan's month-end report from a lender.
+#[derive(Debug, Clone)]
+pub struct LoanObs {
+    pub source: Arc<str>,
+    pub loan_id: String,
+    pub month: Month,
+    pub amount: f64,
+    pub balance: f64,
+    pub overdue_days: i64,
+    /// 0 normal, 1 special mention, 2 substandard, 3 doubtful, 4 loss.
+    pub class5: u8,
+    pub rollover: bool,
+    pub rate: Option<f64>,
+    pub fact: i64,
+    pub known: Known,
+}
+
+/// A guarantee contract (guarantor → borrower).
+#[derive(Debug, Clone)]
+pub struct Guarantee {
+    pub borrower: String,
+    pub guarantor: String,
+    pub amount: f64,
+    pub start: Option<Day>,
+    pub end: Option<Day>,
+    pub kind: String,
+    pub source: Arc<str>,
+    pub fact: i64,
+    pub known: Known,
+}
+
+impl Guarantee {
+    pub fn active(&self, t: Day) -> bool {
+        self.start.is_none_or(|s| s <= t) && self.end.is_none_or(|e| e >= t)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub name: String,
+    pub industry: String,
+    pub township: String,
+    pub size_class: String,
+    pub status: String,
+    pub founded: Option<Day>,
+    pub dereg_date: Option<Day>,
+    pub reg_capital: Option<f64>,
+    pub paid_in_capital: Option<f64>,
+    pub legal_rep: String,
+    pub parent_id: String,
+    pub fact: i64,
+    pub known: Known,
+}
+
+impl Default for Known {
+    fn default() -> Self {
+        Known { from: 0, to: None }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Holding {
+    pub holder_id: String,
+    pub holder_type: String,
+    pub share: f64,
+    pub fact: i64,
+    pub known: Known,
+}
+
+/// Where a fact came from, for evidence and reason codes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    pub fact_id: i64,
+    pub source: String,
+    pub dataset: String,
+    /// The fact's period or event date.
+    pub date: String,
+}
+
+/// Every known version of one firm's facts.
+#[derive(Debug, Clone, Default)]
+pub struct FirmData {
+    pub uscc: String,
+    pub registrations: Vec<Registration>,
+    /// Monthly and yearly metrics by `dataset:metric` (e.g. `power.daily:power_kwh`, `amr.annual_reports:revenue`).
+    pub metrics: BTreeMap<String, Vec<Obs>>,
+    pub codes: BTreeMap<String, Vec<CodeObs>>,
+    pub events: Vec<Event>,
+    pub loans: Vec<LoanObs>,
+    pub guarantees_given: Vec<Guarantee>,
+    pub guarantees_received: Vec<Guarantee>,
+    pub holdings: Vec<Holding>,
+    /// fact id → provenance, for every fact loaded.
+    pub provenance: BTreeMap<i64, (Arc<str>, Arc<str>, String)>,
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn class5(s: &str) -> u8 {
+    match s {
+        "special_mention" => 1,
+        "substandard" => 2,
+        "doubtful" => 3,
+        "loss" => 4,
+        _ => 0,
+    }
+}
+
+/// Interns source and dataset names for one load.
+#[derive(Default)]
+pub struct Names(BTreeMap<String, Arc<str>>);
+
+impl Names {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(s.to_string(), a.clone());
+        a
+    }
+}
+
+/// Why a fact could not be read into the model's inputs (it is skipped, and counted by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub fact_id: i64,
+    pub reason: &'static str,
+}
+
+impl FirmData {
+    pub fn new(uscc: &str) -> FirmData {
+        FirmData {
+            uscc: uscc.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds one stored fact. Facts of unknown shape are ignored (they feed no indicator); unreadable ones
+    /// are reported.
+    pub fn add(&mut self, f: &RawFact, names: &mut Names) -> Result<(), Skipped> {
+        let skip = |reason| Skipped {
+            fact_id: f.fact_id,
+            reason,
+        };
+        let known = Known {
+            from: day(&f.known_from).ok_or(skip("known_from"))?,
+            to: f.known_to.as_deref().and_then(day),
+        };
+        let v: Value = serde_json::from_str(&f.fields).map_err(|_| skip("json"))?;
+        let o = v.as_object().ok_or(skip("json"))?;
+        let source = names.get(&f.source);
+        let dataset = names.get(&f.dataset);
+        let date_label = f
+            .period
+            .clone()
+            .or_else(|| f.event_date.clone())
+            .or_else(|| o.get("date").and_then(|v| v.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        self.provenance
+            .insert(f.fact_id, (source.clone(), dataset.clone(), date_label));
+        let ds = f.dataset.as_str();
+        if ds == "amr.registration" {
+            self.registrations.push(Registration {
+                name: text(o.get("name")),
+                industry: text(o.get("industry")),
+                township: text(o.get("township")),
+                size_class: text(o.get("size_class")),
+                status: text(o.get("status")),
+                founded: o.get("founded").and_then(|v| v.as_str()).and_then(day),
+                dereg_date: o.get("dereg_date").and_then(|v| v.as_str()).and_then(day),
+                reg_capital: o.get("reg_capital").and_then(num),
+                paid_in_capital: o.get("paid_in_capital").and_then(num),
+                legal_rep: text(o.get("legal_rep")),
+                parent_id: text(o.get("parent_id")),
+                fact: f.fact_id,
+                known,
+            });
+            return Ok(());
+        }
+        if ds == "amr.shareholders" {
+            self.holdings.push(Holding {
+                holder_id: text(o.get("holder_id")),
+                holder_type: text(o.get("holder_type")),
+                share: o.get("share_ratio").and_then(num).unwrap_or(0.0),
+                fact: f.fact_id,
+                known,
+            });
+            return Ok(());
+        }
+        if ds.starts_with("lender.") && ds.ends_with(".loans") {
+            let m = f.period.as_deref().and_then(month).ok_or(skip("period"))?;
+            let amount = o.get("amount").and_then(num).unwrap_or(0.0);
+            self.loans.push(LoanObs {
+                source,
+                loan_id: text(o.get("loan_id")),
+                month: m,
+                amount,
+                balance: o.get("balance").and_then(num).unwrap_or(amount),
+                overdue_days: o.get("overdue_days").and_then(num).unwrap_or(0.0) as i64,
+                class5: class5(&text(o.get("class5"))),
+                rollover: text(o.get("rollover")) == "yes",
+                rate: o.get("rate").and_then(num),
+                fact: f.fact_id,
+                known,
+            });
+            return Ok(());
+        }
+        if ds.starts_with("lender.") && ds.ends_with(".guarantees") {
+            let g = Guarantee {
+                borrower: text(o.get("id")),
+                guarantor: text(o.get("guarantor_id")),
+                amount: o.get("amount").and_then(num).unwrap_or(0.0),
+                start: o.get("start").and_then(|v| v.as_str()).and_then(day),
+                end: o.get("end").and_then(|v| v.as_str()).and_then(day),
+                kind: text(o.get("kind")),
+                source,
+                fact: f.fact_id,
+                known,
+            };
+            if g.guarantor == self.uscc {
+                self.guarantees_given.push(g);
+            } else {
+                self.guarantees_received.push(g);
+            }
+            return Ok(());
+        }
+        if let Some(p) = f.period.as_deref() {
+            // A metric row: monthly "YYYY-MM" or yearly "YYYY".
+            let period = if p.len() == 4 {
+                p.parse::<i32>().map_err(|_| skip("period"))?
+            } else {
+                month(p).ok_or(skip("period"))?
+            };
+            for (k, val) in o {
+                let Some(name) = k.strip_prefix("metric:") else {
+                    continue;
+                };
+                let key = format!("{ds}:{name}");
+                match val {
+                    Value::String(code) if num(val).is_none() => {
+                        self.codes.entry(key).or_default().push(CodeObs {
+                            year: period,
+                            code: code.clone(),
+                            fact: f.fact_id,
+                            known,
+                        })
+                    }
+                    _ => {
+                        if let Some(x) = num(val) {
+                            self.metrics.entry(key).or_default().push(Obs {
+                                period,
+                                value: x,
+                                fact: f.fact_id,
+                                known,
+                            })
+                        }
+                    }
+                }
+            }
+            return Ok(());
+        }
+        // Event dates come from the fact's columns, or from its fields where the caller has only those.
+        let fallback = |k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let event_date = f.event_date.clone().or_else(|| fallback("date"));
+        let end_date = f.end_date.clone().or_else(|| fallback("end_date"));
+        if let Some(d) = event_date.as_deref() {
+            let date = day(d).ok_or(skip("event_date"))?;
+            self.events.push(Event {
+                dataset,
+                source,
+                category: text(o.get("category")),
+                status: text(o.get("status")),
+                detail: text(o.get("detail")),
+                date,
+                end: end_date.as_deref().and_then(day),
+                amount: o.get("amount").and_then(num),
+                fact: f.fact_id,
+                known,
+            });
+        }
+        Ok(())
+    }
+
+    /// A firm holds guarantees it gave, which are stored under the borrower: the loader adds them here too.
+    pub fn add_guarantee_given(&mut self, g: Guarantee) {
+        self.guarantees_given.push(g);
+    }
+
+    pub fn provenance(&self, fact: i64) -> Option<Provenance> {
+        self.provenance.get(&fact).map(|(s, d, date)| Provenance {
+            fact_id: fact,
+            source: s.to_string(),
+            dataset: d.to_string(),
+            date: date.clone(),
+        })
+    }
+
+    /// The registration as known on `t`.
+    pub fn registration(&self, t: Day) -> Option<&Registration> {
+        self.registrations.iter().filter(|r| r.known.at(t)).max_by_key(|r| r.known.from)
+    }
+}
