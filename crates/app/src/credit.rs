@@ -69,6 +69,9 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
     })?;
     all.sort_by(|a, b| a.uscc.cmp(&b.uscc));
     run::link_guarantees(&mut all);
+    for f in &mut all {
+        f.finish();
+    }
     all.retain(|f| !f.registrations.is_empty());
     out.firms = all;
     Ok(out)
@@ -109,12 +112,44 @@ pub struct ScoreSummary {
 /// Trains a model on data known by `cut`, validating out of time on the last complete snapshot.
 pub fn train(firms: &[FirmData], cut: data::Day, cfg: &ScoringConfig) -> Result<CreditModel, ScoreError> {
     // Hold out the latest snapshot with a complete outcome window; train on the ones before it.
-    let last = data::last_complete_month(cut) - cfg.horizon_months;
+    let last = data::last_complete_month(cut) - cfg.horizon_months - score::label_lag(cfg);
     let holdout_cut = data::month_end(last - cfg.snapshot_every_months.max(1) + cfg.horizon_months);
-    let dev = score::train(firms, holdout_cut, cfg);
+    let dev = score::train(firms, holdout_cut, cut, cfg);
     let validation = dev.ok().and_then(|m| score::validate(&m, firms, last, cut));
-    let model = score::train(firms, cut, cfg)?;
+    let model = score::train(firms, cut, cut, cfg)?;
     Ok(model.with_validation(validation))
+}
+
+/// The training rows a model trained on data known by `cut` would use, as CSV (uscc, snapshot, the indicators,
+/// `default_12m`): for analysts (`xinyong scorecard` takes it as is) and for benchmarks.
+pub fn training_csv(store: &dyn Store, cut: &str, cfg: &ScoringConfig) -> Result<String, ScoreError> {
+    let t = parse_day(cut)?;
+    let firms = load(store, cut)?.firms;
+    let first = firms
+        .iter()
+        .flat_map(|f| f.loans.iter().map(|l| l.month))
+        .min()
+        .unwrap_or(data::last_complete_month(t));
+    let months = score::snapshot_months(first, t, cfg);
+    let set = score::training_set(&firms, &months, t, cfg);
+    let mut out = String::from("uscc,snapshot,");
+    out.push_str(&set.table.names.join(","));
+    out.push_str(",default_12m\n");
+    for (r, (fi, m)) in set.keys.iter().enumerate() {
+        out.push_str(&firms[*fi].uscc);
+        out.push(',');
+        out.push_str(&data::month_str(*m));
+        for c in &set.table.columns {
+            out.push(',');
+            if let xinyong_scorecard::Column::Numeric(v) = c {
+                if let Some(x) = v[r] {
+                    out.push_str(&format!("{x}"));
+                }
+            }
+        }
+        out.push_str(&format!(",{}\n", set.target[r]));
+    }
+    Ok(out)
 }
 
 /// The full recompute for the district as of a date, stored as a run.
@@ -301,5 +336,6 @@ pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmDat
         }
     }
     let _ = t;
+    f.finish();
     Ok(f)
 }

@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod credit;
+pub mod validate;
 pub mod pipeline;
 
 pub use pipeline::{ingest_paths, raw_row, BatchReport, IngestOptions, IngestSummary};

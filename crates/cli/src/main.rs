@@ -48,6 +48,8 @@ enum Cmd {
     Firm(score_cmd::FirmArgs),
     /// Print the stored macro risk index.
     Index(score_cmd::IndexArgs),
+    /// Validate the credit models against a generated district's hidden truth (the model card's figures).
+    Validate(score_cmd::ValidateArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,5 +75,6 @@ fn main() -> Result<()> {
         Cmd::Score(a) => score_cmd::score(&a),
         Cmd::Firm(a) => score_cmd::firm(&a),
         Cmd::Index(a) => score_cmd::index(&a),
+        Cmd::Validate(a) => score_cmd::validate(&a),
     }
 }

@@ -42,6 +42,10 @@ pub struct ScoreArgs {
     /// The wall-clock time recorded on the run.
     #[arg(long, env = "XINYONG_CLOCK")]
     pub clock: Option<String>,
+    /// Instead of scoring: write the training rows (indicators and the 12-month default label per firm
+    /// snapshot) to this CSV file.
+    #[arg(long)]
+    pub export_training: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -104,6 +108,12 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         Some(p) => ScoringConfig::parse(&std::fs::read_to_string(p)?).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => ScoringConfig::builtin(),
     };
+    if let Some(p) = &a.export_training {
+        let csv = credit::training_csv(&store, &as_of, &config)?;
+        std::fs::write(p, &csv).with_context(|| format!("writing {}", p.display()))?;
+        println!("wrote {} training rows to {}", csv.lines().count() - 1, p.display());
+        return Ok(());
+    }
     let model = match (&a.model, a.train) {
         (Some(p), _) => ModelChoice::Given(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
         (None, true) => ModelChoice::Train,
@@ -301,5 +311,86 @@ pub fn index(a: &IndexArgs) -> Result<()> {
         }
         println!("  {month} {v:7.1}");
     }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The generator's hidden truth (the `truth/` folder of a generated district).
+    #[arg(long)]
+    pub truth: PathBuf,
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Prints the model card's figures as Markdown.
+pub fn validate(a: &ValidateArgs) -> Result<()> {
+    let store = open(&a.db.db)?;
+    let truth = xinyong_app::validate::read_truth(&a.truth)?;
+    let cfg = match &a.config {
+        Some(p) => ScoringConfig::parse(&std::fs::read_to_string(p)?).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => ScoringConfig::builtin(),
+    };
+    let rules = rules(a.rules.as_ref())?;
+    let t = Instant::now();
+    let r = xinyong_app::validate::validate(&store, &truth, &cfg, &rules)?;
+    println!("## Out of time: trained on data up to {}, validated on the snapshot {}", r.train_cut, r.snapshot);
+    println!();
+    println!("| figure | value |\n|---|---|");
+    println!("| model | {} ({} indicators in the card) |", r.model, r.card_features);
+    println!("| population (true borrowers, not yet in default) | {} |", r.population);
+    println!("| true defaults in the next 12 months | {} |", r.defaults);
+    println!("| AUC of the model's PD against true defaults | {:.3} |", r.auc);
+    println!("| KS | {:.3} |", r.ks);
+    println!("| oracle AUC (the hidden 12-month PD) | {:.3} |", r.oracle_auc);
+    println!("| ratio to the oracle (goal >= 0.95) | {:.3} |", r.auc / r.oracle_auc);
+    if let Some(p) = r.platform_label_auc {
+        println!("| AUC against the platform's own label (90+ days overdue) | {p:.3} |");
+    }
+    if let Some((from, to, psi)) = &r.psi {
+        println!("| PSI of the score between {from} and {to} | {psi:.3} |");
+    }
+    if let Some((lag, c)) = r.index_lead {
+        println!("| district index: lag (months) of best correlation with realised defaults, and the correlation | {lag}, {c:.2} |");
+    }
+    println!();
+    println!("## Calibration by grade (unadjusted)\n");
+    println!("| grade | firms | mean predicted PD | observed default rate |\n|---|---|---|---|");
+    for (g, n, p, o) in &r.by_grade {
+        println!("| {g} | {n} | {:.2} % | {:.2} % |", p * 100.0, o * 100.0);
+    }
+    println!();
+    println!("## Warnings at the validation date against true defaults in the next 12 months\n");
+    println!("| colour | hit rate | false-alarm rate | median lead (months) |\n|---|---|---|---|");
+    for (c, h, f, l) in &r.colours {
+        println!(
+            "| {c} | {:.1} % | {:.1} % | {} |",
+            h * 100.0,
+            f * 100.0,
+            l.map_or("-".into(), |x| format!("{x:.0}"))
+        );
+    }
+    println!();
+    println!("| rule | signal | colour | firms flagged | hit rate | false-alarm rate | defaulters flagged within 24 months before | median lead (months) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for s in &r.rules {
+        println!(
+            "| {} | {} | {} | {} | {:.1} % | {:.1} % | {} | {} |",
+            s.rule,
+            s.name,
+            s.colour,
+            s.flagged,
+            s.hit_rate * 100.0,
+            s.false_alarm_rate * 100.0,
+            s.defaulters_ever_flagged,
+            s.median_lead_months.map_or("-".into(), |x| format!("{x:.0}"))
+        );
+    }
+    println!();
+    println!("validated in {:.1} s", t.elapsed().as_secs_f64());
     Ok(())
 }

@@ -426,6 +426,23 @@ impl FirmData {
         Ok(())
     }
 
+    /// Puts every list in fact id order, so results (evidence lists in particular) do not depend on the order
+    /// the loader read the facts in. Call once after loading.
+    pub fn finish(&mut self) {
+        self.registrations.sort_by_key(|x| x.fact);
+        self.events.sort_by_key(|x| x.fact);
+        self.loans.sort_by_key(|x| x.fact);
+        self.guarantees_given.sort_by_key(|x| x.fact);
+        self.guarantees_received.sort_by_key(|x| x.fact);
+        self.holdings.sort_by_key(|x| x.fact);
+        for v in self.metrics.values_mut() {
+            v.sort_by_key(|x| (x.period, x.fact));
+        }
+        for v in self.codes.values_mut() {
+            v.sort_by_key(|x| (x.year, x.fact));
+        }
+    }
+
     /// A firm holds guarantees it gave, which are stored under the borrower: the loader adds them here too.
     pub fn add_guarantee_given(&mut self, g: Guarantee) {
         self.guarantees_given.push(g);

@@ -79,14 +79,16 @@ impl ScoringConfig {
     }
 }
 
-/// The platform's default label: the first month a loan is reported `days` or more overdue, as known on
-/// `known_by`. Returns the month and the loan report.
+/// The platform's default label: a loan reported `days` or more overdue (as known on `known_by`). The default
+/// is dated when that overdue spell began (the report's month-end minus its days overdue), the first missed
+/// payment, so that a firm already not paying is not counted as a future default. Returns the month the spell
+/// began and the loan report that showed it.
 pub fn default_month(firm: &FirmData, known_by: Day, days: i64) -> Option<(Month, i64)> {
     firm.loans
         .iter()
         .filter(|l| l.overdue_days >= days && l.known.at(known_by))
-        .min_by_key(|l| (l.month, l.fact))
-        .map(|l| (l.month, l.fact))
+        .map(|l| (data::month_of_day(data::month_end(l.month) - l.overdue_days as i32), l.fact))
+        .min()
 }
 
 /// A borrower on day `t` (as known on `k`): some loan reported for a month by then.
@@ -108,7 +110,8 @@ pub struct TrainingSet {
 /// The snapshot months a model trained with cut-off `cut` uses: every `snapshot_every_months` back from the
 /// last month whose outcome window is complete by the cut, while enough history lies before it.
 pub fn snapshot_months(first_data: Month, cut: Day, cfg: &ScoringConfig) -> Vec<Month> {
-    let last = data::last_complete_month(cut) - cfg.horizon_months;
+    // A default that began in the window's last month shows as 90+ days overdue 3 months later.
+    let last = data::last_complete_month(cut) - cfg.horizon_months - label_lag(cfg);
     let mut v = Vec::new();
     let mut m = last;
     while m >= first_data + cfg.min_history_months - 1 {
@@ -117,6 +120,11 @@ pub fn snapshot_months(first_data: Month, cut: Day, cfg: &ScoringConfig) -> Vec<
     }
     v.reverse();
     v
+}
+
+/// Months between a default beginning and the lenders' feeds showing it as `default_overdue_days` overdue.
+pub fn label_lag(cfg: &ScoringConfig) -> i32 {
+    ((cfg.default_overdue_days + 29) / 30) as i32
 }
 
 /// Rows for snapshot months `months`: borrowers not yet in default, labelled 1 when they default (as known on
@@ -234,9 +242,10 @@ pub enum TrainError {
     Card(String),
 }
 
-/// Trains the model on snapshots before `cut`, holding out the last snapshot for out-of-time validation when
-/// there are at least two.
-pub fn train(firms: &[FirmData], cut: Day, cfg: &ScoringConfig) -> Result<CreditModel, TrainError> {
+/// Trains the model on snapshots whose outcome windows close by `cut` (valid time), reading facts and labels as
+/// known on `known_by` (`>= cut`; data backfilled after the cut still describes the months before it, and no
+/// label looks past the cut).
+pub fn train(firms: &[FirmData], cut: Day, known_by: Day, cfg: &ScoringConfig) -> Result<CreditModel, TrainError> {
     let first = firms
         .iter()
         .flat_map(|f| f.loans.iter().map(|l| l.month))
@@ -246,7 +255,7 @@ pub fn train(firms: &[FirmData], cut: Day, cfg: &ScoringConfig) -> Result<Credit
     if months.is_empty() {
         return Err(TrainError::NoRows(cfg.min_history_months));
     }
-    let set = training_set(firms, &months, cut, cfg);
+    let set = training_set(firms, &months, known_by.max(cut), cfg);
     let bads = set.target.iter().filter(|&&y| y == 1).count();
     if set.target.is_empty() {
         return Err(TrainError::NoRows(cfg.min_history_months));
