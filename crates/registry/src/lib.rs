@@ -228,6 +228,11 @@ pub fn canonical_fields(shape: Shape) -> &'static [&'static str] {
             "status",
             "detail",
             "counterparty",
+            // Registration changes: the value before and after (变更前内容, 变更后内容).
+            "before",
+            "after",
+            // Equity pledges: who pledged the shares (出质人); the pledgee is the counterparty.
+            "pledgor",
         ],
         Shape::Loan => &[
             "id",
