@@ -276,23 +276,43 @@ pub fn to_record(o: &RunOutput, run_id: &str, now: &str) -> ScoreRun {
 /// The incremental recompute: scores the given firms alone as of a date with the stored model and the
 /// benchmarks of the latest stored run, without rewriting the run.
 pub fn score_firms(store: &dyn Store, usccs: &[String], as_of: &str, rules: &[Rule]) -> Result<Vec<FirmScore>, ScoreError> {
-    let t = parse_day(as_of)?;
-    let (_, mjson) = latest_model(store)?
-        .ok_or_else(|| ScoreError::Model("no stored model: run `xinyong score` first".into()))?;
-    let model = CreditModel::from_json(&mjson).map_err(ScoreError::Model)?;
-    let run = store
-        .runs()?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ScoreError::Model("no stored run".into()))?;
-    let bm: xinyong_credit::bench::Benchmarks =
-        serde_json::from_str(&store.run_benchmarks(&run.run_id)?).map_err(|e| ScoreError::Model(e.to_string()))?;
-    let mut out = Vec::new();
-    for u in usccs {
-        let firm = load_one(store, u, as_of)?;
-        out.push(run::assess_one(&firm, t, &model, rules, &bm));
+    let scorer = Scorer::open(store, rules.to_vec())?;
+    usccs.iter().map(|u| scorer.score(store, u, as_of)).collect()
+}
+
+/// The model, benchmarks and rules held in memory, to score single firms as their facts change.
+pub struct Scorer {
+    pub model: CreditModel,
+    pub benchmarks: xinyong_credit::bench::Benchmarks,
+    pub rules: Vec<Rule>,
+}
+
+impl Scorer {
+    /// The latest run's model and benchmarks.
+    pub fn open(store: &dyn Store, rules: Vec<Rule>) -> Result<Scorer, ScoreError> {
+        let (_, mjson) = latest_model(store)?
+            .ok_or_else(|| ScoreError::Model("no stored model: run `xinyong score` first".into()))?;
+        let model = CreditModel::from_json(&mjson).map_err(ScoreError::Model)?;
+        let run = store
+            .runs()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ScoreError::Model("no stored run".into()))?;
+        let benchmarks = serde_json::from_str(&store.run_benchmarks(&run.run_id)?)
+            .map_err(|e| ScoreError::Model(e.to_string()))?;
+        Ok(Scorer {
+            model,
+            benchmarks,
+            rules,
+        })
     }
-    Ok(out)
+
+    /// One firm: its facts from the store, then indicators, warnings and score.
+    pub fn score(&self, store: &dyn Store, uscc: &str, as_of: &str) -> Result<FirmScore, ScoreError> {
+        let t = parse_day(as_of)?;
+        let firm = load_one(store, uscc, as_of)?;
+        Ok(run::assess_one(&firm, t, &self.model, &self.rules, &self.benchmarks))
+    }
 }
 
 /// One firm's facts as current on a date, and the guarantees it gave (stored under the borrowers).
@@ -333,6 +353,7 @@ pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmDat
         };
         if b.add(&raw, &mut names).is_ok() {
             f.guarantees_given.append(&mut b.guarantees_received);
+            f.provenance.append(&mut b.provenance);
         }
     }
     let _ = t;

@@ -194,7 +194,12 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         t.elapsed().as_secs_f64(),
         a.db.display()
     );
-    print_stats(&open(&a.db)?)
+    print_stats(&open(&a.db)?)?;
+    // The credit models over what was ingested: scores, grades, warnings, the index.
+    println!();
+    crate::score_cmd::score(&crate::score_cmd::ScoreArgs::for_db(&a.db))?;
+    let store = open(&a.db)?;
+    crate::score_cmd::show_examples(&store)
 }
 
 pub fn fact(a: &FactArgs) -> Result<()> {

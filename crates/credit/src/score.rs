@@ -175,6 +175,22 @@ pub fn training_set(firms: &[FirmData], months: &[Month], cut: Day, cfg: &Scorin
     }
 }
 
+/// The scorecard settings for the credit model: unless the configuration says otherwise per indicator, each
+/// indicator's bins follow the catalogue's direction (a higher value of a "higher is safer" indicator never
+/// costs points), so that reason codes read the way a credit officer expects; an indicator whose data run the
+/// other way gets a wrong-signed coefficient and is dropped.
+pub fn fit_config(cfg: &ScoringConfig) -> FitConfig {
+    let mut fit = cfg.fit.clone();
+    for f in features::catalogue() {
+        fit.monotonic_by_feature.entry(f.id.clone()).or_insert(if f.direction > 0 {
+            xinyong_scorecard::Monotonic::Descending
+        } else {
+            xinyong_scorecard::Monotonic::Ascending
+        });
+    }
+    fit
+}
+
 /// Out-of-time validation figures recorded with a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Validation {
@@ -263,7 +279,7 @@ pub fn train(firms: &[FirmData], cut: Day, known_by: Day, cfg: &ScoringConfig) -
     if bads == 0 {
         return Err(TrainError::NoDefaults(cfg.default_overdue_days));
     }
-    let card = xinyong_scorecard::fit(&set.table, &set.target, &cfg.fit).map_err(|e| TrainError::Card(e.to_string()))?;
+    let card = xinyong_scorecard::fit(&set.table, &set.target, &fit_config(cfg)).map_err(|e| TrainError::Card(e.to_string()))?;
     let m = CreditModel {
         version: String::new(),
         trained_at_cut: data::day_str(cut),
