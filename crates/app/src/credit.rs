@@ -107,6 +107,8 @@ pub struct ScoreSummary {
     pub loaded_facts: u64,
     pub skipped: BTreeMap<&'static str, u64>,
     pub run_id: String,
+    /// Seconds spent loading facts, training (0 when the model was given), computing, and storing.
+    pub timings: [f64; 4],
 }
 
 /// Trains a model on data known by `cut`, validating out of time on the last complete snapshot.
@@ -152,10 +154,42 @@ pub fn training_csv(store: &dyn Store, cut: &str, cfg: &ScoringConfig) -> Result
     Ok(out)
 }
 
+/// The scoring core alone, for benchmarks: every firm's indicators as of `as_of` and its card points, with
+/// the seconds spent loading and computing. Writes nothing.
+pub fn core(store: &dyn Store, as_of: &str, model: &CreditModel) -> Result<(Vec<(String, Vec<Option<f64>>, f64)>, f64, f64), ScoreError> {
+    use rayon::prelude::*;
+    let t = parse_day(as_of)?;
+    let clock = std::time::Instant::now();
+    let firms = load(store, as_of)?.firms;
+    let t_load = clock.elapsed().as_secs_f64();
+    let pos: Vec<usize> = model
+        .card
+        .features
+        .iter()
+        .map(|f| xinyong_credit::features::position(&f.name).unwrap_or(0))
+        .collect();
+    let out: Vec<(String, Vec<Option<f64>>, f64)> = firms
+        .par_iter()
+        .filter(|f| run::in_scope(f, t, t))
+        .map(|f| {
+            let row = xinyong_credit::features::compute(f, t);
+            let vals: Vec<xinyong_scorecard::Value> = pos
+                .iter()
+                .map(|&i| row.values[i].map_or(xinyong_scorecard::Value::Missing, xinyong_scorecard::Value::Num))
+                .collect();
+            let points = model.card.score_values(&vals).points;
+            (f.uscc.clone(), row.values, points)
+        })
+        .collect();
+    Ok((out, t_load, clock.elapsed().as_secs_f64() - t_load))
+}
+
 /// The full recompute for the district as of a date, stored as a run.
 pub fn score_district(store: &mut dyn Store, opt: ScoreOptions) -> Result<ScoreSummary, ScoreError> {
     let t = parse_day(opt.as_of)?;
+    let clock = std::time::Instant::now();
     let loaded = load(store, opt.as_of)?;
+    let t_load = clock.elapsed().as_secs_f64();
     if loaded.firms.is_empty() {
         return Err(ScoreError::NoFirms(opt.as_of.to_string()));
     }
@@ -167,10 +201,13 @@ pub fn score_district(store: &mut dyn Store, opt: ScoreOptions) -> Result<ScoreS
             None => (train(&loaded.firms, t, &opt.config)?, true),
         },
     };
+    let t_train = clock.elapsed().as_secs_f64() - t_load;
     store.put_model(&model.version, &opt.now, &model.to_json())?;
     let output = run::recompute(&loaded.firms, t, &model, &opt.rules);
+    let t_compute = clock.elapsed().as_secs_f64() - t_load - t_train;
     let run_id = format!("{}/{}", output.as_of, model.version);
     store.put_run(&to_record(&output, &run_id, &opt.now))?;
+    let t_store = clock.elapsed().as_secs_f64() - t_load - t_train - t_compute;
     Ok(ScoreSummary {
         output,
         model,
@@ -178,6 +215,7 @@ pub fn score_district(store: &mut dyn Store, opt: ScoreOptions) -> Result<ScoreS
         loaded_facts: loaded.facts,
         skipped: loaded.skipped,
         run_id,
+        timings: [t_load, t_train, t_compute, t_store],
     })
 }
 

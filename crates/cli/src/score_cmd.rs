@@ -42,6 +42,11 @@ pub struct ScoreArgs {
     /// The wall-clock time recorded on the run.
     #[arg(long, env = "XINYONG_CLOCK")]
     pub clock: Option<String>,
+    /// Benchmark the scoring core: compute every firm's indicators and card points as of the date with the
+    /// latest stored model (or --model), write them to this CSV (uscc, the indicators, points) and print the
+    /// time spent; nothing is stored.
+    #[arg(long)]
+    pub bench_core: Option<PathBuf>,
     /// Instead of scoring: write the training rows (indicators and the 12-month default label per firm
     /// snapshot) to this CSV file.
     #[arg(long)]
@@ -83,6 +88,7 @@ impl ScoreArgs {
             firms: Vec::new(),
             clock: None,
             export_training: None,
+            bench_core: None,
         }
     }
 }
@@ -162,6 +168,34 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         Some(p) => ScoringConfig::parse(&std::fs::read_to_string(p)?).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => ScoringConfig::builtin(),
     };
+    if let Some(p) = &a.bench_core {
+        let model = match &a.model {
+            Some(m) => std::fs::read_to_string(m)?,
+            None => credit::latest_model(&store)?.context("no stored model: run `xinyong score` first")?.1,
+        };
+        let model = xinyong_credit::CreditModel::from_json(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (rows, t_load, t_compute) = credit::core(&store, &as_of, &model)?;
+        let mut csv = String::from("uscc,");
+        csv.push_str(&features::IDS.join(","));
+        csv.push_str(",points\n");
+        for (u, vals, pts) in &rows {
+            csv.push_str(u);
+            for v in vals {
+                csv.push(',');
+                if let Some(x) = v {
+                    csv.push_str(&format!("{x}"));
+                }
+            }
+            csv.push_str(&format!(",{pts}\n"));
+        }
+        std::fs::write(p, csv)?;
+        println!(
+            "core: {} firms as of {as_of}: load {t_load:.2} s, indicators and points {t_compute:.3} s; wrote {}",
+            rows.len(),
+            p.display()
+        );
+        return Ok(());
+    }
     if let Some(p) = &a.export_training {
         let csv = credit::training_csv(&store, &as_of, &config)?;
         std::fs::write(p, &csv).with_context(|| format!("writing {}", p.display()))?;
@@ -196,6 +230,14 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         s.model.version,
         if s.trained { "trained now" } else { "stored" },
         s.loaded_facts
+    );
+    println!(
+        "  load {:.1} s, train {:.1} s, compute {:.1} s ({} months of index history), store {:.1} s",
+        s.timings[0],
+        s.timings[1],
+        s.timings[2],
+        s.model.config.index_months,
+        s.timings[3]
     );
     for (reason, n) in &s.skipped {
         println!("  {n} facts unreadable ({reason}), not used");

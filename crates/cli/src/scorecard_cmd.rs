@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use xinyong_scorecard::{metrics, read_csv, BinKind, Calibration, Column, FitConfig, Method, Model, Table};
+use xinyong_scorecard::{
+    metrics, read_csv, BinKind, Calibration, Column, Feature, FeatureKind, FitConfig, Method, Model, Table,
+};
 
 #[derive(Args)]
 pub struct ScorecardArgs {
@@ -160,7 +162,7 @@ fn fit(a: &FitArgs) -> Result<()> {
         writeln!(out, "  {:<40} IV {:>7.4}", f.name, f.iv)?;
     }
     for d in &t.dropped {
-        writeln!(out, "  dropped {:<32} IV {:>7.4}  {}", d.name, d.iv, d.reason)?;
+        writeln!(out, "  dropped {:<32} {}", d.name, d.reason)?;
     }
     if !t.rounds.is_empty() {
         writeln!(out, "rounds      {:?} (per bag, early stopping)", t.rounds)?;
@@ -247,6 +249,10 @@ fn show(a: &ShowArgs) -> Result<()> {
     )?;
     for f in &m.features {
         writeln!(out)?;
+        if f.kind == FeatureKind::Pair {
+            show_pair(&mut out, f)?;
+            continue;
+        }
         writeln!(out, "{}  IV {:.4}  coefficient {:.4}  {} bins", f.name, f.iv, f.coefficient, f.bins.len())?;
         writeln!(out, "  {:<44} {:>7} {:>9} {:>8} {:>9}", "bin", "count", "bad rate", "WoE", "points")?;
         for b in &f.bins {
@@ -266,6 +272,44 @@ fn show(a: &ShowArgs) -> Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// A pair feature as a grid: rows are the first column's bins, columns the second's; cells hold points (`-` for
+/// cells without training rows, which score the feature's neutral share).
+fn show_pair(out: &mut impl Write, f: &Feature) -> Result<()> {
+    let (a, b) = (&f.axes[0], &f.axes[1]);
+    writeln!(out, "{}  (pair)  IV {:.4}  {} cells", f.name, f.iv, f.bins.len())?;
+    writeln!(out, "  rows: {}; columns: {}; cells: points", a.name, b.name)?;
+    let (na, nb) = (a.bins.len(), b.bins.len());
+    let cell = |i: usize, j: usize| &f.bins[i * nb + j];
+    // Only the bins with training rows.
+    let rows: Vec<usize> = (0..na).filter(|&i| (0..nb).any(|j| cell(i, j).count > 0)).collect();
+    let cols: Vec<usize> = (0..nb).filter(|&j| (0..na).any(|i| cell(i, j).count > 0)).collect();
+    write!(out, "  {:<24}", "")?;
+    for j in &cols {
+        write!(out, " {:>8}", format!("c{j}"))?;
+    }
+    writeln!(out)?;
+    for &i in &rows {
+        let mut label = a.bins[i].label.clone();
+        if label.chars().count() > 24 {
+            label = label.chars().take(21).collect::<String>() + "...";
+        }
+        write!(out, "  {label:<24}")?;
+        for &j in &cols {
+            let c = cell(i, j);
+            if c.count > 0 {
+                write!(out, " {:>8.2}", c.points)?;
+            } else {
+                write!(out, " {:>8}", "-")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    for &j in &cols {
+        writeln!(out, "  c{j} = {}", b.bins[j].label)?;
+    }
     Ok(())
 }
 

@@ -2,7 +2,6 @@
 //! platform knew it (its batch's delivery date, until a later delivery replaced it). `FirmData` holds every
 //! version known by the load's cut-off; `Snapshot` is the view as of one date.
 
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -13,9 +12,14 @@ pub type Month = i32;
 
 pub fn day(s: &str) -> Option<Day> {
     use chrono::Datelike;
-    chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d")
-        .ok()
-        .map(|d| d.num_days_from_ce())
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y: i32 = s.get(..4)?.parse().ok()?;
+    let m: u32 = s.get(5..7)?.parse().ok()?;
+    let d: u32 = s.get(8..10)?.parse().ok()?;
+    chrono::NaiveDate::from_ymd_opt(y, m, d).map(|d| d.num_days_from_ce())
 }
 
 pub fn day_str(d: Day) -> String {
@@ -220,22 +224,123 @@ pub struct FirmData {
     pub guarantees_given: Vec<Guarantee>,
     pub guarantees_received: Vec<Guarantee>,
     pub holdings: Vec<Holding>,
-    /// fact id → provenance, for every fact loaded.
-    pub provenance: BTreeMap<i64, (Arc<str>, Arc<str>, String)>,
+    /// (fact id, source, dataset, date) of every fact loaded, in fact id order after `finish`.
+    pub provenance: Vec<(i64, Arc<str>, Arc<str>, String)>,
 }
 
-fn num(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// A field value as read from a fact's JSON: strings borrow from the text where they can.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    Num(f64),
+    Str(std::borrow::Cow<'a, str>),
+    Other,
+}
+
+impl Val<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
     }
 }
 
-fn text(v: Option<&Value>) -> String {
+struct ValVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Val<'de>, E> {
+        Ok(Val::Num(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Val<'de>, E> {
+        Ok(Val::Num(v as f64))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Val<'de>, E> {
+        Ok(Val::Num(v as f64))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'de>, E> {
+        Ok(Val::Str(std::borrow::Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Val<'de>, E> {
+        Ok(Val::Str(std::borrow::Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Val<'de>, E> {
+        Ok(Val::Str(std::borrow::Cow::Owned(v)))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Val<'de>, E> {
+        Ok(Val::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Other)
+    }
+    fn visit_none<E>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Other)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Val<'de>, A::Error> {
+        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Val::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Val<'de>, A::Error> {
+        while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Val::Other)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Val<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+/// A fact's fields: a JSON object read into (key, value) pairs without building a map.
+pub struct Fields<'a>(pub Vec<(std::borrow::Cow<'a, str>, Val<'a>)>);
+
+struct FieldsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Fields<'de>, A::Error> {
+        let mut v = Vec::with_capacity(16);
+        while let Some(k) = a.next_key::<Val<'de>>()? {
+            let val = a.next_value::<Val<'de>>()?;
+            if let Val::Str(k) = k {
+                v.push((k, val));
+            }
+        }
+        Ok(Fields(v))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FieldsVisitor)
+    }
+}
+
+impl<'a> Fields<'a> {
+    pub fn get(&self, key: &str) -> Option<&Val<'a>> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+fn num(v: &Val) -> Option<f64> {
     match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
+        Val::Num(n) => Some(*n),
+        Val::Str(s) => s.trim().parse().ok(),
+        Val::Other => None,
+    }
+}
+
+fn text(v: Option<&Val>) -> String {
+    match v {
+        Some(Val::Str(s)) => s.to_string(),
+        Some(Val::Num(n)) => n.to_string(),
         _ => String::new(),
     }
 }
@@ -252,7 +357,7 @@ fn class5(s: &str) -> u8 {
 
 /// Interns source and dataset names for one load.
 #[derive(Default)]
-pub struct Names(BTreeMap<String, Arc<str>>);
+pub struct Names(std::collections::HashMap<String, Arc<str>>);
 
 impl Names {
     pub fn get(&mut self, s: &str) -> Arc<str> {
@@ -291,18 +396,17 @@ impl FirmData {
             from: day(&f.known_from).ok_or(skip("known_from"))?,
             to: f.known_to.as_deref().and_then(day),
         };
-        let v: Value = serde_json::from_str(&f.fields).map_err(|_| skip("json"))?;
-        let o = v.as_object().ok_or(skip("json"))?;
+        let o: Fields = serde_json::from_str(&f.fields).map_err(|_| skip("json"))?;
         let source = names.get(&f.source);
         let dataset = names.get(&f.dataset);
         let date_label = f
             .period
             .clone()
             .or_else(|| f.event_date.clone())
-            .or_else(|| o.get("date").and_then(|v| v.as_str()).map(str::to_string))
+            .or_else(|| o.get("date").and_then(Val::as_str).map(str::to_string))
             .unwrap_or_default();
         self.provenance
-            .insert(f.fact_id, (source.clone(), dataset.clone(), date_label));
+            .push((f.fact_id, source.clone(), dataset.clone(), date_label));
         let ds = f.dataset.as_str();
         if ds == "amr.registration" {
             self.registrations.push(Registration {
@@ -311,8 +415,8 @@ impl FirmData {
                 township: text(o.get("township")),
                 size_class: text(o.get("size_class")),
                 status: text(o.get("status")),
-                founded: o.get("founded").and_then(|v| v.as_str()).and_then(day),
-                dereg_date: o.get("dereg_date").and_then(|v| v.as_str()).and_then(day),
+                founded: o.get("founded").and_then(Val::as_str).and_then(day),
+                dereg_date: o.get("dereg_date").and_then(Val::as_str).and_then(day),
                 reg_capital: o.get("reg_capital").and_then(num),
                 paid_in_capital: o.get("paid_in_capital").and_then(num),
                 legal_rep: text(o.get("legal_rep")),
@@ -355,8 +459,8 @@ impl FirmData {
                 borrower: text(o.get("id")),
                 guarantor: text(o.get("guarantor_id")),
                 amount: o.get("amount").and_then(num).unwrap_or(0.0),
-                start: o.get("start").and_then(|v| v.as_str()).and_then(day),
-                end: o.get("end").and_then(|v| v.as_str()).and_then(day),
+                start: o.get("start").and_then(Val::as_str).and_then(day),
+                end: o.get("end").and_then(Val::as_str).and_then(day),
                 kind: text(o.get("kind")),
                 source,
                 fact: f.fact_id,
@@ -376,28 +480,44 @@ impl FirmData {
             } else {
                 month(p).ok_or(skip("period"))?
             };
-            for (k, val) in o {
+            let mut key = String::with_capacity(48);
+            for (k, val) in &o.0 {
                 let Some(name) = k.strip_prefix("metric:") else {
                     continue;
                 };
-                let key = format!("{ds}:{name}");
+                key.clear();
+                key.push_str(ds);
+                key.push(':');
+                key.push_str(name);
                 match val {
-                    Value::String(code) if num(val).is_none() => {
-                        self.codes.entry(key).or_default().push(CodeObs {
+                    Val::Str(code) if num(val).is_none() => {
+                        let c = CodeObs {
                             year: period,
-                            code: code.clone(),
+                            code: code.to_string(),
                             fact: f.fact_id,
                             known,
-                        })
+                        };
+                        match self.codes.get_mut(key.as_str()) {
+                            Some(v) => v.push(c),
+                            None => {
+                                self.codes.insert(key.clone(), vec![c]);
+                            }
+                        }
                     }
                     _ => {
                         if let Some(x) = num(val) {
-                            self.metrics.entry(key).or_default().push(Obs {
+                            let ob = Obs {
                                 period,
                                 value: x,
                                 fact: f.fact_id,
                                 known,
-                            })
+                            };
+                            match self.metrics.get_mut(key.as_str()) {
+                                Some(v) => v.push(ob),
+                                None => {
+                                    self.metrics.insert(key.clone(), vec![ob]);
+                                }
+                            }
                         }
                     }
                 }
@@ -405,7 +525,7 @@ impl FirmData {
             return Ok(());
         }
         // Event dates come from the fact's columns, or from its fields where the caller has only those.
-        let fallback = |k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let fallback = |k: &str| o.get(k).and_then(Val::as_str).map(str::to_string);
         let event_date = f.event_date.clone().or_else(|| fallback("date"));
         let end_date = f.end_date.clone().or_else(|| fallback("end_date"));
         if let Some(d) = event_date.as_deref() {
@@ -429,6 +549,8 @@ impl FirmData {
     /// Puts every list in fact id order, so results (evidence lists in particular) do not depend on the order
     /// the loader read the facts in. Call once after loading.
     pub fn finish(&mut self) {
+        self.provenance.sort_by_key(|p| p.0);
+        self.provenance.dedup_by_key(|p| p.0);
         self.registrations.sort_by_key(|x| x.fact);
         self.events.sort_by_key(|x| x.fact);
         self.loans.sort_by_key(|x| x.fact);
@@ -448,8 +570,16 @@ impl FirmData {
         self.guarantees_given.push(g);
     }
 
+    /// The source, dataset and date of a loaded fact.
+    pub fn provenance_of(&self, fact: i64) -> Option<&(i64, Arc<str>, Arc<str>, String)> {
+        self.provenance
+            .binary_search_by_key(&fact, |p| p.0)
+            .ok()
+            .map(|i| &self.provenance[i])
+    }
+
     pub fn provenance(&self, fact: i64) -> Option<Provenance> {
-        self.provenance.get(&fact).map(|(s, d, date)| Provenance {
+        self.provenance_of(fact).map(|(_, s, d, date)| Provenance {
             fact_id: fact,
             source: s.to_string(),
             dataset: d.to_string(),

@@ -142,6 +142,70 @@ pub const IDS: [&str; 62] = [
 
 pub const N: usize = IDS.len();
 
+// Positions in `IDS`, for the dispatch in `compute_at`.
+const CAP_REG_CAPITAL: usize = 0;
+const CAP_PAID_IN_RATIO: usize = 1;
+const CAP_YEARS: usize = 2;
+const CAP_TOTAL_ASSETS: usize = 3;
+const CAP_EQUITY_RATIO: usize = 4;
+const CAP_NET_ASSETS: usize = 5;
+const CAP_PROPERTY_OWNED: usize = 6;
+const CAP_ENCUMBERED_SHARE: usize = 7;
+const CAP_LAND_RIGHTS: usize = 8;
+const CAP_SHAREHOLDERS: usize = 9;
+const OPS_POWER_LEVEL: usize = 10;
+const OPS_POWER_YOY: usize = 11;
+const OPS_POWER_CV: usize = 12;
+const OPS_WATER_YOY: usize = 13;
+const OPS_GAS_YOY: usize = 14;
+const OPS_HEADCOUNT: usize = 15;
+const OPS_HEADCOUNT_QOQ: usize = 16;
+const OPS_SALES_12M: usize = 17;
+const OPS_SALES_YOY_3M: usize = 18;
+const OPS_ASSET_TURNOVER: usize = 19;
+const OPS_RECEIVABLE_DAYS: usize = 20;
+const OPS_MU_GRADE: usize = 21;
+const OPS_SETTLE_IN_YOY: usize = 22;
+const OPS_PENALTIES_24M: usize = 23;
+const OPS_COMPLAINTS_12M: usize = 24;
+const PRO_MARGIN: usize = 25;
+const PRO_ROA: usize = 26;
+const PRO_TAX_PER_HEAD: usize = 27;
+const PRO_TAX_YOY: usize = 28;
+const PRO_TAX_GRADE: usize = 29;
+const PRO_TAX_PER_MU: usize = 30;
+const PRO_TAX_BURDEN: usize = 31;
+const PRO_LOSS_YEARS: usize = 32;
+const SOL_DEBT_RATIO: usize = 33;
+const SOL_CURRENT_RATIO: usize = 34;
+const SOL_INTEREST_COVER: usize = 35;
+const SOL_BANK_DEBT_TO_SALES: usize = 36;
+const SOL_MAX_OVERDUE_12M: usize = 37;
+const SOL_OVERDUE_MONTHS_12M: usize = 38;
+const SOL_WORST_CLASS5_12M: usize = 39;
+const SOL_ROLLOVER_SHARE: usize = 40;
+const SOL_LENDERS: usize = 41;
+const SOL_LENDER_GROWTH: usize = 42;
+const SOL_NONBANK_SHARE: usize = 43;
+const SOL_AVG_RATE: usize = 44;
+const SOL_GUARANTEES_TO_EQUITY: usize = 45;
+const SOL_ARREARS_12M: usize = 46;
+const SOL_CONTRIB_GAP_3M: usize = 47;
+const SOL_COURT_DEBTOR_24M: usize = 48;
+const SOL_ENQUIRIES_3M: usize = 49;
+const SOL_CASH_FLOW: usize = 50;
+const SOL_ALTMAN_Z: usize = 51;
+const DEV_SALES_GROWTH: usize = 52;
+const DEV_POWER_GROWTH: usize = 53;
+const DEV_HEADCOUNT_GROWTH: usize = 54;
+const DEV_REVENUE_GROWTH: usize = 55;
+const DEV_PATENTS_36M: usize = 56;
+const DEV_TECH_CERT: usize = 57;
+const DEV_EXPORT_GROWTH: usize = 58;
+const DEV_SUBSIDIES_36M: usize = 59;
+const DEV_HONOURS: usize = 60;
+const DEV_ECO_GRADE: usize = 61;
+
 pub fn position(id: &str) -> Option<usize> {
     IDS.iter().position(|x| *x == id)
 }
@@ -290,16 +354,14 @@ impl<'a> Snapshot<'a> {
         (best, prev)
     }
 
-    /// A yearly value from the first dataset that has it, for the latest year.
-    fn statement(&self, metric: &str) -> Option<Yearly> {
-        ["tax.financial_statements", "amr.annual_reports", "stats.above_scale"]
-            .iter()
-            .find_map(|ds| self.yearly(&format!("{ds}:{metric}")).0)
+    /// A yearly value from the first of `keys` (dataset:metric, in order of preference) that has one.
+    fn statement(&self, keys: &[&str]) -> Option<Yearly> {
+        keys.iter().find_map(|k| self.yearly(k).0)
     }
 
-    fn statement_pair(&self, metric: &str) -> (Option<Yearly>, Option<Yearly>) {
-        for ds in ["tax.financial_statements", "amr.annual_reports", "stats.above_scale"] {
-            let p = self.yearly(&format!("{ds}:{metric}"));
+    fn statement_pair(&self, keys: &[&str]) -> (Option<Yearly>, Option<Yearly>) {
+        for k in keys {
+            let p = self.yearly(k);
             if p.0.is_some() {
                 return p;
             }
@@ -391,60 +453,80 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
     let settle_in = s.monthly("pboc.settlement:settle_in");
     let enquiries = s.monthly("pboc.settlement:credit_enquiries");
     let export = s.monthly("customs.trade:export");
-    let assets = s.statement("total_assets");
-    let liabilities = s.statement("total_liabilities");
-    let (revenue, revenue_prev) = s.statement_pair("revenue");
+    const FS: &str = "tax.financial_statements:";
+    let assets = s.statement(&[
+        "tax.financial_statements:total_assets",
+        "amr.annual_reports:total_assets",
+        "stats.above_scale:total_assets",
+    ]);
+    let liabilities = s.statement(&[
+        "tax.financial_statements:total_liabilities",
+        "amr.annual_reports:total_liabilities",
+        "stats.above_scale:total_liabilities",
+    ]);
+    let (revenue, revenue_prev) = s.statement_pair(&[
+        "tax.financial_statements:revenue",
+        "amr.annual_reports:revenue",
+        "stats.above_scale:revenue",
+    ]);
+    let profit_keys = ["amr.annual_reports:profit", "stats.above_scale:profit"];
     let profit = s
         .yearly("tax.financial_statements:net_profit")
         .0
-        .or_else(|| s.statement("profit"));
-    let fs = |m: &str| s.yearly(&format!("tax.financial_statements:{m}"));
+        .or_else(|| s.statement(&profit_keys));
+    let mut key = String::with_capacity(64);
+    let mut fs = |m: &str| {
+        key.clear();
+        key.push_str(FS);
+        key.push_str(m);
+        s.yearly(&key)
+    };
     let equity = match (assets, liabilities) {
         (Some(a), Some(l)) if a.year == l.year => Some((a.v - l.v, a.fact)),
         _ => None,
     };
     let borrower = s.is_borrower();
 
-    for (i, id) in IDS.iter().enumerate() {
+    for i in 0..N {
         let ev = &mut evidence[i];
-        let v: Option<f64> = match *id {
-            "cap_reg_capital" => reg.and_then(|r| {
+        let v: Option<f64> = match i {
+            CAP_REG_CAPITAL => reg.and_then(|r| {
                 ev.push(r.fact);
                 r.reg_capital.map(|c| ln1(c / 1e4))
             }),
-            "cap_paid_in_ratio" => reg.and_then(|r| {
+            CAP_PAID_IN_RATIO => reg.and_then(|r| {
                 ev.push(r.fact);
                 match (r.paid_in_capital, r.reg_capital) {
                     (Some(p), Some(c)) if c > 0.0 => Some((p / c).min(1.5)),
                     _ => None,
                 }
             }),
-            "cap_years" => reg.and_then(|r| {
+            CAP_YEARS => reg.and_then(|r| {
                 ev.push(r.fact);
                 r.founded.map(|f| ((t - f) as f64 / 365.25).max(0.0))
             }),
-            "cap_total_assets" => assets.map(|a| {
+            CAP_TOTAL_ASSETS => assets.map(|a| {
                 ev.push(a.fact);
                 ln1(a.v / 1e4)
             }),
-            "cap_equity_ratio" => match (assets, equity) {
+            CAP_EQUITY_RATIO => match (assets, equity) {
                 (Some(a), Some((e, f))) if a.v > 0.0 => {
                     ev.push(f);
                     Some((e / a.v).clamp(-3.0, 1.0))
                 }
                 _ => None,
             },
-            "cap_net_assets" => equity.map(|(e, f)| {
+            CAP_NET_ASSETS => equity.map(|(e, f)| {
                 ev.push(f);
                 slog(e / 1e4)
             }),
-            "cap_property_owned" => Some(
+            CAP_PROPERTY_OWNED => Some(
                 s.events()
                     .filter(|e| &*e.dataset == "realestate.rights" && e.category == "ownership" && e.active(t))
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            "cap_encumbered_share" => assets.filter(|a| a.v > 0.0).map(|a| {
+            CAP_ENCUMBERED_SHARE => assets.filter(|a| a.v > 0.0).map(|a| {
                 let enc: f64 = s
                     .events()
                     .filter(|e| {
@@ -457,13 +539,13 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .sum();
                 (enc / a.v).min(5.0)
             }),
-            "cap_land_rights" => Some(
+            CAP_LAND_RIGHTS => Some(
                 s.recent(&["land.use_rights"], 60)
                     .filter(|e| e.category == "land_grant")
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            "cap_shareholders" => {
+            CAP_SHAREHOLDERS => {
                 let h: Vec<_> = firm.holdings.iter().filter(|h| h.known.at(k)).collect();
                 if h.is_empty() {
                     None
@@ -475,12 +557,12 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     Some(h.len() as f64 + if firm_holder { 10.0 } else { 0.0 })
                 }
             }
-            "ops_power_level" => power.sum(0, 3).map(|x| {
+            OPS_POWER_LEVEL => power.sum(0, 3).map(|x| {
                 power.facts(0, 3, ev);
                 ln1(x / power.count(0, 3).max(1) as f64)
             }),
-            "ops_power_yoy" => power.ratio(3, 12, ev),
-            "ops_power_cv" => {
+            OPS_POWER_YOY => power.ratio(3, 12, ev),
+            OPS_POWER_CV => {
                 if power.count(0, 12) >= 6 {
                     let xs: Vec<f64> = (0..12).filter_map(|k| power.v[k]).collect();
                     let mean = xs.iter().sum::<f64>() / xs.len() as f64;
@@ -491,13 +573,13 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     None
                 }
             }
-            "ops_water_yoy" => water.ratio(3, 12, ev),
-            "ops_gas_yoy" => gas.ratio(3, 12, ev),
-            "ops_headcount" => insured.latest(3).map(|(k, x)| {
+            OPS_WATER_YOY => water.ratio(3, 12, ev),
+            OPS_GAS_YOY => gas.ratio(3, 12, ev),
+            OPS_HEADCOUNT => insured.latest(3).map(|(k, x)| {
                 push(ev, insured.fact[k]);
                 ln1(x)
             }),
-            "ops_headcount_qoq" => match (insured.v[0], insured.v[3]) {
+            OPS_HEADCOUNT_QOQ => match (insured.v[0], insured.v[3]) {
                 (Some(a), Some(b)) if b > 0.0 => {
                     push(ev, insured.fact[0]);
                     push(ev, insured.fact[3]);
@@ -505,26 +587,26 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 _ => None,
             },
-            "ops_sales_12m" => invoices.sum(0, 12).map(|x| {
+            OPS_SALES_12M => invoices.sum(0, 12).map(|x| {
                 invoices.facts(0, 12, ev);
                 ln1(x)
             }),
-            "ops_sales_yoy_3m" => invoices.ratio(3, 12, ev),
-            "ops_asset_turnover" => match (revenue, assets) {
+            OPS_SALES_YOY_3M => invoices.ratio(3, 12, ev),
+            OPS_ASSET_TURNOVER => match (revenue, assets) {
                 (Some(r), Some(a)) if a.v > 0.0 => {
                     push(ev, r.fact);
                     Some((r.v / a.v).min(20.0))
                 }
                 _ => None,
             },
-            "ops_receivable_days" => match (fs("receivables").0, fs("revenue").0) {
+            OPS_RECEIVABLE_DAYS => match (fs("receivables").0, fs("revenue").0) {
                 (Some(r), Some(rev)) if rev.v > 0.0 => {
                     push(ev, r.fact);
                     Some((r.v / rev.v * 365.0).min(1000.0))
                 }
                 _ => None,
             },
-            "ops_mu_grade" => s.code("eit.mu_efficiency:mu_grade").and_then(|(c, f)| {
+            OPS_MU_GRADE => s.code("eit.mu_efficiency:mu_grade").and_then(|(c, f)| {
                 push(ev, f);
                 match c.as_str() {
                     "A" => Some(4.0),
@@ -534,8 +616,8 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     _ => None,
                 }
             }),
-            "ops_settle_in_yoy" => settle_in.ratio(3, 12, ev),
-            "ops_penalties_24m" => Some(
+            OPS_SETTLE_IN_YOY => settle_in.ratio(3, 12, ev),
+            OPS_PENALTIES_24M => Some(
                 s.recent(
                     &[
                         "amr.penalties",
@@ -552,27 +634,27 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 .inspect(|e| push(ev, e.fact))
                 .count() as f64,
             ),
-            "ops_complaints_12m" => Some(
+            OPS_COMPLAINTS_12M => Some(
                 s.recent(&["media.complaints", "hrss.wage_arrears"], 12)
                     .filter(|e| &*e.dataset == "media.complaints" || e.category != "contribution_arrears")
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            "pro_margin" => match (profit, revenue) {
+            PRO_MARGIN => match (profit, revenue) {
                 (Some(p), Some(r)) if r.v > 0.0 => {
                     push(ev, p.fact);
                     Some((p.v / r.v).clamp(-2.0, 1.0))
                 }
                 _ => None,
             },
-            "pro_roa" => match (profit, assets) {
+            PRO_ROA => match (profit, assets) {
                 (Some(p), Some(a)) if a.v > 0.0 => {
                     push(ev, p.fact);
                     Some((p.v / a.v).clamp(-2.0, 1.0))
                 }
                 _ => None,
             },
-            "pro_tax_per_head" => match (tax.sum(0, 12), insured.latest(3)) {
+            PRO_TAX_PER_HEAD => match (tax.sum(0, 12), insured.latest(3)) {
                 (Some(x), Some((k, h))) if h > 0.0 => {
                     tax.facts(0, 2, ev);
                     push(ev, insured.fact[k]);
@@ -580,16 +662,16 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 _ => None,
             },
-            "pro_tax_yoy" => tax.ratio(12, 12, ev),
-            "pro_tax_grade" => s.code("tax.credit_grade:tax_grade").and_then(|(c, f)| {
+            PRO_TAX_YOY => tax.ratio(12, 12, ev),
+            PRO_TAX_GRADE => s.code("tax.credit_grade:tax_grade").and_then(|(c, f)| {
                 push(ev, f);
                 tax_grade(&c)
             }),
-            "pro_tax_per_mu" => s.yearly("eit.mu_efficiency:tax_per_mu").0.map(|y| {
+            PRO_TAX_PER_MU => s.yearly("eit.mu_efficiency:tax_per_mu").0.map(|y| {
                 push(ev, y.fact);
                 ln1(y.v)
             }),
-            "pro_tax_burden" => match (tax.sum(0, 12), invoices.sum(0, 12)) {
+            PRO_TAX_BURDEN => match (tax.sum(0, 12), invoices.sum(0, 12)) {
                 (Some(x), Some(sales)) if sales > 0.0 => {
                     tax.facts(0, 2, ev);
                     invoices.facts(0, 2, ev);
@@ -597,13 +679,13 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 _ => None,
             },
-            "pro_loss_years" => {
+            PRO_LOSS_YEARS => {
                 let (a, b) = {
                     let p = s.yearly("tax.financial_statements:net_profit");
                     if p.0.is_some() {
                         p
                     } else {
-                        s.statement_pair("profit")
+                        s.statement_pair(&profit_keys)
                     }
                 };
                 a.map(|a| {
@@ -616,28 +698,28 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     n
                 })
             }
-            "sol_debt_ratio" => match (liabilities, assets) {
+            SOL_DEBT_RATIO => match (liabilities, assets) {
                 (Some(l), Some(a)) if a.v > 0.0 => {
                     push(ev, l.fact);
                     Some((l.v / a.v).min(3.0))
                 }
                 _ => None,
             },
-            "sol_current_ratio" => match (fs("current_assets").0, fs("current_liabilities").0) {
+            SOL_CURRENT_RATIO => match (fs("current_assets").0, fs("current_liabilities").0) {
                 (Some(a), Some(l)) if l.v > 0.0 => {
                     push(ev, a.fact);
                     Some((a.v / l.v).min(10.0))
                 }
                 _ => None,
             },
-            "sol_interest_cover" => match (fs("ebit").0, fs("interest_expense").0) {
+            SOL_INTEREST_COVER => match (fs("ebit").0, fs("interest_expense").0) {
                 (Some(e), Some(i)) => {
                     push(ev, e.fact);
                     Some(if i.v > 0.0 { (e.v / i.v).clamp(-20.0, 50.0) } else { 50.0 })
                 }
                 _ => None,
             },
-            "sol_bank_debt_to_sales" => {
+            SOL_BANK_DEBT_TO_SALES => {
                 let bal: f64 = s.loans(0, 1).inspect(|l| push(ev, l.fact)).map(|l| l.balance).sum();
                 let sales = invoices.sum(0, 12).filter(|x| *x > 0.0).or(revenue.map(|r| r.v));
                 match sales {
@@ -645,7 +727,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     _ => None,
                 }
             }
-            "sol_max_overdue_12m" => borrower.then(|| {
+            SOL_MAX_OVERDUE_12M => borrower.then(|| {
                 let mut worst: Option<&data::LoanObs> = None;
                 for l in s.loans(0, 12) {
                     if worst.is_none_or(|w| l.overdue_days > w.overdue_days) {
@@ -657,7 +739,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 worst.map_or(0.0, |w| w.overdue_days as f64)
             }),
-            "sol_overdue_months_12m" => borrower.then(|| {
+            SOL_OVERDUE_MONTHS_12M => borrower.then(|| {
                 let months: BTreeSet<Month> = s
                     .loans(0, 12)
                     .filter(|l| l.overdue_days > 0)
@@ -666,17 +748,17 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .collect();
                 months.len() as f64
             }),
-            "sol_worst_class5_12m" => borrower.then(|| {
+            SOL_WORST_CLASS5_12M => borrower.then(|| {
                 s.loans(0, 12)
                     .filter(|l| l.class5 > 0)
                     .inspect(|l| push(ev, l.fact))
                     .map(|l| l.class5 as f64)
                     .fold(0.0, f64::max)
             }),
-            "sol_rollover_share" => {
+            SOL_ROLLOVER_SHARE => {
                 let bank: Vec<_> = s
                     .loans(0, 1)
-                    .filter(|l| firm.provenance.get(&l.fact).is_some_and(|p| &*p.1 == "lender.bank.loans"))
+                    .filter(|l| firm.provenance_of(l.fact).is_some_and(|p| &*p.2 == "lender.bank.loans"))
                     .collect();
                 (!bank.is_empty()).then(|| {
                     for l in bank.iter().filter(|l| l.rollover) {
@@ -685,11 +767,11 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     bank.iter().filter(|l| l.rollover).count() as f64 / bank.len() as f64
                 })
             }
-            "sol_lenders" => {
+            SOL_LENDERS => {
                 let l: BTreeSet<&str> = s.loans(0, 3).inspect(|l| push(ev, l.fact)).map(|l| &*l.source).collect();
                 Some(l.len() as f64)
             }
-            "sol_lender_growth" => borrower.then(|| {
+            SOL_LENDER_GROWTH => borrower.then(|| {
                 let now: BTreeSet<&str> = s.loans(0, 3).map(|l| &*l.source).collect();
                 let then: BTreeSet<&str> = s.loans(12, 3).map(|l| &*l.source).collect();
                 for l in s.loans(0, 1) {
@@ -699,7 +781,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 now.len() as f64 - then.len() as f64
             }),
-            "sol_nonbank_share" => borrower.then(|| {
+            SOL_NONBANK_SHARE => borrower.then(|| {
                 let (mut all, mut nonbank) = (0.0, 0.0);
                 for l in s.loans(0, 1) {
                     all += l.balance;
@@ -714,7 +796,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     0.0
                 }
             }),
-            "sol_avg_rate" => {
+            SOL_AVG_RATE => {
                 let (mut w, mut sum) = (0.0, 0.0);
                 for l in s.loans(0, 1) {
                     if let Some(r) = l.rate {
@@ -726,7 +808,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 (w > 0.0).then(|| sum / w)
             }
-            "sol_guarantees_to_equity" => {
+            SOL_GUARANTEES_TO_EQUITY => {
                 let g: f64 = firm
                     .guarantees_given
                     .iter()
@@ -740,7 +822,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     equity.map(|(e, _)| if e > 0.0 { (g / e).min(20.0) } else { 20.0 })
                 }
             }
-            "sol_arrears_12m" => {
+            SOL_ARREARS_12M => {
                 let n = s
                     .recent(&["tax.arrears", "power.arrears", "hrss.wage_arrears"], 12)
                     .filter(|e| &*e.dataset != "hrss.wage_arrears" || e.category == "contribution_arrears")
@@ -756,14 +838,14 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .count();
                 Some((n + w + g) as f64)
             }
-            "sol_contrib_gap_3m" => match (due.sum(0, 3), paid.sum(0, 3)) {
+            SOL_CONTRIB_GAP_3M => match (due.sum(0, 3), paid.sum(0, 3)) {
                 (Some(d), Some(p)) if d > 0.0 => {
                     due.facts(0, 3, ev);
                     Some((1.0 - p / d).clamp(0.0, 1.0))
                 }
                 _ => None,
             },
-            "sol_court_debtor_24m" => Some(
+            SOL_COURT_DEBTOR_24M => Some(
                 s.recent(&["court.cases", "court.dishonest"], 24)
                     .filter(|e| {
                         &*e.dataset == "court.dishonest" || e.status == "defendant" || e.status == "debtor"
@@ -771,16 +853,16 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            "sol_enquiries_3m" => enquiries.sum(0, 3).inspect(|_| enquiries.facts(0, 3, ev)),
-            "sol_cash_flow" => match (fs("operating_cash_flow").0, fs("total_liabilities").0) {
+            SOL_ENQUIRIES_3M => enquiries.sum(0, 3).inspect(|_| enquiries.facts(0, 3, ev)),
+            SOL_CASH_FLOW => match (fs("operating_cash_flow").0, fs("total_liabilities").0) {
                 (Some(c), Some(l)) if l.v > 0.0 => {
                     push(ev, c.fact);
                     Some((c.v / l.v).clamp(-2.0, 2.0))
                 }
                 _ => None,
             },
-            "sol_altman_z" => {
-                let y = |m: &str| fs(m).0.map(|v| v.v);
+            SOL_ALTMAN_Z => {
+                let mut y = |m: &str| fs(m).0.map(|v| v.v);
                 match (
                     y("total_assets"),
                     y("total_liabilities"),
@@ -799,9 +881,9 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     _ => None,
                 }
             }
-            "dev_sales_growth" => invoices.ratio(12, 12, ev),
-            "dev_power_growth" => power.ratio(12, 12, ev),
-            "dev_headcount_growth" => match (insured.v[0], insured.v[12]) {
+            DEV_SALES_GROWTH => invoices.ratio(12, 12, ev),
+            DEV_POWER_GROWTH => power.ratio(12, 12, ev),
+            DEV_HEADCOUNT_GROWTH => match (insured.v[0], insured.v[12]) {
                 (Some(a), Some(b)) if b > 0.0 => {
                     push(ev, insured.fact[0]);
                     push(ev, insured.fact[12]);
@@ -809,7 +891,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 _ => None,
             },
-            "dev_revenue_growth" => match (revenue, revenue_prev) {
+            DEV_REVENUE_GROWTH => match (revenue, revenue_prev) {
                 (Some(a), Some(b)) if b.year == a.year - 1 && b.v > 0.0 => {
                     push(ev, a.fact);
                     push(ev, b.fact);
@@ -817,20 +899,20 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 _ => None,
             },
-            "dev_patents_36m" => Some(s.recent(&["ip.patents"], 36).inspect(|e| push(ev, e.fact)).count() as f64),
-            "dev_tech_cert" => Some(
+            DEV_PATENTS_36M => Some(s.recent(&["ip.patents"], 36).inspect(|e| push(ev, e.fact)).count() as f64),
+            DEV_TECH_CERT => Some(
                 s.events()
                     .filter(|e| &*e.dataset == "sci.certifications" && e.active(t))
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            "dev_export_growth" => export.ratio(12, 12, ev),
-            "dev_subsidies_36m" => Some(
+            DEV_EXPORT_GROWTH => export.ratio(12, 12, ev),
+            DEV_SUBSIDIES_36M => Some(
                 s.recent(&["finance.subsidies", "agri.subsidies"], 36)
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            "dev_honours" => {
+            DEV_HONOURS => {
                 let red = s
                     .events()
                     .filter(|e| &*e.dataset == "ndrc.credit_lists" && e.category == "red_list" && e.active(t))
@@ -845,7 +927,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 };
                 Some((red + a) as f64)
             }
-            "dev_eco_grade" => s.code("eco.credit_grade:eco_grade").and_then(|(c, f)| {
+            DEV_ECO_GRADE => s.code("eco.credit_grade:eco_grade").and_then(|(c, f)| {
                 push(ev, f);
                 match c.as_str() {
                     "green" => Some(4.0),

@@ -330,18 +330,20 @@ fn changes(firms: &[FirmData], points: &[Point]) -> (Vec<WarningSpan>, Vec<Credi
 /// Links guarantees to the guarantors' records (facts are stored under the borrower).
 pub fn link_guarantees(firms: &mut [FirmData]) {
     let pos: BTreeMap<String, usize> = firms.iter().enumerate().map(|(i, f)| (f.uscc.clone(), i)).collect();
-    let mut given: Vec<(usize, data::Guarantee, Option<(std::sync::Arc<str>, std::sync::Arc<str>, String)>)> =
-        Vec::new();
+    type Prov = (i64, std::sync::Arc<str>, std::sync::Arc<str>, String);
+    let mut given: Vec<(usize, data::Guarantee, Option<Prov>)> = Vec::new();
     for f in firms.iter() {
         for g in &f.guarantees_received {
             if let Some(&i) = pos.get(&g.guarantor) {
-                given.push((i, g.clone(), f.provenance.get(&g.fact).cloned()));
+                // Looked up before `finish` sorts: a linear search over the borrower's facts.
+                let p = f.provenance.iter().find(|p| p.0 == g.fact).cloned();
+                given.push((i, g.clone(), p));
             }
         }
     }
     for (i, g, prov) in given {
         if let Some(p) = prov {
-            firms[i].provenance.insert(g.fact, p);
+            firms[i].provenance.push(p);
         }
         firms[i].add_guarantee_given(g);
     }
