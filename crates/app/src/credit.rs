@@ -6,7 +6,7 @@ use xinyong_credit::data::{self, FirmData, Names, RawFact};
 use xinyong_credit::run::{self, RunOutput};
 use xinyong_credit::score::{self, CreditModel, FirmScore, ScoringConfig};
 use xinyong_credit::warnings::Rule;
-use xinyong_store::{ScoreRun, Store, StoreError};
+use xinyong_store::{EventRow, ScoreRow, ScoreRun, Store, StoreError, WarningRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
@@ -154,9 +154,12 @@ pub fn training_csv(store: &dyn Store, cut: &str, cfg: &ScoringConfig) -> Result
     Ok(out)
 }
 
+/// A firm's indicators and card points: (USCC, indicators in catalogue order, points).
+pub type CoreRow = (String, Vec<Option<f64>>, f64);
+
 /// The scoring core alone, for benchmarks: every firm's indicators as of `as_of` and its card points, with
 /// the seconds spent loading and computing. Writes nothing.
-pub fn core(store: &dyn Store, as_of: &str, model: &CreditModel) -> Result<(Vec<(String, Vec<Option<f64>>, f64)>, f64, f64), ScoreError> {
+pub fn core(store: &dyn Store, as_of: &str, model: &CreditModel) -> Result<(Vec<CoreRow>, f64, f64), ScoreError> {
     use rayon::prelude::*;
     let t = parse_day(as_of)?;
     let clock = std::time::Instant::now();
@@ -168,7 +171,7 @@ pub fn core(store: &dyn Store, as_of: &str, model: &CreditModel) -> Result<(Vec<
         .iter()
         .map(|f| xinyong_credit::features::position(&f.name).unwrap_or(0))
         .collect();
-    let out: Vec<(String, Vec<Option<f64>>, f64)> = firms
+    let out: Vec<CoreRow> = firms
         .par_iter()
         .filter(|f| run::in_scope(f, t, t))
         .map(|f| {
@@ -245,58 +248,69 @@ pub fn to_record(o: &RunOutput, run_id: &str, now: &str) -> ScoreRun {
         scores: o
             .scores
             .iter()
-            .map(|s| {
-                (
-                    s.uscc.clone(),
-                    s.score,
-                    s.pd,
-                    s.grade.clone(),
-                    s.grade_unadjusted.clone(),
-                    colour(s.colour),
-                    json(s),
-                )
+            .map(|s| ScoreRow {
+                uscc: s.uscc.clone(),
+                score: s.score,
+                pd: s.pd,
+                grade: s.grade.clone(),
+                grade_unadjusted: s.grade_unadjusted.clone(),
+                colour: colour(s.colour),
+                detail: json(s),
             })
             .collect(),
         warnings: o
             .scores
             .iter()
             .flat_map(|s| {
-                s.warnings.iter().map(|w| {
-                    (
-                        s.uscc.clone(),
-                        w.rule,
-                        w.colour.key().to_string(),
-                        w.since.clone(),
-                        w.clears_on.clone(),
-                        json(&w.evidence),
-                    )
+                s.warnings.iter().map(|w| WarningRow {
+                    uscc: s.uscc.clone(),
+                    rule: w.rule,
+                    colour: w.colour.key().to_string(),
+                    since: w.since.clone(),
+                    clears_on: w.clears_on.clone(),
+                    evidence: json(&w.evidence),
                 })
             })
             .collect(),
         spans: o
             .warning_spans
             .iter()
-            .map(|s| (s.uscc.clone(), s.rule, s.colour.key().to_string(), s.start.clone(), s.end.clone()))
+            .map(|s| {
+                (
+                    s.uscc.clone(),
+                    s.rule,
+                    s.colour.key().to_string(),
+                    s.start.clone(),
+                    s.end.clone(),
+                )
+            })
             .collect(),
         events: o
             .events
             .iter()
-            .map(|e| {
-                (
-                    e.id.clone(),
-                    e.uscc.clone(),
-                    e.date.clone(),
-                    e.kind.clone(),
-                    e.rule,
-                    e.before.clone(),
-                    e.after.clone(),
-                )
+            .map(|e| EventRow {
+                id: e.id.clone(),
+                uscc: e.uscc.clone(),
+                date: e.date.clone(),
+                kind: e.kind.clone(),
+                rule: e.rule,
+                before: e.before.clone(),
+                after: e.after.clone(),
             })
             .collect(),
         history: o
             .history
             .iter()
-            .map(|h| (h.uscc.clone(), h.month.clone(), h.pd, h.score, h.grade.clone(), colour(h.colour)))
+            .map(|h| {
+                (
+                    h.uscc.clone(),
+                    h.month.clone(),
+                    h.pd,
+                    h.score,
+                    h.grade.clone(),
+                    colour(h.colour),
+                )
+            })
             .collect(),
         index: o
             .index
@@ -306,14 +320,27 @@ pub fn to_record(o: &RunOutput, run_id: &str, now: &str) -> ScoreRun {
         movers: o
             .movers
             .iter()
-            .map(|m| (m.month.clone(), m.dimension.clone(), m.member.clone(), m.uscc.clone(), m.delta))
+            .map(|m| {
+                (
+                    m.month.clone(),
+                    m.dimension.clone(),
+                    m.member.clone(),
+                    m.uscc.clone(),
+                    m.delta,
+                )
+            })
             .collect(),
     }
 }
 
 /// The incremental recompute: scores the given firms alone as of a date with the stored model and the
 /// benchmarks of the latest stored run, without rewriting the run.
-pub fn score_firms(store: &dyn Store, usccs: &[String], as_of: &str, rules: &[Rule]) -> Result<Vec<FirmScore>, ScoreError> {
+pub fn score_firms(
+    store: &dyn Store,
+    usccs: &[String],
+    as_of: &str,
+    rules: &[Rule],
+) -> Result<Vec<FirmScore>, ScoreError> {
     let scorer = Scorer::open(store, rules.to_vec())?;
     usccs.iter().map(|u| scorer.score(store, u, as_of)).collect()
 }
@@ -336,8 +363,8 @@ impl Scorer {
             .into_iter()
             .next()
             .ok_or_else(|| ScoreError::Model("no stored run".into()))?;
-        let benchmarks = serde_json::from_str(&store.run_benchmarks(&run.run_id)?)
-            .map_err(|e| ScoreError::Model(e.to_string()))?;
+        let benchmarks =
+            serde_json::from_str(&store.run_benchmarks(&run.run_id)?).map_err(|e| ScoreError::Model(e.to_string()))?;
         Ok(Scorer {
             model,
             benchmarks,

@@ -5,8 +5,8 @@
 
 pub mod archive;
 pub mod credit;
-pub mod validate;
 pub mod pipeline;
+pub mod validate;
 
 pub use pipeline::{ingest_paths, raw_row, BatchReport, IngestOptions, IngestSummary};
 

@@ -119,7 +119,12 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 /// Validates on the snapshot 12 months before the data cut-off: trains on data known then (labels whose outcome
 /// windows closed by it), scores the snapshot, and compares with what truly happened in the 12 months after.
-pub fn validate(store: &dyn Store, truth: &Truth, cfg: &ScoringConfig, rules: &[Rule]) -> Result<Report, ValidateError> {
+pub fn validate(
+    store: &dyn Store,
+    truth: &Truth,
+    cfg: &ScoringConfig,
+    rules: &[Rule],
+) -> Result<Report, ValidateError> {
     let cutoff = store
         .data_cutoff()
         .map_err(ScoreError::from)?
@@ -147,7 +152,9 @@ pub fn validate(store: &dyn Store, truth: &Truth, cfg: &ScoringConfig, rules: &[
         .collect();
     let defaults = label.iter().filter(|&&y| y == 1).count();
     if defaults == 0 {
-        return Err(ValidateError::Data("no true defaults in the 12 months after the validation date".into()));
+        return Err(ValidateError::Data(
+            "no true defaults in the 12 months after the validation date".into(),
+        ));
     }
     // Scores at the validation date as known on it (strict as-of) would miss backfilled history; use the
     // cut-off's knowledge of facts valid by the date, as training does.
@@ -177,7 +184,7 @@ pub fn validate(store: &dyn Store, truth: &Truth, cfg: &ScoringConfig, rules: &[
                 .is_some_and(|(m, _)| m > v && m <= v + cfg.horizon_months) as u8
         })
         .collect();
-    if plat.iter().any(|&y| y == 1) {
+    if plat.contains(&1) {
         rep.platform_label_auc = Some(metrics::auc(&pd, &plat));
     }
     // Calibration by grade.
@@ -200,11 +207,16 @@ pub fn validate(store: &dyn Store, truth: &Truth, cfg: &ScoringConfig, rules: &[
     let popf: Vec<FirmData> = pop.iter().map(|&i| firms[i].clone()).collect();
     for &m in &months {
         let (sc, _) = run::assess(&popf, data::month_end(m), k, &model, rules);
-        active.push(sc.iter().map(|s| s.warnings.iter().map(|w| (w.rule, w.colour)).collect()).collect());
+        active.push(
+            sc.iter()
+                .map(|s| s.warnings.iter().map(|w| (w.rule, w.colour)).collect())
+                .collect(),
+        );
     }
     let at_v = months.iter().position(|&m| m == v).unwrap_or(0);
     let (nd, ng) = (defaults as f64, (pop.len() - defaults) as f64);
-    let stat = |matches: &dyn Fn(&[(u32, Colour)]) -> bool| -> (usize, f64, f64, Option<f64>, usize) {
+    type Matcher<'m> = &'m dyn Fn(&[(u32, Colour)]) -> bool;
+    let stat = |matches: Matcher| -> (usize, f64, f64, Option<f64>, usize) {
         let mut flagged = 0;
         let (mut hit, mut fa) = (0usize, 0usize);
         let mut leads = Vec::new();
@@ -263,11 +275,7 @@ pub fn validate(store: &dyn Store, truth: &Truth, cfg: &ScoringConfig, rules: &[
     let mut realised: BTreeMap<String, f64> = BTreeMap::new();
     for m in idx.keys() {
         let mm = data::month(m).unwrap_or(0);
-        let n = truth
-            .default
-            .values()
-            .filter(|d| data::month_of_day(**d) == mm)
-            .count();
+        let n = truth.default.values().filter(|d| data::month_of_day(**d) == mm).count();
         realised.insert(m.clone(), n as f64);
     }
     let xs: Vec<f64> = idx.values().copied().collect();
@@ -287,11 +295,7 @@ pub fn validate(store: &dyn Store, truth: &Truth, cfg: &ScoringConfig, rules: &[
     // Stability: score distributions at the validation date and at the cut-off.
     let now: Vec<f64> = out.scores.iter().map(|s| s.score).collect();
     let then: Vec<f64> = scores.iter().map(|s| s.score).collect();
-    rep.psi = Some((
-        data::month_str(v),
-        out.as_of.clone(),
-        metrics::psi(&then, &now, 10),
-    ));
+    rep.psi = Some((data::month_str(v), out.as_of.clone(), metrics::psi(&then, &now, 10)));
     let _ = features::N;
     Ok(rep)
 }

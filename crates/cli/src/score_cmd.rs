@@ -98,12 +98,15 @@ impl ScoreArgs {
 pub fn show_examples(store: &dyn Store) -> Result<()> {
     let run = pick_run(store, None)?;
     let scores = store.run_scores(&run)?;
-    let red = scores.iter().filter(|s| s.4.as_deref() == Some("red")).max_by(|a, b| a.2.total_cmp(&b.2));
-    let yellow = scores.iter().find(|s| s.4.as_deref() == Some("yellow"));
-    let best = scores.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    let red = scores
+        .iter()
+        .filter(|s| s.colour.as_deref() == Some("red"))
+        .max_by(|a, b| a.pd.total_cmp(&b.pd));
+    let yellow = scores.iter().find(|s| s.colour.as_deref() == Some("yellow"));
+    let best = scores.iter().max_by(|a, b| a.score.total_cmp(&b.score));
     for s in [red, yellow, best].into_iter().flatten() {
         println!();
-        if let Some(json) = store.run_score(&run, &s.0)? {
+        if let Some(json) = store.run_score(&run, &s.uscc)? {
             let f: FirmScore = serde_json::from_str(&json)?;
             print_firm(&f);
         }
@@ -171,7 +174,11 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     if let Some(p) = &a.bench_core {
         let model = match &a.model {
             Some(m) => std::fs::read_to_string(m)?,
-            None => credit::latest_model(&store)?.context("no stored model: run `xinyong score` first")?.1,
+            None => {
+                credit::latest_model(&store)?
+                    .context("no stored model: run `xinyong score` first")?
+                    .1
+            }
         };
         let model = xinyong_credit::CreditModel::from_json(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
         let (rows, t_load, t_compute) = credit::core(&store, &as_of, &model)?;
@@ -203,7 +210,9 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         return Ok(());
     }
     let model = match (&a.model, a.train) {
-        (Some(p), _) => ModelChoice::Given(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        (Some(p), _) => {
+            ModelChoice::Given(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
         (None, true) => ModelChoice::Train,
         (None, false) => ModelChoice::LatestOrTrain,
     };
@@ -233,11 +242,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     );
     println!(
         "  load {:.1} s, train {:.1} s, compute {:.1} s ({} months of index history), store {:.1} s",
-        s.timings[0],
-        s.timings[1],
-        s.timings[2],
-        s.model.config.index_months,
-        s.timings[3]
+        s.timings[0], s.timings[1], s.timings[2], s.model.config.index_months, s.timings[3]
     );
     for (reason, n) in &s.skipped {
         println!("  {n} facts unreadable ({reason}), not used");
@@ -305,7 +310,11 @@ fn summary(store: &dyn Store, run_id: &str, o: &xinyong_credit::RunOutput) -> Re
         .rev()
         .map(|(m, _, _, v)| format!("{m} {v:.1}"))
         .collect();
-    println!("district risk index (base {} = 100): {}", idx.first().map_or("", |x| x.0.as_str()), pts.join(", "));
+    println!(
+        "district risk index (base {} = 100): {}",
+        idx.first().map_or("", |x| x.0.as_str()),
+        pts.join(", ")
+    );
     Ok(())
 }
 
@@ -387,10 +396,14 @@ pub fn firm(a: &FirmArgs) -> Result<()> {
     };
     let s: FirmScore = serde_json::from_str(&json)?;
     print_firm(&s);
-    for (_, _, date, kind, rule, before, after) in store.credit_events(Some(&a.uscc))? {
+    for e in store.credit_events(Some(&a.uscc))? {
         println!(
-            "  event {date} {kind}{} {before} -> {after}",
-            rule.map_or(String::new(), |r| format!(" rule {r}"))
+            "  event {} {}{} {} -> {}",
+            e.date,
+            e.kind,
+            e.rule.map_or(String::new(), |r| format!(" rule {r}")),
+            e.before,
+            e.after
         );
     }
     Ok(())
@@ -434,7 +447,10 @@ pub fn validate(a: &ValidateArgs) -> Result<()> {
     let rules = rules(a.rules.as_ref())?;
     let t = Instant::now();
     let r = xinyong_app::validate::validate(&store, &truth, &cfg, &rules)?;
-    println!("## Out of time: trained on data up to {}, validated on the snapshot {}", r.train_cut, r.snapshot);
+    println!(
+        "## Out of time: trained on data up to {}, validated on the snapshot {}",
+        r.train_cut, r.snapshot
+    );
     println!();
     println!("| figure | value |\n|---|---|");
     println!("| model | {} ({} indicators in the card) |", r.model, r.card_features);

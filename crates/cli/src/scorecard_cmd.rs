@@ -111,7 +111,8 @@ pub fn run(a: &ScorecardArgs) -> Result<()> {
 
 fn load(path: &Path, target: &str, id: Option<&str>) -> Result<(Table, Vec<u8>)> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let (table, y, _) = read_csv(BufReader::new(f), target, id).with_context(|| format!("reading {}", path.display()))?;
+    let (table, y, _) =
+        read_csv(BufReader::new(f), target, id).with_context(|| format!("reading {}", path.display()))?;
     Ok((table, y))
 }
 
@@ -156,8 +157,17 @@ fn fit(a: &FitArgs) -> Result<()> {
         100.0 * t.bads as f64 / t.rows as f64,
         table.names.len() - cfg.exclude.iter().filter(|e| table.column(e).is_some()).count()
     )?;
-    let bins: usize = model.features.iter().map(|f| f.bins.iter().filter(|b| b.count > 0).count()).sum();
-    writeln!(out, "features    {} kept, {} dropped; {bins} bins with rows", model.features.len(), t.dropped.len())?;
+    let bins: usize = model
+        .features
+        .iter()
+        .map(|f| f.bins.iter().filter(|b| b.count > 0).count())
+        .sum();
+    writeln!(
+        out,
+        "features    {} kept, {} dropped; {bins} bins with rows",
+        model.features.len(),
+        t.dropped.len()
+    )?;
     for f in &model.features {
         writeln!(out, "  {:<40} IV {:>7.4}", f.name, f.iv)?;
     }
@@ -204,7 +214,11 @@ fn eval(a: &EvalArgs) -> Result<()> {
         bads as f64 / y.len().max(1) as f64
     )?;
     writeln!(out, "calibration by PD band:")?;
-    writeln!(out, "  {:>9} {:>9} {:>7} {:>10} {:>10}", "PD from", "PD to", "rows", "predicted", "observed")?;
+    writeln!(
+        out,
+        "  {:>9} {:>9} {:>7} {:>10} {:>10}",
+        "PD from", "PD to", "rows", "predicted", "observed"
+    )?;
     for b in metrics::calibration_table(&pd, &y, a.bands) {
         writeln!(
             out,
@@ -253,8 +267,19 @@ fn show(a: &ShowArgs) -> Result<()> {
             show_pair(&mut out, f)?;
             continue;
         }
-        writeln!(out, "{}  IV {:.4}  coefficient {:.4}  {} bins", f.name, f.iv, f.coefficient, f.bins.len())?;
-        writeln!(out, "  {:<44} {:>7} {:>9} {:>8} {:>9}", "bin", "count", "bad rate", "WoE", "points")?;
+        writeln!(
+            out,
+            "{}  IV {:.4}  coefficient {:.4}  {} bins",
+            f.name,
+            f.iv,
+            f.coefficient,
+            f.bins.len()
+        )?;
+        writeln!(
+            out,
+            "  {:<44} {:>7} {:>9} {:>8} {:>9}",
+            "bin", "count", "bad rate", "WoE", "points"
+        )?;
         for b in &f.bins {
             let rate = if b.count > 0 {
                 format!("{:.4}", b.bads as f64 / b.count as f64)
@@ -268,7 +293,11 @@ fn show(a: &ShowArgs) -> Result<()> {
             if matches!(b.kind, BinKind::Other | BinKind::Missing) && b.count == 0 {
                 label.push_str(" (none in training)");
             }
-            writeln!(out, "  {label:<44} {:>7} {rate:>9} {:>8.4} {:>9.2}", b.count, b.woe, b.points)?;
+            writeln!(
+                out,
+                "  {label:<44} {:>7} {rate:>9} {:>8.4} {:>9.2}",
+                b.count, b.woe, b.points
+            )?;
         }
     }
     out.flush()?;
@@ -322,7 +351,9 @@ fn cv(a: &CvArgs) -> Result<()> {
     }
     let folds: Vec<usize> = match &a.fold_column {
         Some(name) => {
-            let col = table.take_column(name).with_context(|| format!("fold column `{name}` not found"))?;
+            let col = table
+                .take_column(name)
+                .with_context(|| format!("fold column `{name}` not found"))?;
             let Column::Numeric(v) = col else {
                 bail!("fold column `{name}` must hold integers 0..{k}");
             };
@@ -330,7 +361,10 @@ fn cv(a: &CvArgs) -> Result<()> {
                 .enumerate()
                 .map(|(i, x)| match x {
                     Some(x) if x.fract() == 0.0 && *x >= 0.0 && (*x as usize) < k => Ok(*x as usize),
-                    _ => bail!("row {}: fold column `{name}` is {x:?}; expected an integer 0..{k}", i + 1),
+                    _ => bail!(
+                        "row {}: fold column `{name}` is {x:?}; expected an integer 0..{k}",
+                        i + 1
+                    ),
                 })
                 .collect::<Result<_>>()?
         }
@@ -347,7 +381,11 @@ fn cv(a: &CvArgs) -> Result<()> {
         let sy: Vec<u8> = test.iter().map(|&i| y[i]).collect();
         let m = xinyong_scorecard::fit(&table.select_rows(&train), &ty, &cfg)
             .with_context(|| format!("fitting fold {f}"))?;
-        let risk: Vec<f64> = m.score_table(&table.select_rows(&test))?.iter().map(|s| -s.points).collect();
+        let risk: Vec<f64> = m
+            .score_table(&table.select_rows(&test))?
+            .iter()
+            .map(|s| -s.points)
+            .collect();
         let auc = metrics::auc(&risk, &sy);
         writeln!(
             out,

@@ -94,7 +94,8 @@ fn a_scoring_run_is_stored_and_consistent() {
     assert!(scores.len() > 500, "{} firms scored", scores.len());
     let cfg = xinyong_credit::ScoringConfig::builtin();
     let mut reds = 0;
-    for (uscc, _, pd, grade, colour) in &scores {
+    for s in &scores {
+        let (uscc, pd, grade, colour) = (&s.uscc, &s.pd, &s.grade, &s.colour);
         assert!((0.0..=1.0).contains(pd));
         assert!(cfg.grades.iter().any(|g| &g.grade == grade), "{grade}");
         let detail: xinyong_credit::FirmScore =
@@ -110,7 +111,10 @@ fn a_scoring_run_is_stored_and_consistent() {
         for r in &detail.reasons {
             for e in &r.evidence {
                 let f = store.fact(e.fact_id).expect("cited fact exists");
-                assert_eq!((f.source.as_str(), f.dataset.as_str()), (e.source.as_str(), e.dataset.as_str()));
+                assert_eq!(
+                    (f.source.as_str(), f.dataset.as_str()),
+                    (e.source.as_str(), e.dataset.as_str())
+                );
             }
         }
         for w in &detail.warnings {
@@ -141,7 +145,7 @@ fn one_firm_alone_gets_what_it_gets_in_the_batch() {
     let rules = xinyong_credit::warnings::builtin_rules();
     let scores = store.run_scores(&run_id).unwrap();
     let mut checked = 0;
-    for (uscc, ..) in scores.iter().step_by(7) {
+    for uscc in scores.iter().step_by(7).map(|s| &s.uscc) {
         let batch: xinyong_credit::FirmScore =
             serde_json::from_str(&store.run_score(&run_id, uscc).unwrap().unwrap()).unwrap();
         let alone = xinyong_app::credit::score_firms(&store, std::slice::from_ref(uscc), &as_of, &rules)
@@ -191,7 +195,7 @@ fn scoring_as_of_a_past_date_reproduces_what_was_computed_then() {
     assert_eq!(sa, b.run_scores(&rb).unwrap());
     // Fact ids are each store's own numbering (the two stores ingested different file sets in different
     // orders); everything else must be equal.
-    for (uscc, ..) in &sa {
+    for uscc in sa.iter().map(|s| &s.uscc) {
         let x = without_ids(&a.run_score(&ra, uscc).unwrap().unwrap());
         let y = without_ids(&b.run_score(&rb, uscc).unwrap().unwrap());
         assert_eq!(x, y, "{uscc}");

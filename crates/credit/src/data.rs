@@ -66,7 +66,7 @@ pub fn last_complete_month(t: Day) -> Month {
 }
 
 /// When the platform knew a fact: from its delivery until a later delivery replaced it (exclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Known {
     pub from: Day,
     pub to: Option<Day>,
@@ -186,12 +186,6 @@ pub struct Registration {
     pub known: Known,
 }
 
-impl Default for Known {
-    fn default() -> Self {
-        Known { from: 0, to: None }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Holding {
     pub holder_id: String,
@@ -284,7 +278,10 @@ impl<'de> serde::de::Visitor<'de> for ValVisitor {
         Ok(Val::Other)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Val<'de>, A::Error> {
-        while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        while a
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
         Ok(Val::Other)
     }
 }
@@ -589,6 +586,9 @@ impl FirmData {
 
     /// The registration as known on `t`.
     pub fn registration(&self, t: Day) -> Option<&Registration> {
-        self.registrations.iter().filter(|r| r.known.at(t)).max_by_key(|r| r.known.from)
+        self.registrations
+            .iter()
+            .filter(|r| r.known.at(t))
+            .max_by_key(|r| r.known.from)
     }
 }

@@ -404,7 +404,10 @@ impl<'a> Snapshot<'a> {
     }
 
     fn is_borrower(&self) -> bool {
-        self.firm.loans.iter().any(|l| l.month <= self.last && l.known.at(self.k))
+        self.firm
+            .loans
+            .iter()
+            .any(|l| l.month <= self.last && l.known.at(self.k))
     }
 }
 
@@ -715,7 +718,11 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
             SOL_INTEREST_COVER => match (fs("ebit").0, fs("interest_expense").0) {
                 (Some(e), Some(i)) => {
                     push(ev, e.fact);
-                    Some(if i.v > 0.0 { (e.v / i.v).clamp(-20.0, 50.0) } else { 50.0 })
+                    Some(if i.v > 0.0 {
+                        (e.v / i.v).clamp(-20.0, 50.0)
+                    } else {
+                        50.0
+                    })
                 }
                 _ => None,
             },
@@ -768,7 +775,11 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 })
             }
             SOL_LENDERS => {
-                let l: BTreeSet<&str> = s.loans(0, 3).inspect(|l| push(ev, l.fact)).map(|l| &*l.source).collect();
+                let l: BTreeSet<&str> = s
+                    .loans(0, 3)
+                    .inspect(|l| push(ev, l.fact))
+                    .map(|l| &*l.source)
+                    .collect();
                 Some(l.len() as f64)
             }
             SOL_LENDER_GROWTH => borrower.then(|| {
@@ -847,9 +858,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
             },
             SOL_COURT_DEBTOR_24M => Some(
                 s.recent(&["court.cases", "court.dishonest"], 24)
-                    .filter(|e| {
-                        &*e.dataset == "court.dishonest" || e.status == "defendant" || e.status == "debtor"
-                    })
+                    .filter(|e| &*e.dataset == "court.dishonest" || e.status == "defendant" || e.status == "debtor")
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),

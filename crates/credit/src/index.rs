@@ -223,9 +223,7 @@ pub fn build(history: &[FirmMonth], months: &[Month], cfg: &ScoringConfig) -> (V
             let Some(now) = by_month_firm.get(&(cur.as_str(), u)) else {
                 continue;
             };
-            let before = by_month_firm
-                .get(&(prev.as_str(), u))
-                .map_or(0.0, |b| weight(b) * b.pd);
+            let before = by_month_firm.get(&(prev.as_str(), u)).map_or(0.0, |b| weight(b) * b.pd);
             let d = weight(now) * now.pd - before;
             for (dim, mem) in members(now) {
                 deltas.entry((dim, mem)).or_default().push((d, u));

@@ -64,13 +64,7 @@ fn indicator_benchmarks(firms: &[FirmData], rows: &[FeatureRow], t: Day, k: Day)
 }
 
 /// Scores every firm at `t` as known on `k` (indicators, benchmarks, warnings, scores with force percentiles).
-pub fn assess(
-    firms: &[FirmData],
-    t: Day,
-    k: Day,
-    model: &CreditModel,
-    rules: &[Rule],
-) -> (Vec<FirmScore>, Benchmarks) {
+pub fn assess(firms: &[FirmData], t: Day, k: Day, model: &CreditModel, rules: &[Rule]) -> (Vec<FirmScore>, Benchmarks) {
     let rows: Vec<FeatureRow> = firms.par_iter().map(|f| features::compute_at(f, t, k)).collect();
     let ib = indicator_benchmarks(firms, &rows, t, k);
     let mut scores: Vec<FirmScore> = firms
@@ -197,7 +191,7 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         .map(|(s, _)| s)
         .collect();
     // Warning spans and events, from the month-ends and then the as-of date.
-    let mut points: Vec<(String, Vec<Vec<Warning>>, Vec<Option<String>>)> = months
+    let mut points: Vec<Point> = months
         .iter()
         .zip(monthly_warnings)
         .zip(monthly_grade)
@@ -207,7 +201,12 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         let by_uscc: BTreeMap<&str, &FirmScore> = scores.iter().map(|s| (s.uscc.as_str(), s)).collect();
         let w = firms
             .iter()
-            .map(|f| by_uscc.get(f.uscc.as_str()).map(|s| s.warnings.clone()).unwrap_or_default())
+            .map(|f| {
+                by_uscc
+                    .get(f.uscc.as_str())
+                    .map(|s| s.warnings.clone())
+                    .unwrap_or_default()
+            })
             .collect();
         let g = firms
             .iter()

@@ -87,7 +87,12 @@ pub fn default_month(firm: &FirmData, known_by: Day, days: i64) -> Option<(Month
     firm.loans
         .iter()
         .filter(|l| l.overdue_days >= days && l.known.at(known_by))
-        .map(|l| (data::month_of_day(data::month_end(l.month) - l.overdue_days as i32), l.fact))
+        .map(|l| {
+            (
+                data::month_of_day(data::month_end(l.month) - l.overdue_days as i32),
+                l.fact,
+            )
+        })
         .min()
 }
 
@@ -182,11 +187,13 @@ pub fn training_set(firms: &[FirmData], months: &[Month], cut: Day, cfg: &Scorin
 pub fn fit_config(cfg: &ScoringConfig) -> FitConfig {
     let mut fit = cfg.fit.clone();
     for f in features::catalogue() {
-        fit.monotonic_by_feature.entry(f.id.clone()).or_insert(if f.direction > 0 {
-            xinyong_scorecard::Monotonic::Descending
-        } else {
-            xinyong_scorecard::Monotonic::Ascending
-        });
+        fit.monotonic_by_feature
+            .entry(f.id.clone())
+            .or_insert(if f.direction > 0 {
+                xinyong_scorecard::Monotonic::Descending
+            } else {
+                xinyong_scorecard::Monotonic::Ascending
+            });
     }
     fit
 }
@@ -250,7 +257,9 @@ impl CreditModel {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("no training rows: no borrower has {0} months of history and a complete outcome window before the cut-off")]
+    #[error(
+        "no training rows: no borrower has {0} months of history and a complete outcome window before the cut-off"
+    )]
     NoRows(i32),
     #[error("no defaults in the training window: a default is a loan {0} days overdue")]
     NoDefaults(i64),
@@ -279,7 +288,8 @@ pub fn train(firms: &[FirmData], cut: Day, known_by: Day, cfg: &ScoringConfig) -
     if bads == 0 {
         return Err(TrainError::NoDefaults(cfg.default_overdue_days));
     }
-    let card = xinyong_scorecard::fit(&set.table, &set.target, &fit_config(cfg)).map_err(|e| TrainError::Card(e.to_string()))?;
+    let card = xinyong_scorecard::fit(&set.table, &set.target, &fit_config(cfg))
+        .map_err(|e| TrainError::Card(e.to_string()))?;
     let m = CreditModel {
         version: String::new(),
         trained_at_cut: data::day_str(cut),
@@ -375,7 +385,11 @@ pub fn safe_percentile(bm: &Benchmarks, keys: &[String], i: usize, v: f64) -> Op
     let (_, g) = bm.group(keys)?;
     let d = g.dists.get(i)?.as_ref()?;
     let p = d.percentile(v);
-    Some(if features::catalogue()[i].direction < 0 { 100.0 - p } else { p })
+    Some(if features::catalogue()[i].direction < 0 {
+        100.0 - p
+    } else {
+        p
+    })
 }
 
 /// Scores one firm. `benchmarks` places it in its industry (from the same run, or a stored earlier one for

@@ -570,13 +570,24 @@ impl Store for SqliteStore {
         };
         match version {
             Some(v) => q("SELECT version, json FROM models WHERE version = ?1", &[&v]),
-            None => q("SELECT version, json FROM models ORDER BY created_at DESC, rowid DESC LIMIT 1", &[]),
+            None => q(
+                "SELECT version, json FROM models ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                &[],
+            ),
         }
     }
 
     fn put_run(&mut self, run: &ScoreRun) -> Result<()> {
         let tx = self.conn.transaction().map_err(be)?;
-        for t in ["score_runs", "scores", "warnings", "warning_spans", "firm_months", "risk_index", "index_movers"] {
+        for t in [
+            "score_runs",
+            "scores",
+            "warnings",
+            "warning_spans",
+            "firm_months",
+            "risk_index",
+            "index_movers",
+        ] {
             tx.execute(&format!("DELETE FROM {t} WHERE run_id = ?1"), [&run.run_id])
                 .map_err(be)?;
         }
@@ -589,14 +600,33 @@ impl Store for SqliteStore {
             let mut st = tx
                 .prepare("INSERT INTO scores VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
                 .map_err(be)?;
-            for (u, sc, pd, g, gu, c, d) in &run.scores {
-                st.execute(params![run.run_id, u, sc, pd, g, gu, c, d]).map_err(be)?;
+            for r in &run.scores {
+                st.execute(params![
+                    run.run_id,
+                    r.uscc,
+                    r.score,
+                    r.pd,
+                    r.grade,
+                    r.grade_unadjusted,
+                    r.colour,
+                    r.detail
+                ])
+                .map_err(be)?;
             }
             let mut st = tx
                 .prepare("INSERT INTO warnings VALUES (?1,?2,?3,?4,?5,?6,?7)")
                 .map_err(be)?;
-            for (u, rule, c, since, clears, ev) in &run.warnings {
-                st.execute(params![run.run_id, u, rule, c, since, clears, ev]).map_err(be)?;
+            for w in &run.warnings {
+                st.execute(params![
+                    run.run_id,
+                    w.uscc,
+                    w.rule,
+                    w.colour,
+                    w.since,
+                    w.clears_on,
+                    w.evidence
+                ])
+                .map_err(be)?;
             }
             let mut st = tx
                 .prepare("INSERT INTO warning_spans VALUES (?1,?2,?3,?4,?5,?6)")
@@ -607,9 +637,11 @@ impl Store for SqliteStore {
             let mut st = tx
                 .prepare("INSERT OR IGNORE INTO credit_events VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
                 .map_err(be)?;
-            for (id, u, date, kind, rule, before, after) in &run.events {
-                st.execute(params![id, u, date, kind, rule, before, after, run.run_id])
-                    .map_err(be)?;
+            for e in &run.events {
+                st.execute(params![
+                    e.id, e.uscc, e.date, e.kind, e.rule, e.before, e.after, run.run_id
+                ])
+                .map_err(be)?;
             }
             let mut st = tx
                 .prepare("INSERT INTO firm_months VALUES (?1,?2,?3,?4,?5,?6,?7)")
@@ -654,7 +686,9 @@ impl Store for SqliteStore {
 
     fn run_benchmarks(&self, run_id: &str) -> Result<String> {
         self.conn
-            .query_row("SELECT benchmarks FROM score_runs WHERE run_id = ?1", [run_id], |r| r.get(0))
+            .query_row("SELECT benchmarks FROM score_runs WHERE run_id = ?1", [run_id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(be)?
             .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
@@ -671,13 +705,25 @@ impl Store for SqliteStore {
             .map_err(be)
     }
 
-    fn run_scores(&self, run_id: &str) -> Result<Vec<(String, f64, f64, String, Option<String>)>> {
+    fn run_scores(&self, run_id: &str) -> Result<Vec<ScoreRow>> {
         let mut st = self
             .conn
-            .prepare("SELECT uscc, score, pd, grade, colour FROM scores WHERE run_id = ?1 ORDER BY uscc")
+            .prepare(
+                "SELECT uscc, score, pd, grade, grade_unadjusted, colour FROM scores WHERE run_id = ?1 ORDER BY uscc",
+            )
             .map_err(be)?;
         let rows = st
-            .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_map([run_id], |r| {
+                Ok(ScoreRow {
+                    uscc: r.get(0)?,
+                    score: r.get(1)?,
+                    pd: r.get(2)?,
+                    grade: r.get(3)?,
+                    grade_unadjusted: r.get(4)?,
+                    colour: r.get(5)?,
+                    detail: String::new(),
+                })
+            })
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
@@ -691,12 +737,14 @@ impl Store for SqliteStore {
             )
             .map_err(be)?;
         let rows = st
-            .query_map(params![run_id, dimension], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map(params![run_id, dimension], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
 
-    fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<(String, String, String, String, Option<u32>, String, String)>> {
+    fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>> {
         let mut st = self
             .conn
             .prepare(
@@ -706,7 +754,15 @@ impl Store for SqliteStore {
             .map_err(be)?;
         let rows = st
             .query_map([uscc], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                Ok(EventRow {
+                    id: r.get(0)?,
+                    uscc: r.get(1)?,
+                    date: r.get(2)?,
+                    kind: r.get(3)?,
+                    rule: r.get(4)?,
+                    before: r.get(5)?,
+                    after: r.get(6)?,
+                })
             })
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)

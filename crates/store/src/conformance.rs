@@ -193,7 +193,10 @@ pub fn run(store: &mut dyn Store) {
         })
         .unwrap();
     assert!(seen.iter().all(|(_, from, _)| from.as_str() <= "2025-03-10"));
-    assert!(seen.iter().any(|(_, _, to)| to.is_some()), "replaced versions are scanned too");
+    assert!(
+        seen.iter().any(|(_, _, to)| to.is_some()),
+        "replaced versions are scanned too"
+    );
     let mut later = 0;
     store
         .scan_facts("2025-04-30", &mut |_| {
@@ -221,9 +224,15 @@ fn results(store: &mut dyn Store) {
     assert_eq!(store.model(None).unwrap(), None);
     store.put_model("5f-a", "2025-01-01T00:00:00", "{\"a\":1}").unwrap();
     store.put_model("5f-b", "2025-02-01T00:00:00", "{\"b\":1}").unwrap();
-    store.put_model("5f-a", "2025-03-01T00:00:00", "{\"changed\":1}").unwrap();
+    store
+        .put_model("5f-a", "2025-03-01T00:00:00", "{\"changed\":1}")
+        .unwrap();
     assert_eq!(store.model(None).unwrap().unwrap().0, "5f-b");
-    assert_eq!(store.model(Some("5f-a")).unwrap().unwrap().1, "{\"a\":1}", "a version is immutable");
+    assert_eq!(
+        store.model(Some("5f-a")).unwrap().unwrap().1,
+        "{\"a\":1}",
+        "a version is immutable"
+    );
     let u = "91110000600037341L";
     let mut run = ScoreRun {
         run_id: "2025-03-31/5f-b".into(),
@@ -231,24 +240,54 @@ fn results(store: &mut dyn Store) {
         model_version: "5f-b".into(),
         created_at: "2025-04-01T00:00:00".into(),
         benchmarks: "{}".into(),
-        scores: vec![(u.into(), 612.5, 0.012, "BB".into(), "BB".into(), Some("yellow".into()), "{\"x\":1}".into())],
-        warnings: vec![(u.into(), 28, "yellow".into(), Some("2025-03-01".into()), None, "[1]".into())],
+        scores: vec![ScoreRow {
+            uscc: u.into(),
+            score: 612.5,
+            pd: 0.012,
+            grade: "BB".into(),
+            grade_unadjusted: "BB".into(),
+            colour: Some("yellow".into()),
+            detail: "{\"x\":1}".into(),
+        }],
+        warnings: vec![WarningRow {
+            uscc: u.into(),
+            rule: 28,
+            colour: "yellow".into(),
+            since: Some("2025-03-01".into()),
+            clears_on: None,
+            evidence: "[1]".into(),
+        }],
         spans: vec![(u.into(), 28, "yellow".into(), "2025-03-31".into(), None)],
-        events: vec![("e1".into(), u.into(), "2025-03-31".into(), "warning_raised".into(), Some(28), "".into(), "yellow".into())],
-        history: vec![(u.into(), "2025-03".into(), 0.012, 612.5, "BB".into(), Some("yellow".into()))],
+        events: vec![EventRow {
+            id: "e1".into(),
+            uscc: u.into(),
+            date: "2025-03-31".into(),
+            kind: "warning_raised".into(),
+            rule: Some(28),
+            before: String::new(),
+            after: "yellow".into(),
+        }],
+        history: vec![(
+            u.into(),
+            "2025-03".into(),
+            0.012,
+            612.5,
+            "BB".into(),
+            Some("yellow".into()),
+        )],
         index: vec![("2025-03".into(), "district".into(), "330604".into(), 100.0, "{}".into())],
         movers: vec![("2025-03".into(), "district".into(), "330604".into(), u.into(), 0.001)],
     };
     store.put_run(&run).unwrap();
     assert_eq!(store.run_score(&run.run_id, u).unwrap().as_deref(), Some("{\"x\":1}"));
-    assert_eq!(store.run_scores(&run.run_id).unwrap()[0].3, "BB");
+    assert_eq!(store.run_scores(&run.run_id).unwrap()[0].grade, "BB");
     assert_eq!(store.run_index(&run.run_id, Some("district")).unwrap().len(), 1);
     assert_eq!(store.run_benchmarks(&run.run_id).unwrap(), "{}");
     // Writing the run again replaces it; its events are not duplicated.
-    run.scores[0].3 = "B".into();
+    run.scores[0].grade = "B".into();
     store.put_run(&run).unwrap();
     assert_eq!(store.run_scores(&run.run_id).unwrap().len(), 1);
-    assert_eq!(store.run_scores(&run.run_id).unwrap()[0].3, "B");
+    assert_eq!(store.run_scores(&run.run_id).unwrap()[0].grade, "B");
     assert_eq!(store.credit_events(Some(u)).unwrap().len(), 1);
     assert_eq!(store.runs().unwrap().len(), 1);
     assert!(store.run_benchmarks("none").is_err());

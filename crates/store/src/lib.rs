@@ -176,6 +176,43 @@ pub struct ScanFact {
     pub known_to: Option<String>,
 }
 
+/// One firm's score in a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoreRow {
+    pub uscc: String,
+    pub score: f64,
+    pub pd: f64,
+    pub grade: String,
+    pub grade_unadjusted: String,
+    pub colour: Option<String>,
+    /// The whole assessment (JSON).
+    pub detail: String,
+}
+
+/// A warning in force at a run's date.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WarningRow {
+    pub uscc: String,
+    pub rule: u32,
+    pub colour: String,
+    pub since: Option<String>,
+    pub clears_on: Option<String>,
+    /// Fact ids (JSON array).
+    pub evidence: String,
+}
+
+/// A change of a firm's warnings, colour or grade.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRow {
+    pub id: String,
+    pub uscc: String,
+    pub date: String,
+    pub kind: String,
+    pub rule: Option<u32>,
+    pub before: String,
+    pub after: String,
+}
+
 /// A whole scoring run's results, written in one transaction; re-writing a run id replaces it.
 /// Every enterprise-scoped row carries its USCC. Detail columns hold JSON.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -185,14 +222,12 @@ pub struct ScoreRun {
     pub model_version: String,
     pub created_at: String,
     pub benchmarks: String,
-    /// (uscc, score, pd, grade, grade_unadjusted, colour, detail).
-    pub scores: Vec<(String, f64, f64, String, String, Option<String>, String)>,
-    /// (uscc, rule, colour, since, clears_on, evidence).
-    pub warnings: Vec<(String, u32, String, Option<String>, Option<String>, String)>,
+    pub scores: Vec<ScoreRow>,
+    pub warnings: Vec<WarningRow>,
     /// (uscc, rule, colour, start, end).
     pub spans: Vec<(String, u32, String, String, Option<String>)>,
-    /// (event id, uscc, date, kind, rule, before, after): stored once per id across runs.
-    pub events: Vec<(String, String, String, String, Option<u32>, String, String)>,
+    /// Stored once per id across runs.
+    pub events: Vec<EventRow>,
     /// (uscc, month, pd, score, grade, colour).
     pub history: Vec<(String, String, f64, f64, String, Option<String>)>,
     /// (month, dimension, member, value, detail).
@@ -253,11 +288,10 @@ pub trait Store {
     fn run_benchmarks(&self, run_id: &str) -> Result<String>;
     /// One firm's stored score detail (JSON) in a run.
     fn run_score(&self, run_id: &str, uscc: &str) -> Result<Option<String>>;
-    /// A run's scores: (uscc, score, pd, grade, colour).
-    fn run_scores(&self, run_id: &str) -> Result<Vec<(String, f64, f64, String, Option<String>)>>;
+    /// A run's scores (the `detail` column left empty), by USCC.
+    fn run_scores(&self, run_id: &str) -> Result<Vec<ScoreRow>>;
     /// A run's index points: (month, dimension, member, value).
     fn run_index(&self, run_id: &str, dimension: Option<&str>) -> Result<Vec<(String, String, String, f64)>>;
-    /// Change events of a firm (or all when `uscc` is None), oldest first: (id, uscc, date, kind, rule, before, after).
-    #[allow(clippy::type_complexity)]
-    fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<(String, String, String, String, Option<u32>, String, String)>>;
+    /// Change events of a firm (or all when `uscc` is None), oldest first.
+    fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>>;
 }
