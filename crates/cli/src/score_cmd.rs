@@ -72,6 +72,9 @@ pub struct IndexArgs {
     pub dimension: String,
     #[arg(long)]
     pub run: Option<String>,
+    /// Drill down: the firms that moved each group's index most in this month (YYYY-MM).
+    #[arg(long)]
+    pub movers: Option<String>,
 }
 
 impl ScoreArgs {
@@ -418,7 +421,17 @@ pub fn index(a: &IndexArgs) -> Result<()> {
             println!("{dim} {member}");
             last = member.clone();
         }
-        println!("  {month} {v:7.1}");
+        if a.movers.as_deref().is_none_or(|m| m == month) {
+            println!("  {month} {v:7.1}");
+        }
+        if a.movers.as_deref() == Some(month.as_str()) {
+            for (u, d) in store.run_movers(&run, &dim, &member, &month)? {
+                println!(
+                    "    {u} moved the group's exposure-weighted PD by {:+.3} percentage points",
+                    d * 100.0
+                );
+            }
+        }
     }
     Ok(())
 }

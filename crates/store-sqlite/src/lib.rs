@@ -744,6 +744,22 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
 
+    fn run_movers(&self, run_id: &str, dimension: &str, member: &str, month: &str) -> Result<Vec<(String, f64)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT uscc, delta FROM index_movers WHERE run_id = ?1 AND dimension = ?2 AND member = ?3 AND month = ?4 \
+                 ORDER BY abs(delta) DESC, uscc",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map(params![run_id, dimension, member, month], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>> {
         let mut st = self
             .conn

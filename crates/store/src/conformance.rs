@@ -283,6 +283,10 @@ fn results(store: &mut dyn Store) {
     assert_eq!(store.run_scores(&run.run_id).unwrap()[0].grade, "BB");
     assert_eq!(store.run_index(&run.run_id, Some("district")).unwrap().len(), 1);
     assert_eq!(store.run_benchmarks(&run.run_id).unwrap(), "{}");
+    assert_eq!(
+        store.run_movers(&run.run_id, "district", "330604", "2025-03").unwrap(),
+        [(u.to_string(), 0.001)]
+    );
     // Writing the run again replaces it; its events are not duplicated.
     run.scores[0].grade = "B".into();
     store.put_run(&run).unwrap();

@@ -292,6 +292,8 @@ pub trait Store {
     fn run_scores(&self, run_id: &str) -> Result<Vec<ScoreRow>>;
     /// A run's index points: (month, dimension, member, value).
     fn run_index(&self, run_id: &str, dimension: Option<&str>) -> Result<Vec<(String, String, String, f64)>>;
+    /// The firms that moved an index group most in a month: (uscc, delta), largest first.
+    fn run_movers(&self, run_id: &str, dimension: &str, member: &str, month: &str) -> Result<Vec<(String, f64)>>;
     /// Change events of a firm (or all when `uscc` is None), oldest first.
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>>;
 }
