@@ -38,7 +38,7 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
     let mut out = Loaded::default();
     let mut names = Names::default();
     // Facts come in id order (a sequential read); firms are gathered by USCC.
-    let mut pos: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut pos: rustc_hash::FxHashMap<String, usize> = Default::default();
     let mut all: Vec<FirmData> = Vec::new();
     store.scan_facts(known_by, &mut |f| {
         out.facts += 1;

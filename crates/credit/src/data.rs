@@ -2,7 +2,6 @@
 //! platform knew it (its batch's delivery date, until a later delivery replaced it). `FirmData` holds every
 //! version known by the load's cut-off; `Snapshot` is the view as of one date.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A calendar day, as days from 0001-01-01 (chrono's `num_days_from_ce`).
@@ -211,8 +210,8 @@ pub struct FirmData {
     pub uscc: String,
     pub registrations: Vec<Registration>,
     /// Monthly and yearly metrics by `dataset:metric` (e.g. `power.daily:power_kwh`, `amr.annual_reports:revenue`).
-    pub metrics: BTreeMap<String, Vec<Obs>>,
-    pub codes: BTreeMap<String, Vec<CodeObs>>,
+    pub metrics: rustc_hash::FxHashMap<String, Vec<Obs>>,
+    pub codes: rustc_hash::FxHashMap<String, Vec<CodeObs>>,
     pub events: Vec<Event>,
     pub loans: Vec<LoanObs>,
     pub guarantees_given: Vec<Guarantee>,
@@ -354,7 +353,7 @@ fn class5(s: &str) -> u8 {
 
 /// Interns source and dataset names for one load.
 #[derive(Default)]
-pub struct Names(std::collections::HashMap<String, Arc<str>>);
+pub struct Names(rustc_hash::FxHashMap<String, Arc<str>>);
 
 impl Names {
     pub fn get(&mut self, s: &str) -> Arc<str> {
