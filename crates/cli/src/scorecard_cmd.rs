@@ -157,19 +157,29 @@ fn fit(a: &FitArgs) -> Result<()> {
         100.0 * t.bads as f64 / t.rows as f64,
         table.names.len() - cfg.exclude.iter().filter(|e| table.column(e).is_some()).count()
     )?;
-    let bins: usize = model
-        .features
-        .iter()
-        .map(|f| f.bins.iter().filter(|b| b.count > 0).count())
-        .sum();
+    let with_rows = |f: &Feature| f.bins.iter().filter(|b| b.count > 0).count();
+    let (pairs, mains): (Vec<&Feature>, Vec<&Feature>) =
+        model.features.iter().partition(|f| f.kind == FeatureKind::Pair);
     writeln!(
         out,
-        "features    {} kept, {} dropped; {bins} bins with rows",
-        model.features.len(),
+        "features    {} kept ({} bins with rows), {} dropped",
+        mains.len(),
+        mains.iter().map(|f| with_rows(f)).sum::<usize>(),
         t.dropped.len()
     )?;
-    for f in &model.features {
-        writeln!(out, "  {:<40} IV {:>7.4}", f.name, f.iv)?;
+    for f in &mains {
+        writeln!(out, "  {:<40} IV {:>7.4}  {:>3} bins", f.name, f.iv, with_rows(f))?;
+    }
+    if !pairs.is_empty() {
+        writeln!(
+            out,
+            "pairs       {} ({} cells with rows)",
+            pairs.len(),
+            pairs.iter().map(|f| with_rows(f)).sum::<usize>()
+        )?;
+        for f in &pairs {
+            writeln!(out, "  {:<40} {:>3} cells", f.name, with_rows(f))?;
+        }
     }
     for d in &t.dropped {
         writeln!(out, "  dropped {:<32} {}", d.name, d.reason)?;

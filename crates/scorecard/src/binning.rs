@@ -164,7 +164,13 @@ fn merge_small(splits: &mut Vec<f64>, cells: &mut Vec<Cell>, min_count: u64) {
         else {
             break;
         };
-        let rate = |c: Cell| if c.count == 0 { 0.0 } else { c.bads as f64 / c.count as f64 };
+        let rate = |c: Cell| {
+            if c.count == 0 {
+                0.0
+            } else {
+                c.bads as f64 / c.count as f64
+            }
+        };
         let j = if i == 0 {
             0
         } else if i + 1 == cells.len() {
@@ -378,8 +384,8 @@ pub(crate) fn coarse_feature(name: &str, col: &Column, target: &[u8], spec: &Bin
             while groups.len() > spec.max_bins.max(1) {
                 let mut best = (f64::INFINITY, 0);
                 for i in 0..cells.len() - 1 {
-                    let loss = woe_iv(cells[i], t).1 + woe_iv(cells[i + 1], t).1
-                        - woe_iv(cells[i].plus(cells[i + 1]), t).1;
+                    let loss =
+                        woe_iv(cells[i], t).1 + woe_iv(cells[i + 1], t).1 - woe_iv(cells[i].plus(cells[i + 1]), t).1;
                     if loss < best.0 {
                         best = (loss, i);
                     }
@@ -403,6 +409,7 @@ pub(crate) fn coarse_feature(name: &str, col: &Column, target: &[u8], spec: &Bin
         iv: 0.0,
         bins,
         coefficient: 0.0,
+        axes: Vec::new(),
     };
     fill_stats(&mut f, col, target, t);
     f

@@ -106,8 +106,12 @@ pub struct BoostConfig {
     /// WoE card's direction), `ascending` or `descending`.
     pub monotonic: Monotonic,
     /// Start from the WoE card (its bins refine into the fine bins, its logits are the starting shapes) and boost
-    /// corrections on top; otherwise start from the training bad rate.
+    /// corrections on top; otherwise (the default) start from the training bad rate. The WoE card is fitted on all
+    /// rows, so the bags' early stopping then validates on rows the start has seen.
     pub start_from_woe: bool,
+    /// Pair features (two columns' coarse bins crossed) boosted after the mains: the best by FAST gain among the
+    /// 40 features of highest IV; 0 = none.
+    pub interactions: usize,
 }
 
 impl Default for BoostConfig {
@@ -117,14 +121,15 @@ impl Default for BoostConfig {
             learning_rate: 0.05,
             max_rounds: 2000,
             patience: 50,
-            bags: 5,
-            max_leaves: 3,
+            bags: 6,
+            max_leaves: 2,
             min_leaf_count: 20,
             l2: 1.0,
             min_category_count: 20,
             threads: 0,
             monotonic: Monotonic::Off,
-            start_from_woe: true,
+            start_from_woe: false,
+            interactions: 10,
         }
     }
 }
@@ -142,8 +147,9 @@ pub struct FitConfig {
     pub min_bin_share: f64,
     /// WoE card: the event-rate trend of numeric bins.
     pub monotonic: Monotonic,
-    /// Per-column monotonic requirement: overrides `monotonic` for the WoE card; for the boosted card the
-    /// only constraints (by isotonic pooling of the shape function; `auto` takes the WoE card's direction).
+    /// Per-column monotonic requirement: overrides `monotonic` for the WoE card and `boost.monotonic` for the
+    /// boosted card (isotonic pooling of the shape function after every step; `auto` takes the WoE card's
+    /// direction).
     pub monotonic_by_feature: BTreeMap<String, Monotonic>,
     /// User-fixed split points per column, used verbatim (bins `[s_i, s_{i+1})`).
     pub fixed_splits: BTreeMap<String, Vec<f64>>,

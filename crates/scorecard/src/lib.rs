@@ -21,10 +21,11 @@ mod table;
 pub use boost::stratified_folds;
 pub use config::{BoostConfig, CalibrationMethod, FitConfig, Method, Monotonic, Scaling};
 pub use model::{
-    Bin, BinKind, Calibration, Contribution, Dropped, Feature, FeatureKind, Model, Scored, TrainingInfo,
-    FORMAT_VERSION,
+    Bin, BinKind, Calibration, Contribution, Dropped, Feature, FeatureKind, Model, Scored, TrainingInfo, FORMAT_VERSION,
 };
-pub use table::{is_missing_text, parse_number, parse_target, read_csv, Column, Table, Value, NUMERIC_SHARE};
+pub use table::{
+    is_missing_text, parse_number, parse_target, read_csv, Column, CsvData, NotANumber, Table, Value, NUMERIC_SHARE,
+};
 
 use binning::{coarse_feature, BinSpec, Totals};
 
@@ -70,12 +71,19 @@ pub enum Error {
 /// Fits a card on `table` with `target` (one 0/1 per row, 1 = bad).
 pub fn fit(table: &Table, target: &[u8], cfg: &FitConfig) -> Result<Model, Error> {
     cfg.check()?;
+    if table.columns.is_empty() {
+        return Err(Error::NoFeatures("the table has no feature columns".into()));
+    }
     let n = table.check()?;
     if target.len() != n {
         return Err(Error::Shape(format!("{} target values for {n} rows", target.len())));
     }
     if let Some(i) = target.iter().position(|&y| y > 1) {
-        return Err(Error::Shape(format!("target value {} in row {}; expected 0 or 1", target[i], i + 1)));
+        return Err(Error::Shape(format!(
+            "target value {} in row {}; expected 0 or 1",
+            target[i],
+            i + 1
+        )));
     }
     let t = Totals::of(target);
     if t.bads == 0.0 || t.goods == 0.0 {
@@ -90,7 +98,9 @@ pub fn fit(table: &Table, target: &[u8], cfg: &FitConfig) -> Result<Model, Error
         ("monotonic_by_feature", cfg.monotonic_by_feature.keys().collect()),
     ] {
         if let Some(bad) = names.into_iter().find(|k| table.column(k).is_none()) {
-            return Err(Error::Config(format!("{what} names column `{bad}`, which the table does not have")));
+            return Err(Error::Config(format!(
+                "{what} names column `{bad}`, which the table does not have"
+            )));
         }
     }
     let min_count = (cfg.min_bin_share * n as f64).ceil() as u64;

@@ -114,7 +114,11 @@ fn penalised_loss(eta: &[f64], y: &[f64], beta: &[f64], l2: f64) -> f64 {
     let mut l = 0.0;
     for (&e, &yi) in eta.iter().zip(y) {
         // log(1 + exp(e)) − y·e, computed stably.
-        let softplus = if e > 0.0 { e + (-e).exp().ln_1p() } else { e.exp().ln_1p() };
+        let softplus = if e > 0.0 {
+            e + (-e).exp().ln_1p()
+        } else {
+            e.exp().ln_1p()
+        };
         l += softplus - yi * e;
     }
     l + 0.5 * l2 * beta[1..].iter().map(|b| b * b).sum::<f64>()

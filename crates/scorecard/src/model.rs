@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 /// The model file format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Whether a feature's bins hold value ranges or category sets.
+/// Whether a feature's bins hold value ranges, category sets, or the cells of two columns' bins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureKind {
     Numeric,
     Categorical,
+    /// An interaction of two columns (boosted card): its bins are the cells of `axes[0]`'s bins × `axes[1]`'s.
+    Pair,
 }
 
 /// What a bin holds.
@@ -35,6 +37,8 @@ pub enum BinKind {
     Missing,
     /// Categories not listed in any other bin: the small ones at fit time, and any new one at scoring time.
     Other,
+    /// A cell of a pair feature: bin `a` of the first axis and bin `b` of the second (index `a·len(b bins) + b`).
+    Cell { a: usize, b: usize },
 }
 
 /// One bin of a feature with its training counts, WoE and points.
@@ -68,6 +72,9 @@ pub struct Feature {
     pub bins: Vec<Bin>,
     /// Logistic coefficient on the WoE (1 for the boosted card).
     pub coefficient: f64,
+    /// Pair features only: the two columns, each with its own (coarse) bins; their points are all zero.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub axes: Vec<Feature>,
 }
 
 /// How the PD is obtained from the model's log-odds.
@@ -180,9 +187,32 @@ impl Feature {
             .unwrap_or(self.bins.len() - 1)
     }
 
-    /// The bin a value falls in.
+    /// The columns this feature reads: its own name, or a pair's two columns.
+    pub fn inputs(&self) -> Vec<&str> {
+        if self.kind == FeatureKind::Pair {
+            self.axes.iter().map(|a| a.name.as_str()).collect()
+        } else {
+            vec![self.name.as_str()]
+        }
+    }
+
+    /// The bin of a row given as a lookup from column name to value.
+    pub fn bin_of<'a>(&self, row: &dyn Fn(&str) -> Value<'a>) -> usize {
+        if self.kind == FeatureKind::Pair {
+            let (a, b) = (&self.axes[0], &self.axes[1]);
+            a.bin_index(row(&a.name)) * b.bins.len() + b.bin_index(row(&b.name))
+        } else {
+            self.bin_index(row(&self.name))
+        }
+    }
+
+    /// The bin a value falls in (for a pair feature: a missing first axis and this value on the second).
     pub fn bin_index(&self, v: Value) -> usize {
         match self.kind {
+            FeatureKind::Pair => {
+                let (a, b) = (&self.axes[0], &self.axes[1]);
+                a.bin_index(Value::Missing) * b.bins.len() + b.bin_index(v)
+            }
             FeatureKind::Numeric => match v {
                 Value::Num(x) => self.numeric_bin(x),
                 Value::Cat(s) => match parse_number(s) {
@@ -217,7 +247,10 @@ impl Feature {
             }
         }
         // +inf (hi of the last range is +inf), or a value outside hand-edited ranges: nearest end.
-        match (self.bins.iter().position(|b| matches!(b.kind, BinKind::Range { .. })), last_range) {
+        match (
+            self.bins.iter().position(|b| matches!(b.kind, BinKind::Range { .. })),
+            last_range,
+        ) {
             (Some(first), Some(last)) => match self.bins[first].kind {
                 BinKind::Range { lo, .. } if x < lo => first,
                 _ => last,
@@ -249,47 +282,66 @@ impl Feature {
 }
 
 impl Model {
-    /// The feature names, in the order `score_values` expects.
+    /// The columns the card reads, each once, in the order `score_values` expects: the features' names, with a
+    /// pair feature contributing its two columns (usually features of their own already).
     pub fn feature_names(&self) -> Vec<&str> {
-        self.features.iter().map(|f| f.name.as_str()).collect()
+        let mut out: Vec<&str> = Vec::new();
+        for f in &self.features {
+            for name in f.inputs() {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        out
     }
 
-    /// Scores one row given as a lookup from column name to value (called once per feature).
+    /// Scores one row given as a lookup from column name to value (called once or twice per feature).
     pub fn score<'a>(&self, row: &dyn Fn(&str) -> Value<'a>) -> Scored {
-        let bins: Vec<usize> = self.features.iter().map(|f| f.bin_index(row(&f.name))).collect();
+        let bins: Vec<usize> = self.features.iter().map(|f| f.bin_of(row)).collect();
         self.score_bins(&bins)
     }
 
     /// Scores one row given as values aligned with [`Model::feature_names`] (absent trailing values are missing).
     pub fn score_values(&self, values: &[Value]) -> Scored {
-        let bins: Vec<usize> = self
-            .features
-            .iter()
-            .enumerate()
-            .map(|(j, f)| f.bin_index(values.get(j).copied().unwrap_or(Value::Missing)))
-            .collect();
-        self.score_bins(&bins)
+        let names = self.feature_names();
+        let row = |name: &str| {
+            names
+                .iter()
+                .position(|n| *n == name)
+                .and_then(|i| values.get(i).copied())
+                .unwrap_or(Value::Missing)
+        };
+        self.score(&row)
     }
 
     /// Scores every row of a table (columns found by name; other columns ignored). Gives the same points, bit
     /// for bit, as scoring each row alone.
     pub fn score_table(&self, table: &Table) -> Result<Vec<Scored>, Error> {
         let n = table.check()?;
+        let col = |name: &str| {
+            table.column(name).ok_or_else(|| Error::MissingColumn {
+                column: name.to_string(),
+                available: table.names.join(", "),
+            })
+        };
+        // Per feature: its column, or a pair's two columns.
         let cols = self
             .features
             .iter()
-            .map(|f| {
-                table.column(&f.name).ok_or_else(|| Error::MissingColumn {
-                    column: f.name.clone(),
-                    available: table.names.join(", "),
-                })
-            })
+            .map(|f| f.inputs().into_iter().map(col).collect::<Result<Vec<_>, _>>())
             .collect::<Result<Vec<_>, _>>()?;
         let mut bins = vec![0usize; self.features.len()];
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             for (j, f) in self.features.iter().enumerate() {
-                bins[j] = f.bin_index(cols[j].value(i));
+                bins[j] = match f.kind {
+                    FeatureKind::Pair => {
+                        let (a, b) = (&f.axes[0], &f.axes[1]);
+                        a.bin_index(cols[j][0].value(i)) * b.bins.len() + b.bin_index(cols[j][1].value(i))
+                    }
+                    _ => f.bin_index(cols[j][0].value(i)),
+                };
             }
             out.push(self.score_bins(&bins));
         }
@@ -343,8 +395,18 @@ impl Model {
             });
         }
         let m: Model = serde_json::from_str(s).map_err(|e| Error::Json(e.to_string()))?;
-        if m.features.iter().any(|f| f.bins.is_empty()) {
-            return Err(Error::Json("a feature without bins".into()));
+        for f in &m.features {
+            let ok = match f.kind {
+                FeatureKind::Pair => {
+                    f.axes.len() == 2
+                        && f.axes.iter().all(|a| !a.bins.is_empty() && a.kind != FeatureKind::Pair)
+                        && f.bins.len() == f.axes[0].bins.len() * f.axes[1].bins.len()
+                }
+                _ => !f.bins.is_empty(),
+            };
+            if !ok {
+                return Err(Error::Json(format!("feature `{}` has inconsistent bins", f.name)));
+            }
         }
         Ok(m)
     }

@@ -90,7 +90,10 @@ impl Table {
         let n = self.rows();
         for (name, c) in self.names.iter().zip(&self.columns) {
             if c.len() != n {
-                return Err(Error::Shape(format!("column `{name}` has {} rows, expected {n}", c.len())));
+                return Err(Error::Shape(format!(
+                    "column `{name}` has {} rows, expected {n}",
+                    c.len()
+                )));
             }
         }
         for (i, name) in self.names.iter().enumerate() {
@@ -122,16 +125,20 @@ pub fn is_missing_text(s: &str) -> bool {
         || t.eq_ignore_ascii_case("null")
 }
 
+/// A cell that is neither missing nor a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotANumber;
+
 /// Parses a numeric cell: `Ok(None)` for missing, `Ok(Some(x))` for a number (including `inf`, `-inf`,
-/// `1e300`), `Err(())` for other text.
-pub fn parse_number(s: &str) -> Result<Option<f64>, ()> {
+/// `1e300`), `Err(NotANumber)` for other text.
+pub fn parse_number(s: &str) -> Result<Option<f64>, NotANumber> {
     if is_missing_text(s) {
         return Ok(None);
     }
     match s.trim().parse::<f64>() {
         Ok(x) if x.is_nan() => Ok(None),
         Ok(x) => Ok(Some(x)),
-        Err(_) => Err(()),
+        Err(_) => Err(NotANumber),
     }
 }
 
@@ -149,17 +156,20 @@ pub fn parse_target(s: &str) -> Option<u8> {
         return Some(0);
     }
     match t.parse::<f64>() {
-        Ok(x) if x == 0.0 => Some(0),
-        Ok(x) if x == 1.0 => Some(1),
+        Ok(0.0) => Some(0),
+        Ok(1.0) => Some(1),
         _ => None,
     }
 }
+
+/// What [`read_csv`] returns: the feature table, the target (1 = bad) and the id column if one was named.
+pub type CsvData = (Table, Vec<u8>, Option<Vec<String>>);
 
 /// Reads a CSV file with a header row: every column except `target` (and `id`, if given) becomes a feature
 /// column, numeric or categorical by content (see [`NUMERIC_SHARE`]). Fields are trimmed. Returns the table,
 /// the target (1 = bad) and the id column. Errors name the row (data rows count from 1; the header is line 1 of
 /// the file) and the column.
-pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<(Table, Vec<u8>, Option<Vec<String>>), Error> {
+pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData, Error> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -172,17 +182,25 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<(Table, 
         .map(|h| String::from_utf8_lossy(h).trim().to_string())
         .collect();
     let find = |name: &str| -> Result<usize, Error> {
-        headers.iter().position(|h| h == name).ok_or_else(|| Error::MissingColumn {
-            column: name.to_string(),
-            available: headers.join(", "),
-        })
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::MissingColumn {
+                column: name.to_string(),
+                available: headers.join(", "),
+            })
     };
     let t_idx = find(target)?;
     let id_idx = id.map(find).transpose()?;
-    let feat_idx: Vec<usize> = (0..headers.len()).filter(|&i| i != t_idx && Some(i) != id_idx).collect();
+    let feat_idx: Vec<usize> = (0..headers.len())
+        .filter(|&i| i != t_idx && Some(i) != id_idx)
+        .collect();
     for (k, &i) in feat_idx.iter().enumerate() {
         if feat_idx[..k].iter().any(|&j| headers[j] == headers[i]) {
-            return Err(Error::Shape(format!("column name `{}` appears twice in the header", headers[i])));
+            return Err(Error::Shape(format!(
+                "column name `{}` appears twice in the header",
+                headers[i]
+            )));
         }
     }
     let mut raw: Vec<Vec<String>> = vec![Vec::new(); feat_idx.len()];
@@ -231,7 +249,7 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<(Table, 
                     present += 1;
                     numbers += 1;
                 }
-                Err(()) => present += 1,
+                Err(NotANumber) => present += 1,
             }
         }
         let numeric = present == 0 || numbers as f64 >= NUMERIC_SHARE * present as f64;
@@ -240,7 +258,7 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<(Table, 
             for (r, c) in cells.iter().enumerate() {
                 match parse_number(c) {
                     Ok(x) => v.push(x),
-                    Err(()) => {
+                    Err(NotANumber) => {
                         return Err(Error::NotNumber {
                             row: r + 1,
                             line: lines[r],

@@ -10,7 +10,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -232,7 +235,11 @@ fn missing_and_special_values_get_their_own_bins() {
     assert_eq!(bin(Value::Cat("-999")), sp);
     // ±inf are extreme values: the first and last ranges.
     assert_eq!(bin(Value::Num(f64::NEG_INFINITY)), 0);
-    let last = f.bins.iter().rposition(|b| matches!(b.kind, BinKind::Range { .. })).unwrap();
+    let last = f
+        .bins
+        .iter()
+        .rposition(|b| matches!(b.kind, BinKind::Range { .. }))
+        .unwrap();
     assert_eq!(bin(Value::Num(f64::INFINITY)), last);
     assert_eq!(bin(Value::Cat("inf")), last);
 }
@@ -285,4 +292,39 @@ fn config_reads_toml_and_json() {
     assert_eq!(c.min_bin_share, 0.05);
     let j = FitConfig::parse("{\"boost\": {\"bins\": 16}, \"scaling\": {\"pdo\": 40}}").unwrap();
     assert_eq!((j.boost.bins, j.scaling.pdo, j.scaling.points0), (16, 40.0, 600.0));
+}
+
+#[test]
+fn tiny_and_degenerate_tables_do_not_panic() {
+    // 10 rows, 6 bags, pairs requested: some bags hold out no bad, no pair can be cut with 20 rows a quadrant.
+    let (mut t, y) = tiny();
+    t.names.push("n".into());
+    t.columns
+        .push(Column::Numeric((0..10).map(|i| Some(i as f64)).collect()));
+    t.names.push("constant".into());
+    t.columns.push(Column::Numeric(vec![Some(1.0); 10]));
+    t.names.push("empty".into());
+    t.columns.push(Column::Numeric(vec![None; 10]));
+    for method in [Method::WoeLogistic, Method::BoostedAdditive] {
+        let cfg = FitConfig { method, ..woe_cfg() };
+        let m = fit(&t, &y, &cfg).unwrap();
+        assert_eq!(m.score_table(&t).unwrap().len(), 10);
+        assert!(m.score(&|_| Value::Missing).points.is_finite());
+    }
+    // Two rows only.
+    let two = t.select_rows(&[0, 8]);
+    for method in [Method::WoeLogistic, Method::BoostedAdditive] {
+        let cfg = FitConfig { method, ..woe_cfg() };
+        let m = fit(&two, &[0, 1], &cfg).unwrap();
+        assert!(m.score_table(&two).unwrap().iter().all(|s| s.pd.is_finite()));
+    }
+    // No feature columns at all.
+    let none = Table::default();
+    assert!(matches!(fit(&none, &[0, 1], &woe_cfg()), Err(Error::NoFeatures(_))));
+    // Nothing reaches iv_min.
+    let cfg = FitConfig {
+        iv_min: 10.0,
+        ..woe_cfg()
+    };
+    assert!(matches!(fit(&t, &y, &cfg), Err(Error::NoFeatures(_))));
 }

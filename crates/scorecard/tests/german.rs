@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use xinyong_scorecard::{fit, read_csv, FitConfig, Method, Model, Table, Value};
+use xinyong_scorecard::{fit, read_csv, BoostConfig, FeatureKind, FitConfig, Method, Model, Table, Value};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
 
@@ -15,21 +15,37 @@ fn german() -> (Table, Vec<u8>) {
     (t, y)
 }
 
-/// scorecardpy's IV per variable (golden_germancredit_scorecardpy_woebin_tree.csv: total_iv).
-fn golden_scorecardpy() -> BTreeMap<String, f64> {
-    let path = format!("{DATA}/reference/golden_germancredit_scorecardpy_woebin_tree.csv");
-    let mut r = csv::Reader::from_path(path).unwrap();
+/// A column of a golden CSV file as variable → IV, from the rows where `filter` holds.
+fn golden(
+    file: &str,
+    iv_column: &str,
+    filter: &dyn Fn(&csv::StringRecord, &csv::StringRecord) -> bool,
+) -> BTreeMap<String, f64> {
+    let mut r = csv::Reader::from_path(format!("{DATA}/reference/{file}")).unwrap();
     let h = r.headers().unwrap().clone();
-    let (v, iv) = (
-        h.iter().position(|c| c == "variable").unwrap(),
-        h.iter().position(|c| c == "total_iv").unwrap(),
-    );
+    let v = h.iter().position(|c| c == "variable").unwrap();
+    let iv = h.iter().position(|c| c == iv_column).unwrap();
     r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            (rec[v].to_string(), rec[iv].parse().unwrap())
-        })
+        .map(|rec| rec.unwrap())
+        .filter(|rec| filter(&h, rec))
+        .map(|rec| (rec[v].to_string(), rec[iv].parse().unwrap()))
         .collect()
+}
+
+/// The WoE card, the boosted card, and the boosted card with pair features.
+fn configs() -> Vec<FitConfig> {
+    let boosted = FitConfig {
+        method: Method::BoostedAdditive,
+        ..FitConfig::default()
+    };
+    let pairs = FitConfig {
+        boost: BoostConfig {
+            interactions: 4,
+            ..BoostConfig::default()
+        },
+        ..boosted.clone()
+    };
+    vec![FitConfig::woe(), boosted, pairs]
 }
 
 #[test]
@@ -44,19 +60,39 @@ fn iv_matches_the_golden_files() {
     for d in &m.training.dropped {
         ours.insert(d.name.clone(), d.iv);
     }
-    let golden = golden_scorecardpy();
-    println!("{:<56} {:>8} {:>12}", "variable", "ours", "scorecardpy");
+    // scorecardpy: iv() on the raw values, and the total IV of its tree bins; optbinning: the CP solver's bins.
+    let raw = golden("golden_germancredit_scorecardpy_iv_raw.csv", "info_value", &|_, _| true);
+    let tree = golden(
+        "golden_germancredit_scorecardpy_woebin_tree.csv",
+        "total_iv",
+        &|_, _| true,
+    );
+    let opt = golden("golden_germancredit_optbinning_cp.csv", "IV", &|h, r| {
+        r[h.iter().position(|c| c == "row").unwrap()] == *"Totals"
+    });
+    println!("| variable | ours | scorecardpy tree | optbinning | scorecardpy raw |");
     let mut rows: Vec<_> = ours.iter().collect();
     rows.sort_by(|a, b| b.1.total_cmp(a.1));
+    let g = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(f64::NAN);
     for (name, iv) in rows {
-        println!("{name:<56} {iv:>8.4} {:>12.4}", golden.get(name).copied().unwrap_or(f64::NAN));
+        println!(
+            "| {name} | {iv:.4} | {:.4} | {:.4} | {:.4} |",
+            g(&tree, name),
+            g(&opt, name),
+            g(&raw, name)
+        );
     }
     let checking = ours["status_of_existing_checking_account"];
     assert!((checking - 0.666).abs() <= 0.02, "IV {checking}");
-    assert!((checking - golden["status_of_existing_checking_account"]).abs() < 1e-9);
+    assert!((checking - raw["status_of_existing_checking_account"]).abs() < 1e-9);
+    assert!((checking - opt["status_of_existing_checking_account"]).abs() < 1e-9);
     // The checking-account bins are the four categories, WoE with optbinning's sign (golden: "no checking
     // account" 1.1762632228981758).
-    let f = m.features.iter().find(|f| f.name == "status_of_existing_checking_account").unwrap();
+    let f = m
+        .features
+        .iter()
+        .find(|f| f.name == "status_of_existing_checking_account")
+        .unwrap();
     let b = f.bins.iter().find(|b| b.label == "no checking account").unwrap();
     assert!((b.woe - 1.1762632228981758).abs() < 1e-12);
     assert_eq!((b.count, b.bads), (394, 46));
@@ -65,11 +101,7 @@ fn iv_matches_the_golden_files() {
 #[test]
 fn one_row_scores_equal_batch_scores_bit_for_bit() {
     let (t, y) = german();
-    for method in [Method::WoeLogistic, Method::BoostedAdditive] {
-        let cfg = FitConfig {
-            method,
-            ..FitConfig::default()
-        };
+    for cfg in configs() {
         let m = fit(&t, &y, &cfg).unwrap();
         let batch = m.score_table(&t).unwrap();
         let names = m.feature_names();
@@ -97,11 +129,7 @@ fn one_row_scores_equal_batch_scores_bit_for_bit() {
 #[test]
 fn json_round_trip_scores_identically() {
     let (t, y) = german();
-    for method in [Method::WoeLogistic, Method::BoostedAdditive] {
-        let cfg = FitConfig {
-            method,
-            ..FitConfig::default()
-        };
+    for cfg in configs() {
         let m = fit(&t, &y, &cfg).unwrap();
         let json = m.to_json();
         let back = Model::from_json(&json).unwrap();
@@ -114,6 +142,9 @@ fn json_round_trip_scores_identically() {
             assert_eq!(x.pd.to_bits(), z.pd.to_bits());
         }
         assert!(json.contains("\"-inf\"") && json.contains("\"inf\""));
+        if cfg.boost.interactions > 0 && cfg.method == Method::BoostedAdditive {
+            assert!(m.features.iter().any(|f| f.kind == FeatureKind::Pair));
+        }
     }
     let newer = Model::from_json("{\"version\": 99}").unwrap_err().to_string();
     assert!(newer.contains("99"), "{newer}");

@@ -93,7 +93,13 @@ fn csv_types_missing_and_infinity() {
     assert_eq!(t.names, ["x", "grade", "junk"]);
     assert_eq!(
         t.columns[0],
-        Column::Numeric(vec![Some(1.5), None, Some(f64::INFINITY), Some(f64::NEG_INFINITY), None])
+        Column::Numeric(vec![
+            Some(1.5),
+            None,
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            None
+        ])
     );
     match &t.columns[1] {
         Column::Categorical(v) => assert_eq!(v[3], None),
@@ -109,7 +115,9 @@ fn csv_errors_name_the_row() {
     assert!(matches!(e, Error::BadTarget { row: 3, line: 4, .. }), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("row 3") && msg.contains("maybe"), "{msg}");
-    let e = read_csv("x,y\n1,0\n".as_bytes(), "target", None).unwrap_err().to_string();
+    let e = read_csv("x,y\n1,0\n".as_bytes(), "target", None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`target` not found") && e.contains("x, y"), "{e}");
     // One text cell among 40 numbers: a numeric column with a bad cell.
     let mut s = String::from("x,y\n");
