@@ -228,3 +228,45 @@ fn without_ids(json: &str) -> serde_json::Value {
     strip(&mut v);
     v
 }
+
+/// The demo as a user runs it: it ends with scores, grades, warnings and the index, and every warning rule
+/// fires on at least one demo firm at some month-end of the history (slow: set XINYONG_SLOW_TESTS).
+#[test]
+fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
+    if std::env::var_os("XINYONG_SLOW_TESTS").is_none() {
+        eprintln!("skipped: set XINYONG_SLOW_TESTS=1 (the CI does)");
+        return;
+    }
+    let d = tmp("demo");
+    let db = d.join("demo.db");
+    let out = run(&[
+        "demo",
+        "--dir",
+        d.join("district").to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    for needle in [
+        "scored ",
+        "grades: ",
+        "colours: ",
+        "district risk index",
+        "reason: ",
+        "warning ",
+    ] {
+        assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rules: Vec<u32> = conn
+        .prepare("SELECT DISTINCT rule FROM warning_spans ORDER BY rule")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rules,
+        (1..=44).collect::<Vec<u32>>(),
+        "rules that fired on the demo district"
+    );
+}

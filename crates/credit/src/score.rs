@@ -186,6 +186,8 @@ pub fn training_set(firms: &[FirmData], months: &[Month], cut: Day, cfg: &Scorin
 /// other way gets a wrong-signed coefficient and is dropped.
 pub fn fit_config(cfg: &ScoringConfig) -> FitConfig {
     let mut fit = cfg.fit.clone();
+    // One shape per indicator: pair features would have no single indicator to cite in a reason code.
+    fit.boost.interactions = 0;
     for f in features::catalogue() {
         fit.monotonic_by_feature
             .entry(f.id.clone())
