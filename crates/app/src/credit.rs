@@ -50,18 +50,7 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
                 all.len() - 1
             }
         };
-        let raw = RawFact {
-            fact_id: f.fact_id,
-            uscc: f.uscc,
-            source: f.source,
-            dataset: f.dataset,
-            period: f.period,
-            event_date: f.event_date,
-            end_date: f.end_date,
-            fields: f.fields,
-            known_from: f.known_from,
-            known_to: f.known_to,
-        };
+        let raw = to_raw(f);
         if let Err(e) = all[i].add(&raw, &mut names) {
             *out.skipped.entry(e.reason).or_default() += 1;
         }
@@ -75,6 +64,22 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
     all.retain(|f| !f.registrations.is_empty());
     out.firms = all;
     Ok(out)
+}
+
+/// The store's row as the credit models' input (the same columns; the crates may not depend on each other).
+fn to_raw(f: xinyong_store::ScanFact) -> RawFact {
+    RawFact {
+        fact_id: f.fact_id,
+        uscc: f.uscc,
+        source: f.source,
+        dataset: f.dataset,
+        period: f.period,
+        event_date: f.event_date,
+        end_date: f.end_date,
+        fields: f.fields,
+        known_from: f.known_from,
+        known_to: f.known_to,
+    }
 }
 
 pub fn parse_day(s: &str) -> Result<data::Day, ScoreError> {
@@ -388,6 +393,7 @@ pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmDat
     // facts_of gives the versions current on a date; the indicators look back up to 60 months, and versions
     // replaced before `known_by` do not change what is known on it, so the current-on-date view suffices.
     for s in store.facts_of(uscc, Some(known_by))? {
+        // A stored fact's event dates are in its fields too (FirmData::add reads them from there).
         let raw = RawFact {
             fact_id: s.fact_id,
             uscc: s.uscc,
@@ -404,18 +410,7 @@ pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmDat
     }
     for g in store.guarantees_given(uscc, known_by)? {
         let mut b = FirmData::new(&g.uscc);
-        let raw = RawFact {
-            fact_id: g.fact_id,
-            uscc: g.uscc,
-            source: g.source,
-            dataset: g.dataset,
-            period: g.period,
-            event_date: g.event_date,
-            end_date: g.end_date,
-            fields: g.fields,
-            known_from: g.known_from,
-            known_to: g.known_to,
-        };
+        let raw = to_raw(g);
         if b.add(&raw, &mut names).is_ok() {
             f.guarantees_given.append(&mut b.guarantees_received);
             f.provenance.append(&mut b.provenance);
