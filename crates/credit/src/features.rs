@@ -75,7 +75,7 @@ pub fn catalogue() -> &'static [FeatureDef] {
 }
 
 /// The ids the code computes, in order. A test checks this equals the catalogue.
-pub const IDS: [&str; 62] = [
+pub const IDS: [&str; 63] = [
     "cap_reg_capital",
     "cap_paid_in_ratio",
     "cap_years",
@@ -128,6 +128,7 @@ pub const IDS: [&str; 62] = [
     "sol_enquiries_3m",
     "sol_cash_flow",
     "sol_altman_z",
+    "sol_adverse_records_60m",
     "dev_sales_growth",
     "dev_power_growth",
     "dev_headcount_growth",
@@ -195,16 +196,17 @@ const SOL_COURT_DEBTOR_24M: usize = 48;
 const SOL_ENQUIRIES_3M: usize = 49;
 const SOL_CASH_FLOW: usize = 50;
 const SOL_ALTMAN_Z: usize = 51;
-const DEV_SALES_GROWTH: usize = 52;
-const DEV_POWER_GROWTH: usize = 53;
-const DEV_HEADCOUNT_GROWTH: usize = 54;
-const DEV_REVENUE_GROWTH: usize = 55;
-const DEV_PATENTS_36M: usize = 56;
-const DEV_TECH_CERT: usize = 57;
-const DEV_EXPORT_GROWTH: usize = 58;
-const DEV_SUBSIDIES_36M: usize = 59;
-const DEV_HONOURS: usize = 60;
-const DEV_ECO_GRADE: usize = 61;
+const SOL_ADVERSE_RECORDS_60M: usize = 52;
+const DEV_SALES_GROWTH: usize = 53;
+const DEV_POWER_GROWTH: usize = 54;
+const DEV_HEADCOUNT_GROWTH: usize = 55;
+const DEV_REVENUE_GROWTH: usize = 56;
+const DEV_PATENTS_36M: usize = 57;
+const DEV_TECH_CERT: usize = 58;
+const DEV_EXPORT_GROWTH: usize = 59;
+const DEV_SUBSIDIES_36M: usize = 60;
+const DEV_HONOURS: usize = 61;
+const DEV_ECO_GRADE: usize = 62;
 
 pub fn position(id: &str) -> Option<usize> {
     IDS.iter().position(|x| *x == id)
@@ -890,6 +892,37 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     _ => None,
                 }
             }
+            SOL_ADVERSE_RECORDS_60M => Some(
+                s.recent(
+                    &[
+                        "court.cases",
+                        "court.dishonest",
+                        "amr.abnormal_list",
+                        "amr.penalties",
+                        "safety.penalties",
+                        "eco.penalties",
+                        "fire.penalties",
+                        "transport.penalties",
+                        "cale.penalties",
+                        "tax.arrears",
+                        "power.arrears",
+                        "hrss.wage_arrears",
+                        "tax.abnormal_taxpayer",
+                        "psb.econ_crime",
+                        "media.complaints",
+                        "ndrc.credit_lists",
+                        "lender.bank.alerts",
+                    ],
+                    60,
+                )
+                .filter(|e| match &*e.dataset {
+                    "court.cases" => e.status == "defendant" || e.status == "debtor",
+                    "ndrc.credit_lists" => e.category == "black_list",
+                    _ => true,
+                })
+                .inspect(|e| push(ev, e.fact))
+                .count() as f64,
+            ),
             DEV_SALES_GROWTH => invoices.ratio(12, 12, ev),
             DEV_POWER_GROWTH => power.ratio(12, 12, ev),
             DEV_HEADCOUNT_GROWTH => match (insured.v[0], insured.v[12]) {
