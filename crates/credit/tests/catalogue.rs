@@ -61,7 +61,8 @@ fn indicators_worked_by_hand() {
     let mut f = FirmData::new("91330604MA2B7Y8F54");
     let mut names = Names::default();
     let reg = r#"{"name":"x","industry":"3441","township":"330604001","status":"active","founded":"2015-07-01","reg_capital":10000000,"paid_in_capital":2500000,"size_class":"small"}"#;
-    f.add(&fact(1, "amr.registration", None, None, reg), &mut names).unwrap();
+    f.add(&fact(1, "amr.registration", None, None, reg), &mut names)
+        .unwrap();
     // Power: 100 kWh a month in 2023, 130 in 2024 (months 2024-01..2024-12).
     let mut id = 10;
     for y in [2023, 2024] {
@@ -126,7 +127,11 @@ fn percentiles_from_stored_quantiles() {
     let mut z = vec![0.0; 50];
     z.extend((1..=50).map(|x| x as f64));
     let d = Dist::of(&mut z).unwrap();
-    assert!(d.percentile(0.0) > 20.0 && d.percentile(0.0) < 30.0, "{}", d.percentile(0.0));
+    assert!(
+        d.percentile(0.0) > 20.0 && d.percentile(0.0) < 30.0,
+        "{}",
+        d.percentile(0.0)
+    );
     // Small groups fall back to broader ones.
     let rows: Vec<(Vec<String>, Vec<Option<f64>>)> = (0..13)
         .map(|i| {
