@@ -100,19 +100,26 @@ impl Benchmarks {
                 members.entry(k.as_str()).or_default().push(i);
             }
         }
-        let mut groups = BTreeMap::new();
-        for (k, idx) in members {
-            if idx.len() < MIN_GROUP && k != "all" {
-                continue;
-            }
-            let dists = (0..width)
-                .map(|j| {
-                    let mut vals: Vec<f64> = idx.iter().filter_map(|&i| rows[i].1[j]).collect();
-                    Dist::of(&mut vals)
-                })
-                .collect();
-            groups.insert(k.to_string(), Group { n: idx.len(), dists });
-        }
+        use rayon::prelude::*;
+        let members: Vec<(&str, Vec<usize>)> = members
+            .into_iter()
+            .filter(|(k, idx)| idx.len() >= MIN_GROUP || *k == "all")
+            .collect();
+        // Groups are independent: sorted in parallel, gathered in key order.
+        let groups = members
+            .par_iter()
+            .map(|(k, idx)| {
+                let dists = (0..width)
+                    .map(|j| {
+                        let mut vals: Vec<f64> = idx.iter().filter_map(|&i| rows[i].1[j]).collect();
+                        Dist::of(&mut vals)
+                    })
+                    .collect();
+                (k.to_string(), Group { n: idx.len(), dists })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect();
         Benchmarks { groups }
     }
 

@@ -65,6 +65,19 @@ fn indicator_benchmarks(firms: &[FirmData], rows: &[FeatureRow], t: Day, k: Day)
 
 /// Scores every firm at `t` as known on `k` (indicators, benchmarks, warnings, scores with force percentiles).
 pub fn assess(firms: &[FirmData], t: Day, k: Day, model: &CreditModel, rules: &[Rule]) -> (Vec<FirmScore>, Benchmarks) {
+    assess_with(firms, t, k, model, rules, true)
+}
+
+/// `assess`; without `full`, the benchmarks of forces and scores (and so the force percentiles) are skipped:
+/// the month-ends of the history need only PDs, grades and warnings.
+fn assess_with(
+    firms: &[FirmData],
+    t: Day,
+    k: Day,
+    model: &CreditModel,
+    rules: &[Rule],
+    full: bool,
+) -> (Vec<FirmScore>, Benchmarks) {
     let rows: Vec<FeatureRow> = firms.par_iter().map(|f| features::compute_at(f, t, k)).collect();
     let ib = indicator_benchmarks(firms, &rows, t, k);
     let mut scores: Vec<FirmScore> = firms
@@ -75,6 +88,9 @@ pub fn assess(firms: &[FirmData], t: Day, k: Day, model: &CreditModel, rules: &[
             score::score_firm(model, f, t, k, row, ws, &ib)
         })
         .collect();
+    if !full {
+        return (scores, ib);
+    }
     // Full benchmarks: indicators, forces, score.
     let brows: Vec<(Vec<String>, Vec<Option<f64>>)> = firms
         .iter()
@@ -166,7 +182,7 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         // Each month-end as known on the as-of date: the history is restated with today's knowledge (a run
         // stored on an earlier date keeps the history as it was known then).
         let tm = data::month_end(m);
-        let (scores, _) = assess(firms, tm, t, model, rules);
+        let (scores, _) = assess_with(firms, tm, t, model, rules, false);
         let mut ws = Vec::with_capacity(firms.len());
         let mut gs = Vec::with_capacity(firms.len());
         for (f, s) in firms.iter().zip(scores) {
