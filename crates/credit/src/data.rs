@@ -194,6 +194,31 @@ pub struct Holding {
     pub known: Known,
 }
 
+/// A fact's period or date ("2025", "2025-03", "2025-03-10"), kept inline: one is stored per loaded fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Label {
+    len: u8,
+    b: [u8; 10],
+}
+
+impl Label {
+    pub fn new(s: &str) -> Label {
+        let mut n = s.len().min(10);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        let mut b = [0u8; 10];
+        b[..n].copy_from_slice(&s.as_bytes()[..n]);
+        Label { len: n as u8, b }
+    }
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.b[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+/// What a firm's record keeps of each loaded fact: id, source, dataset, period or date.
+pub type Prov = (i64, Arc<str>, Arc<str>, Label);
+
 /// Where a fact came from, for evidence and reason codes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Provenance {
@@ -218,7 +243,7 @@ pub struct FirmData {
     pub guarantees_received: Vec<Guarantee>,
     pub holdings: Vec<Holding>,
     /// (fact id, source, dataset, date) of every fact loaded, in fact id order after `finish`.
-    pub provenance: Vec<(i64, Arc<str>, Arc<str>, String)>,
+    pub provenance: Vec<Prov>,
 }
 
 /// A field value as read from a fact's JSON: strings borrow from the text where they can.
@@ -395,12 +420,13 @@ impl FirmData {
         let o: Fields = serde_json::from_str(&f.fields).map_err(|_| skip("json"))?;
         let source = names.get(&f.source);
         let dataset = names.get(&f.dataset);
-        let date_label = f
-            .period
-            .clone()
-            .or_else(|| f.event_date.clone())
-            .or_else(|| o.get("date").and_then(Val::as_str).map(str::to_string))
-            .unwrap_or_default();
+        let date_label = Label::new(
+            f.period
+                .as_deref()
+                .or(f.event_date.as_deref())
+                .or_else(|| o.get("date").and_then(Val::as_str))
+                .unwrap_or_default(),
+        );
         self.provenance
             .push((f.fact_id, source.clone(), dataset.clone(), date_label));
         let ds = f.dataset.as_str();
@@ -567,7 +593,7 @@ impl FirmData {
     }
 
     /// The source, dataset and date of a loaded fact.
-    pub fn provenance_of(&self, fact: i64) -> Option<&(i64, Arc<str>, Arc<str>, String)> {
+    pub fn provenance_of(&self, fact: i64) -> Option<&Prov> {
         self.provenance
             .binary_search_by_key(&fact, |p| p.0)
             .ok()
@@ -579,7 +605,7 @@ impl FirmData {
             fact_id: fact,
             source: s.to_string(),
             dataset: d.to_string(),
-            date: date.clone(),
+            date: date.as_str().to_string(),
         })
     }
 

@@ -345,8 +345,7 @@ fn changes(firms: &[FirmData], points: &[Point]) -> (Vec<WarningSpan>, Vec<Credi
 /// Links guarantees to the guarantors' records (facts are stored under the borrower).
 pub fn link_guarantees(firms: &mut [FirmData]) {
     let pos: BTreeMap<String, usize> = firms.iter().enumerate().map(|(i, f)| (f.uscc.clone(), i)).collect();
-    type Prov = (i64, std::sync::Arc<str>, std::sync::Arc<str>, String);
-    let mut given: Vec<(usize, data::Guarantee, Option<Prov>)> = Vec::new();
+    let mut given: Vec<(usize, data::Guarantee, Option<data::Prov>)> = Vec::new();
     for f in firms.iter() {
         for g in &f.guarantees_received {
             if let Some(&i) = pos.get(&g.guarantor) {
