@@ -120,7 +120,8 @@ pub struct ScoreSummary {
 pub fn train(firms: &[FirmData], cut: data::Day, cfg: &ScoringConfig) -> Result<CreditModel, ScoreError> {
     // Hold out the latest snapshot with a complete outcome window; train on the ones before it.
     let last = data::last_complete_month(cut) - cfg.horizon_months - score::label_lag(cfg);
-    let holdout_cut = data::month_end(last - cfg.snapshot_every_months.max(1) + cfg.horizon_months);
+    // The development model's labels must close before the held-out snapshot: its cut-off is that month's end.
+    let holdout_cut = data::month_end(last);
     let dev = score::train(firms, holdout_cut, cut, cfg);
     let validation = dev.ok().and_then(|m| score::validate(&m, firms, last, cut));
     let model = score::train(firms, cut, cut, cfg)?;

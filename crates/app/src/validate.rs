@@ -294,7 +294,12 @@ pub fn validate(
     rep.index_lead = best;
     // Stability: score distributions at the validation date and at the cut-off.
     let now: Vec<f64> = out.scores.iter().map(|s| s.score).collect();
-    let then: Vec<f64> = scores.iter().map(|s| s.score).collect();
+    let then: Vec<f64> = scores
+        .iter()
+        .zip(&firms)
+        .filter(|(_, f)| run::in_scope(f, tv, k))
+        .map(|(s, _)| s.score)
+        .collect();
     rep.psi = Some((data::month_str(v), out.as_of.clone(), metrics::psi(&then, &now, 10)));
     let _ = features::N;
     Ok(rep)

@@ -42,6 +42,9 @@ impl Dist {
     /// The percentile (0–100) of `v`: linear between the stored quantiles; ties take the middle.
     pub fn percentile(&self, v: f64) -> f64 {
         let q = &self.q;
+        if !v.is_finite() || q.len() != 21 {
+            return 50.0;
+        }
         if v < q[0] {
             return 0.0;
         }

@@ -609,6 +609,32 @@ impl FirmData {
         })
     }
 
+    /// The registration in force on `t` as known on `k` (`k >= t`): the version the platform held on `t`; when
+    /// the register was first delivered after `t` (a backfill), the first version delivered — never a later
+    /// change, which would leak what happened after `t` into a past date.
+    pub fn registration_at(&self, t: Day, k: Day) -> Option<&Registration> {
+        let first = self
+            .registrations
+            .iter()
+            .filter(|r| r.known.from <= k)
+            .map(|r| r.known.from)
+            .min()?;
+        self.registration(t.min(k).max(first))
+    }
+
+    /// The shareholders in force on `t` as known on `k`, by the same rule as `registration_at`.
+    pub fn holdings_at(&self, t: Day, k: Day) -> impl Iterator<Item = &Holding> {
+        let first = self
+            .holdings
+            .iter()
+            .filter(|h| h.known.from <= k)
+            .map(|h| h.known.from)
+            .min()
+            .unwrap_or(t);
+        let at = t.min(k).max(first);
+        self.holdings.iter().filter(move |h| h.known.at(at))
+    }
+
     /// The registration as known on `t`.
     pub fn registration(&self, t: Day) -> Option<&Registration> {
         self.registrations

@@ -444,7 +444,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
     let k = s.k;
     let mut values = vec![None; N];
     let mut evidence: Vec<Vec<i64>> = vec![Vec::new(); N];
-    let reg = firm.registration(k);
+    let reg = firm.registration_at(t, k);
     let power = s.monthly("power.daily:power_kwh");
     let water = s.monthly("water.usage:water_t");
     let water_arrears = s.monthly("water.usage:water_arrears");
@@ -551,7 +551,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .count() as f64,
             ),
             CAP_SHAREHOLDERS => {
-                let h: Vec<_> = firm.holdings.iter().filter(|h| h.known.at(k)).collect();
+                let h: Vec<_> = firm.holdings_at(t, k).collect();
                 if h.is_empty() {
                     None
                 } else {

@@ -6,7 +6,8 @@
 //!   positive exposure so that non-borrowers still count a little),
 //! - `troubled`: the share of firms with PD above the threshold (the Kamakura troubled-company index),
 //! - `red`: the share of firms with an active red warning,
-//! - `defaults`: the share of borrowers that defaulted (first month 90+ days overdue) in the trailing 12 months.
+//! - `defaults`: the share of borrowers whose first default (the month its overdue spell began, as later 90+ day
+//!   reports known on the run's date show) falls in the trailing 12 months.
 //!
 //! Index = 100 × Σ weight_c × component_c / district_base_c, over components whose district base is positive
 //! (weights renormalised). Force indices: 100 × mean(100 − force score) / the district's base-month value.
@@ -30,7 +31,7 @@ pub struct FirmMonth {
     pub colour: Option<Colour>,
     pub exposure: f64,
     pub borrower: bool,
-    /// Defaulted (first month 90+ days overdue) in the 12 months up to this one.
+    /// First default (dated from the start of the overdue spell) within the 12 months up to this one.
     pub defaulted_12m: bool,
     pub forces: [f64; 5],
     pub section: String,
@@ -43,7 +44,7 @@ pub struct FirmMonth {
 pub fn firm_month(f: &FirmData, m: Month, k: Day, s: &FirmScore, cfg: &ScoringConfig) -> FirmMonth {
     let t = data::month_end(m);
     let k = k.max(t);
-    let reg = f.registration(k);
+    let reg = f.registration_at(t, k);
     let industry = reg.map_or("", |r| r.industry.as_str());
     let township = reg.map_or("", |r| r.township.as_str());
     let exposure: f64 = f

@@ -56,7 +56,7 @@ fn indicator_benchmarks(firms: &[FirmData], rows: &[FeatureRow], t: Day, k: Day)
         .iter()
         .zip(rows)
         .filter_map(|(f, r)| {
-            let reg = f.registration(k)?;
+            let reg = f.registration_at(t, k)?;
             in_scope(f, t, k).then(|| (bench::keys(&reg.industry, &reg.size_class), r.values.clone()))
         })
         .collect();
@@ -96,7 +96,7 @@ fn assess_with(
         .iter()
         .zip(&scores)
         .filter_map(|(f, s)| {
-            let reg = f.registration(k)?;
+            let reg = f.registration_at(t, k)?;
             if !in_scope(f, t, k) {
                 return None;
             }
@@ -134,7 +134,7 @@ pub fn evaluate_warnings(
     rules: &[Rule],
     bm: &Benchmarks,
 ) -> Vec<Warning> {
-    let reg = f.registration(k);
+    let reg = f.registration_at(t, k);
     let keys = bench::keys(
         reg.map_or("", |r| r.industry.as_str()),
         reg.map_or("", |r| r.size_class.as_str()),
@@ -164,7 +164,7 @@ pub fn assess_one(f: &FirmData, t: Day, model: &CreditModel, rules: &[Rule], bm:
 
 /// Which firms count: registered by `t` and not deregistered (or revoked) by then, as known on `k`.
 pub fn in_scope(f: &FirmData, t: Day, k: Day) -> bool {
-    f.registration(k.max(t)).is_some_and(|r| {
+    f.registration_at(t, k.max(t)).is_some_and(|r| {
         r.founded.is_none_or(|d| d <= t) && (r.status == "active" || r.dereg_date.is_some_and(|d| d > t))
     })
 }
@@ -261,7 +261,8 @@ fn changes(firms: &[FirmData], points: &[Point]) -> (Vec<WarningSpan>, Vec<Credi
     let mut spans = Vec::new();
     let mut events = Vec::new();
     for (i, f) in firms.iter().enumerate() {
-        let mut open: BTreeMap<u32, (Colour, String)> = BTreeMap::new();
+        // Per open warning: its current colour, its strongest colour so far (the span's), its start.
+        let mut open: BTreeMap<u32, (Colour, Colour, String)> = BTreeMap::new();
         let mut prev_colour: Option<Colour> = None;
         let mut prev_grade: Option<String> = None;
         for (k, (date, ws, gs)) in points.iter().enumerate() {
@@ -278,19 +279,19 @@ fn changes(firms: &[FirmData], points: &[Point]) -> (Vec<WarningSpan>, Vec<Credi
                 })
             };
             let first = k == 0;
-            for (rule, (c, start)) in std::mem::take(&mut open) {
+            for (rule, (c, peak, start)) in std::mem::take(&mut open) {
                 match now.get(&rule) {
                     Some(nc) => {
                         if *nc != c && !first {
                             ev("warning_colour", Some(rule), c.key().into(), nc.key().into());
                         }
-                        open.insert(rule, ((*nc).max(c), start));
+                        open.insert(rule, (*nc, (*nc).max(peak), start));
                     }
                     None => {
                         spans.push(WarningSpan {
                             uscc: f.uscc.clone(),
                             rule,
-                            colour: c,
+                            colour: peak,
                             start,
                             end: Some(date.clone()),
                         });
@@ -306,7 +307,7 @@ fn changes(firms: &[FirmData], points: &[Point]) -> (Vec<WarningSpan>, Vec<Credi
                         .and_then(|w| w.since.clone())
                         .filter(|_| first)
                         .unwrap_or_else(|| date.clone());
-                    open.insert(*rule, (*c, start));
+                    open.insert(*rule, (*c, *c, start));
                     if !first {
                         ev("warning_raised", Some(*rule), String::new(), c.key().into());
                     }
@@ -329,7 +330,7 @@ fn changes(firms: &[FirmData], points: &[Point]) -> (Vec<WarningSpan>, Vec<Credi
             }
             prev_grade = grade;
         }
-        for (rule, (c, start)) in open {
+        for (rule, (_, c, start)) in open {
             spans.push(WarningSpan {
                 uscc: f.uscc.clone(),
                 rule,

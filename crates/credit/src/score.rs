@@ -238,8 +238,16 @@ impl CreditModel {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+    /// Reads a model; every card feature must be an indicator of the catalogue (one shape per indicator).
     pub fn from_json(s: &str) -> Result<CreditModel, String> {
-        serde_json::from_str(s).map_err(|e| e.to_string())
+        let m: CreditModel = serde_json::from_str(s).map_err(|e| e.to_string())?;
+        if let Some(f) = m.card.features.iter().find(|f| features::position(&f.name).is_none()) {
+            return Err(format!(
+                "the model's feature {:?} is not an indicator of the catalogue",
+                f.name
+            ));
+        }
+        Ok(m)
     }
     fn seal(mut self) -> CreditModel {
         self.version.clear();
@@ -412,7 +420,7 @@ pub fn score_firm(
         .map(|&i| row.values[i].map_or(Value::Missing, Value::Num))
         .collect();
     let s = model.card.score_values(&values);
-    let reg = firm.registration(k.max(t));
+    let reg = firm.registration_at(t, k.max(t));
     let keys = crate::bench::keys(
         reg.map_or("", |r| r.industry.as_str()),
         reg.map_or("", |r| r.size_class.as_str()),

@@ -501,7 +501,7 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
             if t < due_day {
                 return None;
             }
-            let reg = cx.firm.registration(k)?;
+            let reg = cx.firm.registration_at(t, k)?;
             if reg.status != "active" || reg.founded.is_none_or(|f| f > data::month_end((year_t - 1) * 12 + 11)) {
                 return None;
             }
