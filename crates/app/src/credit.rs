@@ -390,7 +390,7 @@ impl Scorer {
 pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmData, ScoreError> {
     let mut names = Names::default();
     let mut f = FirmData::new(uscc);
-    let t = parse_day(known_by)?;
+    parse_day(known_by)?;
     // facts_of gives the versions current on a date; the indicators look back up to 60 months, and versions
     // replaced before `known_by` do not change what is known on it, so the current-on-date view suffices.
     for s in store.facts_of(uscc, Some(known_by))? {
@@ -417,7 +417,6 @@ pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmDat
             f.provenance.append(&mut b.provenance);
         }
     }
-    let _ = t;
     f.finish();
     Ok(f)
 }

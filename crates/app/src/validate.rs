@@ -6,7 +6,6 @@ use crate::credit::{self, ScoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use xinyong_credit::data::{self, Day, FirmData, Month};
-use xinyong_credit::features;
 use xinyong_credit::run;
 use xinyong_credit::score::{self, CreditModel, ScoringConfig};
 use xinyong_credit::warnings::{Colour, Rule};
@@ -301,7 +300,6 @@ pub fn validate(
         .map(|(s, _)| s.score)
         .collect();
     rep.psi = Some((data::month_str(v), out.as_of.clone(), metrics::psi(&then, &now, 10)));
-    let _ = features::N;
     Ok(rep)
 }
 

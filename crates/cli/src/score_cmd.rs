@@ -322,7 +322,6 @@ fn summary(store: &dyn Store, run_id: &str, o: &xinyong_credit::RunOutput) -> Re
 }
 
 fn print_firm(s: &FirmScore) {
-    let cat = features::catalogue();
     println!(
         "{} as of {}: score {:.0}, PD {:.2} %, grade {}{}, colour {}",
         s.uscc,
@@ -376,7 +375,6 @@ fn print_firm(s: &FirmScore) {
             w.evidence
         );
     }
-    let _ = cat;
 }
 
 fn pick_run(store: &dyn Store, run: Option<&String>) -> Result<String> {

@@ -587,11 +587,6 @@ impl FirmData {
         }
     }
 
-    /// A firm holds guarantees it gave, which are stored under the borrower: the loader adds them here too.
-    pub fn add_guarantee_given(&mut self, g: Guarantee) {
-        self.guarantees_given.push(g);
-    }
-
     /// The source, dataset and date of a loaded fact.
     pub fn provenance_of(&self, fact: i64) -> Option<&Prov> {
         self.provenance

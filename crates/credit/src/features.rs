@@ -266,6 +266,17 @@ impl Monthly {
     }
 }
 
+/// `num / den` of two yearly values when the denominator is positive, citing the numerator's fact.
+fn quotient(num: Option<Yearly>, den: Option<Yearly>, ev: &mut Vec<i64>) -> Option<f64> {
+    match (num, den) {
+        (Some(n), Some(d)) if d.v > 0.0 => {
+            push(ev, n.fact);
+            Some(n.v / d.v)
+        }
+        _ => None,
+    }
+}
+
 fn growth(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| (a / b - 1.0).min(3.0))
 }
@@ -597,20 +608,11 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 ln1(x)
             }),
             OPS_SALES_YOY_3M => invoices.ratio(3, 12, ev),
-            OPS_ASSET_TURNOVER => match (revenue, assets) {
-                (Some(r), Some(a)) if a.v > 0.0 => {
-                    push(ev, r.fact);
-                    Some((r.v / a.v).min(20.0))
-                }
-                _ => None,
-            },
-            OPS_RECEIVABLE_DAYS => match (fs("receivables").0, fs("revenue").0) {
-                (Some(r), Some(rev)) if rev.v > 0.0 => {
-                    push(ev, r.fact);
-                    Some((r.v / rev.v * 365.0).min(1000.0))
-                }
-                _ => None,
-            },
+            OPS_ASSET_TURNOVER => quotient(revenue, assets, ev).map(|x| x.min(20.0)),
+            OPS_RECEIVABLE_DAYS => {
+                let (r, rev) = (fs("receivables").0, fs("revenue").0);
+                quotient(r, rev, ev).map(|x| (x * 365.0).min(1000.0))
+            }
             OPS_MU_GRADE => s.code("eit.mu_efficiency:mu_grade").and_then(|(c, f)| {
                 push(ev, f);
                 match c.as_str() {
@@ -645,20 +647,8 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            PRO_MARGIN => match (profit, revenue) {
-                (Some(p), Some(r)) if r.v > 0.0 => {
-                    push(ev, p.fact);
-                    Some((p.v / r.v).clamp(-2.0, 1.0))
-                }
-                _ => None,
-            },
-            PRO_ROA => match (profit, assets) {
-                (Some(p), Some(a)) if a.v > 0.0 => {
-                    push(ev, p.fact);
-                    Some((p.v / a.v).clamp(-2.0, 1.0))
-                }
-                _ => None,
-            },
+            PRO_MARGIN => quotient(profit, revenue, ev).map(|x| x.clamp(-2.0, 1.0)),
+            PRO_ROA => quotient(profit, assets, ev).map(|x| x.clamp(-2.0, 1.0)),
             PRO_TAX_PER_HEAD => match (tax.sum(0, 12), insured.latest(3)) {
                 (Some(x), Some((k, h))) if h > 0.0 => {
                     tax.facts(0, 2, ev);
@@ -703,20 +693,11 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     n
                 })
             }
-            SOL_DEBT_RATIO => match (liabilities, assets) {
-                (Some(l), Some(a)) if a.v > 0.0 => {
-                    push(ev, l.fact);
-                    Some((l.v / a.v).min(3.0))
-                }
-                _ => None,
-            },
-            SOL_CURRENT_RATIO => match (fs("current_assets").0, fs("current_liabilities").0) {
-                (Some(a), Some(l)) if l.v > 0.0 => {
-                    push(ev, a.fact);
-                    Some((a.v / l.v).min(10.0))
-                }
-                _ => None,
-            },
+            SOL_DEBT_RATIO => quotient(liabilities, assets, ev).map(|x| x.min(3.0)),
+            SOL_CURRENT_RATIO => {
+                let (a, l) = (fs("current_assets").0, fs("current_liabilities").0);
+                quotient(a, l, ev).map(|x| x.min(10.0))
+            }
             SOL_INTEREST_COVER => match (fs("ebit").0, fs("interest_expense").0) {
                 (Some(e), Some(i)) => {
                     push(ev, e.fact);
@@ -865,13 +846,10 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .count() as f64,
             ),
             SOL_ENQUIRIES_3M => enquiries.sum(0, 3).inspect(|_| enquiries.facts(0, 3, ev)),
-            SOL_CASH_FLOW => match (fs("operating_cash_flow").0, fs("total_liabilities").0) {
-                (Some(c), Some(l)) if l.v > 0.0 => {
-                    push(ev, c.fact);
-                    Some((c.v / l.v).clamp(-2.0, 2.0))
-                }
-                _ => None,
-            },
+            SOL_CASH_FLOW => {
+                let (c, l) = (fs("operating_cash_flow").0, fs("total_liabilities").0);
+                quotient(c, l, ev).map(|x| x.clamp(-2.0, 2.0))
+            }
             SOL_ALTMAN_Z => {
                 let mut y = |m: &str| fs(m).0.map(|v| v.v);
                 match (

@@ -3,7 +3,7 @@
 
 use crate::bench::{self, Benchmarks};
 use crate::data::{self, Day, FirmData, Month};
-use crate::features::{self, FeatureRow, Force};
+use crate::features::{self, FeatureRow};
 use crate::index::{self, FirmMonth, IndexPoint, Mover};
 use crate::score::{self, CreditModel, FirmScore};
 use crate::warnings::{self, Colour, Rule, Warning};
@@ -360,11 +360,56 @@ pub fn link_guarantees(firms: &mut [FirmData]) {
         if let Some(p) = prov {
             firms[i].provenance.push(p);
         }
-        firms[i].add_guarantee_given(g);
+        firms[i].guarantees_given.push(g);
     }
 }
 
-/// Forces of a score in catalogue order with their names (for display).
-pub fn forces_named(s: &FirmScore) -> Vec<(&'static str, f64)> {
-    Force::ALL.iter().map(|f| (f.name_zh(), s.forces[f.index()])).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(rule: u32, colour: Colour) -> Warning {
+        Warning {
+            rule,
+            colour,
+            since: None,
+            clears_on: None,
+            evidence: vec![1],
+        }
+    }
+
+    #[test]
+    fn a_de_escalation_is_one_event_and_the_span_keeps_its_peak() {
+        let firms = vec![FirmData::new("91330604MA2B7Y8F54")];
+        let p = |d: &str, ws: Vec<Warning>| -> Point { (d.to_string(), vec![ws], vec![Some("B".to_string())]) };
+        let points = vec![
+            p("2025-01-31", vec![w(28, Colour::Red)]),
+            p("2025-02-28", vec![w(28, Colour::Yellow)]),
+            p("2025-03-31", vec![w(28, Colour::Yellow)]),
+            p("2025-04-30", vec![w(28, Colour::Red)]),
+            p("2025-05-31", vec![]),
+        ];
+        let (spans, events) = changes(&firms, &points);
+        let kinds: Vec<(String, String, String, String)> = events
+            .iter()
+            .map(|e| (e.date.clone(), e.kind.clone(), e.before.clone(), e.after.clone()))
+            .collect();
+        let e = |d: &str, k: &str, b: &str, a: &str| (d.to_string(), k.to_string(), b.to_string(), a.to_string());
+        assert_eq!(
+            kinds,
+            [
+                e("2025-02-28", "warning_colour", "red", "yellow"),
+                e("2025-02-28", "colour", "red", "yellow"),
+                e("2025-04-30", "warning_colour", "yellow", "red"),
+                e("2025-04-30", "colour", "yellow", "red"),
+                e("2025-05-31", "warning_cleared", "red", ""),
+                e("2025-05-31", "colour", "red", "none"),
+            ]
+        );
+        assert_eq!(spans.len(), 1);
+        assert_eq!(
+            (spans[0].colour, spans[0].end.as_deref()),
+            (Colour::Red, Some("2025-05-31"))
+        );
+    }
 }

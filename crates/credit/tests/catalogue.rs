@@ -144,3 +144,32 @@ fn percentiles_from_stored_quantiles() {
     let (k, g) = bm.group(&xinyong_credit::bench::keys("3441", "small")).unwrap();
     assert_eq!((k, g.n), ("sec:C:small", 13));
 }
+
+#[test]
+fn a_past_date_reads_the_register_as_it_stood_then() {
+    let mut f = FirmData::new("91330604MA2B7Y8F54");
+    let mut names = Names::default();
+    let reg = |cap: u64| {
+        format!(
+            r#"{{"name":"x","industry":"3441","status":"active","founded":"2015-07-01","reg_capital":{cap},"paid_in_capital":1000000}}"#
+        )
+    };
+    let mut v1 = fact(1, "amr.registration", None, None, &reg(10_000_000));
+    v1.known_to = Some("2025-06-10".into());
+    let mut v2 = fact(2, "amr.registration", None, None, &reg(2_000_000));
+    v2.known_from = "2025-06-10".into();
+    f.add(&v1, &mut names).unwrap();
+    f.add(&v2, &mut names).unwrap();
+    f.finish();
+    let cap = |t: &str, k: &str| {
+        let row = features::compute_at(&f, data::day(t).unwrap(), data::day(k).unwrap());
+        row.values[features::position("cap_reg_capital").unwrap()]
+    };
+    let before = Some((1.0f64 + 1000.0).ln());
+    let after = Some((1.0f64 + 200.0).ln());
+    // A snapshot before the capital reduction, seen with later knowledge, keeps the register of its date.
+    assert_eq!(cap("2025-03-31", "2026-01-10"), before);
+    // Before the register was first delivered (a backfill): the first version delivered, never a later one.
+    assert_eq!(cap("2024-06-30", "2026-01-10"), before);
+    assert_eq!(cap("2025-07-01", "2025-07-01"), after);
+}
