@@ -336,6 +336,19 @@ pub fn to_record(o: &RunOutput, run_id: &str, now: &str) -> ScoreRun {
                 )
             })
             .collect(),
+        circles: o
+            .circles
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    c.metrics.size as u64,
+                    c.metrics.in_circles as u64,
+                    c.metrics.total_amount,
+                    json(c),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -356,6 +369,8 @@ pub struct Scorer {
     pub model: CreditModel,
     pub benchmarks: xinyong_credit::bench::Benchmarks,
     pub rules: Vec<Rule>,
+    /// The run the benchmarks and each firm's place in the guarantee network come from.
+    pub run_id: String,
 }
 
 impl Scorer {
@@ -375,6 +390,7 @@ impl Scorer {
             model,
             benchmarks,
             rules,
+            run_id: run.run_id,
         })
     }
 
@@ -382,7 +398,23 @@ impl Scorer {
     pub fn score(&self, store: &dyn Store, uscc: &str, as_of: &str) -> Result<FirmScore, ScoreError> {
         let t = parse_day(as_of)?;
         let firm = load_one(store, uscc, as_of)?;
-        Ok(run::assess_one(&firm, t, &self.model, &self.rules, &self.benchmarks))
+        // The guarantee network is a whole-district computation: the firm's place in it comes from the run.
+        let net = match store.run_score(&self.run_id, uscc)? {
+            Some(j) => {
+                serde_json::from_str::<FirmScore>(&j)
+                    .map_err(|e| ScoreError::Model(e.to_string()))?
+                    .network
+            }
+            None => None,
+        };
+        Ok(run::assess_one(
+            &firm,
+            t,
+            &self.model,
+            &self.rules,
+            &self.benchmarks,
+            net.as_ref(),
+        ))
     }
 }
 

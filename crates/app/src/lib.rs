@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod credit;
+pub mod network;
 pub mod pipeline;
 pub mod validate;
 

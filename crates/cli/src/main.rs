@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod gen_cmd;
+mod network_cmd;
 mod score_cmd;
 mod scorecard_cmd;
 mod store_cmd;
@@ -50,6 +51,9 @@ enum Cmd {
     Index(score_cmd::IndexArgs),
     /// Validate the credit models against a generated district's hidden truth (the model card's figures).
     Validate(score_cmd::ValidateArgs),
+    /// The guarantee network: groups, circles and their patterns, top contagion risks; `--what-if USCC…`
+    /// stress tests with the paths that carry them; `--firm` the firm-centred view; `--circle` one group.
+    Network(network_cmd::NetworkArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,5 +80,6 @@ fn main() -> Result<()> {
         Cmd::Firm(a) => score_cmd::firm(&a),
         Cmd::Index(a) => score_cmd::index(&a),
         Cmd::Validate(a) => score_cmd::validate(&a),
+        Cmd::Network(a) => network_cmd::run(&a),
     }
 }

@@ -199,7 +199,10 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
     println!();
     crate::score_cmd::score(&crate::score_cmd::ScoreArgs::for_db(&a.db))?;
     let store = open(&a.db)?;
-    crate::score_cmd::show_examples(&store)
+    crate::score_cmd::show_examples(&store)?;
+    // The guarantee network: circles, top contagion risks and a what-if.
+    println!();
+    crate::network_cmd::demo(&store)
 }
 
 pub fn fact(a: &FactArgs) -> Result<()> {

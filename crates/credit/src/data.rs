@@ -158,6 +158,8 @@ pub struct Guarantee {
     pub end: Option<Day>,
     pub kind: String,
     pub source: Arc<str>,
+    /// The lender whose loan it secures: the reporting bank, or the creditor a guarantee firm names.
+    pub lender: String,
     pub fact: i64,
     pub known: Known,
 }
@@ -180,6 +182,7 @@ pub struct Registration {
     pub reg_capital: Option<f64>,
     pub paid_in_capital: Option<f64>,
     pub legal_rep: String,
+    pub legal_rep_id: String,
     pub parent_id: String,
     pub fact: i64,
     pub known: Known,
@@ -442,6 +445,7 @@ impl FirmData {
                 reg_capital: o.get("reg_capital").and_then(num),
                 paid_in_capital: o.get("paid_in_capital").and_then(num),
                 legal_rep: text(o.get("legal_rep")),
+                legal_rep_id: text(o.get("legal_rep_id")),
                 parent_id: text(o.get("parent_id")),
                 fact: f.fact_id,
                 known,
@@ -484,6 +488,11 @@ impl FirmData {
                 start: o.get("start").and_then(Val::as_str).and_then(day),
                 end: o.get("end").and_then(Val::as_str).and_then(day),
                 kind: text(o.get("kind")),
+                lender: o
+                    .get("lender")
+                    .and_then(Val::as_str)
+                    .filter(|l| !l.is_empty())
+                    .map_or_else(|| source.to_string(), str::to_string),
                 source,
                 fact: f.fact_id,
                 known,

@@ -7,7 +7,9 @@
 //! - `troubled`: the share of firms with PD above the threshold (the Kamakura troubled-company index),
 //! - `red`: the share of firms with an active red warning,
 //! - `defaults`: the share of borrowers whose first default (the month its overdue spell began, as later 90+ day
-//!   reports known on the run's date show) falls in the trailing 12 months.
+//!   reports known on the run's date show) falls in the trailing 12 months,
+//! - `contagion`: the exposure-weighted contagion add-on PD (the guarantee network's vulnerable-node PD minus
+//!   the firm's own PD).
 //!
 //! Index = 100 × Σ weight_c × component_c / district_base_c, over components whose district base is positive
 //! (weights renormalised). Force indices: 100 × mean(100 − force score) / the district's base-month value.
@@ -34,6 +36,9 @@ pub struct FirmMonth {
     /// First default (dated from the start of the overdue spell) within the 12 months up to this one.
     pub defaulted_12m: bool,
     pub forces: [f64; 5],
+    /// Contagion add-on PD from the guarantee network (0 outside any group).
+    #[serde(default)]
+    pub contagion: f64,
     pub section: String,
     pub township: String,
     pub cluster: String,
@@ -65,6 +70,7 @@ pub fn firm_month(f: &FirmData, m: Month, k: Day, s: &FirmScore, cfg: &ScoringCo
         borrower: s.borrower,
         defaulted_12m: dm.is_some_and(|d| d > m - 12 && d <= m),
         forces: s.forces,
+        contagion: s.network.as_ref().map_or(0.0, |n| n.contagion),
         section: xinyong_domain::industry::section_of(industry)
             .map(|x| x.code.clone())
             .unwrap_or_default(),
@@ -86,6 +92,8 @@ pub struct IndexPoint {
     pub troubled: f64,
     pub red: f64,
     pub defaults: f64,
+    #[serde(default)]
+    pub contagion: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +115,7 @@ struct Acc {
     red: usize,
     borrowers: usize,
     defaults: usize,
+    wcontagion: f64,
     anti_force: [f64; 5],
 }
 
@@ -146,17 +155,19 @@ pub fn build(history: &[FirmMonth], months: &[Month], cfg: &ScoringConfig) -> (V
             a.red += (fm.colour == Some(Colour::Red)) as usize;
             a.borrowers += fm.borrower as usize;
             a.defaults += (fm.borrower && fm.defaulted_12m) as usize;
+            a.wcontagion += weight(fm) * fm.contagion;
             for k in 0..5 {
                 a.anti_force[k] += 100.0 - fm.forces[k];
             }
         }
     }
-    let comps = |a: &Acc| -> [f64; 4] {
+    let comps = |a: &Acc| -> [f64; 5] {
         [
             if a.w > 0.0 { a.wpd / a.w } else { 0.0 },
             a.troubled as f64 / a.n.max(1) as f64,
             a.red as f64 / a.n.max(1) as f64,
             a.defaults as f64 / a.borrowers.max(1) as f64,
+            if a.w > 0.0 { a.wcontagion / a.w } else { 0.0 },
         ]
     };
     let Some(first) = months.first().map(|m| data::month_str(*m)) else {
@@ -168,13 +179,13 @@ pub fn build(history: &[FirmMonth], months: &[Month], cfg: &ScoringConfig) -> (V
         .unwrap_or_default();
     let base_c = comps(&base);
     let w = &cfg.index_weights;
-    let weights = [w.ewpd, w.troubled, w.red, w.defaults];
-    let used: f64 = (0..4).filter(|&c| base_c[c] > 0.0).map(|c| weights[c]).sum();
+    let weights = [w.ewpd, w.troubled, w.red, w.defaults, w.contagion];
+    let used: f64 = (0..5).filter(|&c| base_c[c] > 0.0).map(|c| weights[c]).sum();
     let mut points = Vec::new();
     for ((month, dim, mem), a) in &acc {
         let c = comps(a);
         let mut value = 0.0;
-        for k in 0..4 {
+        for k in 0..5 {
             if base_c[k] > 0.0 && used > 0.0 {
                 value += weights[k] / used * c[k] / base_c[k];
             }
@@ -189,6 +200,7 @@ pub fn build(history: &[FirmMonth], months: &[Month], cfg: &ScoringConfig) -> (V
             troubled: c[1],
             red: c[2],
             defaults: c[3],
+            contagion: c[4],
         });
         if *dim == "district" {
             for f in Force::ALL {
@@ -205,6 +217,7 @@ pub fn build(history: &[FirmMonth], months: &[Month], cfg: &ScoringConfig) -> (V
                     troubled: c[1],
                     red: c[2],
                     defaults: c[3],
+                    contagion: c[4],
                 });
             }
         }

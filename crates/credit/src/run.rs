@@ -5,6 +5,7 @@ use crate::bench::{self, Benchmarks};
 use crate::data::{self, Day, FirmData, Month};
 use crate::features::{self, FeatureRow};
 use crate::index::{self, FirmMonth, IndexPoint, Mover};
+use crate::network::{GroupView, NetRun};
 use crate::score::{self, CreditModel, FirmScore};
 use crate::warnings::{self, Colour, Rule, Warning};
 use rayon::prelude::*;
@@ -48,6 +49,8 @@ pub struct RunOutput {
     pub events: Vec<CreditEvent>,
     pub index: Vec<IndexPoint>,
     pub movers: Vec<Mover>,
+    /// Guarantee groups on the as-of date.
+    pub circles: Vec<GroupView>,
 }
 
 /// Indicator benchmarks (no force or score distributions yet) of firms at `t` as known on `k`.
@@ -65,6 +68,18 @@ fn indicator_benchmarks(firms: &[FirmData], rows: &[FeatureRow], t: Day, k: Day)
 
 /// Scores every firm at `t` as known on `k` (indicators, benchmarks, warnings, scores with force percentiles).
 pub fn assess(firms: &[FirmData], t: Day, k: Day, model: &CreditModel, rules: &[Rule]) -> (Vec<FirmScore>, Benchmarks) {
+    let (s, b, _) = assess_with(firms, t, k, model, rules, true);
+    (s, b)
+}
+
+/// `assess`, with the guarantee network it computed.
+pub fn assess_network(
+    firms: &[FirmData],
+    t: Day,
+    k: Day,
+    model: &CreditModel,
+    rules: &[Rule],
+) -> (Vec<FirmScore>, Benchmarks, NetRun) {
     assess_with(firms, t, k, model, rules, true)
 }
 
@@ -77,7 +92,7 @@ fn assess_with(
     model: &CreditModel,
     rules: &[Rule],
     full: bool,
-) -> (Vec<FirmScore>, Benchmarks) {
+) -> (Vec<FirmScore>, Benchmarks, NetRun) {
     let rows: Vec<FeatureRow> = firms.par_iter().map(|f| features::compute_at(f, t, k)).collect();
     let ib = indicator_benchmarks(firms, &rows, t, k);
     let mut scores: Vec<FirmScore> = firms
@@ -88,8 +103,9 @@ fn assess_with(
             score::score_firm(model, f, t, k, row, ws, &ib)
         })
         .collect();
+    let net = network_pass(firms, &mut scores, t, k, model, rules, &ib);
     if !full {
-        return (scores, ib);
+        return (scores, ib, net);
     }
     // Full benchmarks: indicators, forces, score.
     let brows: Vec<(Vec<String>, Vec<Option<f64>>)> = firms
@@ -110,7 +126,65 @@ fn assess_with(
     for s in &mut scores {
         fill_force_percentiles(s, &full);
     }
-    (scores, full)
+    (scores, full, net)
+}
+
+/// The second pass: the guarantee network from every firm's own PD and colour (rules without network
+/// conditions), then the network rules (45–49) per firm; colour and grade follow.
+fn network_pass(
+    firms: &[FirmData],
+    scores: &mut [FirmScore],
+    t: Day,
+    k: Day,
+    model: &CreditModel,
+    rules: &[Rule],
+    ib: &Benchmarks,
+) -> NetRun {
+    let net = {
+        let refs: Vec<Option<&FirmScore>> = firms
+            .iter()
+            .zip(scores.iter())
+            .map(|(f, s)| in_scope(f, t, k).then_some(s))
+            .collect();
+        crate::network::analyse(firms, &refs, t, k, &model.config.network)
+    };
+    scores.par_iter_mut().zip(firms).for_each(|(s, f)| {
+        if let Some(nf) = net.firms.get(&f.uscc) {
+            let extra = network_warnings(f, t, k, &s.features, rules, ib, nf);
+            score::apply_network(model, s, extra, nf.clone());
+        }
+    });
+    net
+}
+
+/// The network rules' warnings for one firm, given its place in the network.
+pub fn network_warnings(
+    f: &FirmData,
+    t: Day,
+    k: Day,
+    row: &FeatureRow,
+    rules: &[Rule],
+    bm: &Benchmarks,
+    nf: &crate::network::NetFirm,
+) -> Vec<Warning> {
+    let reg = f.registration_at(t, k);
+    let keys = bench::keys(
+        reg.map_or("", |r| r.industry.as_str()),
+        reg.map_or("", |r| r.size_class.as_str()),
+    );
+    let pct = |i: usize, v: f64| -> Option<f64> {
+        let (_, g) = bm.group(&keys)?;
+        g.dists.get(i)?.as_ref().map(|d| d.percentile(v))
+    };
+    let cx = warnings::Context {
+        firm: f,
+        t,
+        k,
+        row,
+        pct: &pct,
+        net: Some(nf),
+    };
+    warnings::evaluate_network(rules, &cx)
 }
 
 /// Places a score's forces in its benchmark group.
@@ -149,15 +223,29 @@ pub fn evaluate_warnings(
         k,
         row,
         pct: &pct,
+        net: None,
     };
     warnings::evaluate(rules, &cx)
 }
 
 /// Scores one firm alone as of `t`, with benchmarks from an earlier full run: the incremental recompute.
-pub fn assess_one(f: &FirmData, t: Day, model: &CreditModel, rules: &[Rule], bm: &Benchmarks) -> FirmScore {
+/// `net` is the firm's place in the guarantee network from that run (the network is a whole-district
+/// computation; an incremental recompute reuses it).
+pub fn assess_one(
+    f: &FirmData,
+    t: Day,
+    model: &CreditModel,
+    rules: &[Rule],
+    bm: &Benchmarks,
+    net: Option<&crate::network::NetFirm>,
+) -> FirmScore {
     let row = features::compute(f, t);
     let ws = evaluate_warnings(f, t, t, &row, rules, bm);
     let mut s = score::score_firm(model, f, t, t, row, ws, bm);
+    if let Some(nf) = net {
+        let extra = network_warnings(f, t, t, &s.features, rules, bm, nf);
+        score::apply_network(model, &mut s, extra, nf.clone());
+    }
     fill_force_percentiles(&mut s, bm);
     s
 }
@@ -182,7 +270,7 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         // Each month-end as known on the as-of date: the history is restated with today's knowledge (a run
         // stored on an earlier date keeps the history as it was known then).
         let tm = data::month_end(m);
-        let (scores, _) = assess_with(firms, tm, t, model, rules, false);
+        let (scores, _, _) = assess_with(firms, tm, t, model, rules, false);
         let mut ws = Vec::with_capacity(firms.len());
         let mut gs = Vec::with_capacity(firms.len());
         for (f, s) in firms.iter().zip(scores) {
@@ -199,7 +287,8 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         monthly_grade.push(gs);
     }
     // The as-of state itself.
-    let (scores, benchmarks) = assess(firms, t, t, model, rules);
+    let (scores, benchmarks, net) = assess_with(firms, t, t, model, rules, true);
+    let circles = net.group_views();
     let scores: Vec<FirmScore> = scores
         .into_iter()
         .zip(firms)
@@ -242,6 +331,7 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         events,
         index,
         movers,
+        circles,
     }
 }
 

@@ -21,6 +21,9 @@ pub struct IndexWeights {
     pub troubled: f64,
     pub red: f64,
     pub defaults: f64,
+    /// Exposure-weighted contagion add-on PD (the guarantee network's share of risk).
+    #[serde(default)]
+    pub contagion: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +48,9 @@ pub struct ScoringConfig {
     pub index_weights: IndexWeights,
     pub clusters: Vec<Cluster>,
     pub fit: FitConfig,
+    /// Guarantee-network settings (catalogue/network.toml unless the scoring file gives its own).
+    #[serde(default = "crate::network::NetworkConfig::builtin")]
+    pub network: crate::network::NetworkConfig,
 }
 
 impl ScoringConfig {
@@ -374,6 +380,9 @@ pub struct FirmScore {
     pub reasons: Vec<Reason>,
     pub warnings: Vec<Warning>,
     pub features: FeatureRow,
+    /// The firm's place in the guarantee network (circle, patterns, contagion, risk paths).
+    #[serde(default)]
+    pub network: Option<crate::network::NetFirm>,
 }
 
 /// The points range of each card feature: (min, max) over its bins.
@@ -494,5 +503,19 @@ pub fn score_firm(
         reasons,
         warnings,
         features: row,
+        network: None,
     }
+}
+
+/// Adds the warnings of the network pass (rules 45–49) and the network context; colour and grade follow.
+pub fn apply_network(model: &CreditModel, s: &mut FirmScore, extra: Vec<Warning>, net: crate::network::NetFirm) {
+    s.warnings.extend(extra);
+    s.warnings.sort_by_key(|w| w.rule);
+    s.colour = crate::warnings::colour_of(&s.warnings);
+    s.grade = if s.colour == Some(Colour::Red) {
+        model.config.worse(&s.grade_unadjusted, &model.config.red_cap)
+    } else {
+        s.grade_unadjusted.clone()
+    };
+    s.network = Some(net);
 }

@@ -142,12 +142,55 @@ pub enum Cond {
         dataset: String,
         due: String,
     },
+    /// The firm is in a guarantee group (weakly connected component) whose patterns include one of
+    /// `patterns` (any group when empty); with `member_red`, another member of the group is red.
+    Circle {
+        #[serde(default)]
+        patterns: Vec<xinyong_network::Pattern>,
+        #[serde(default)]
+        member_red: bool,
+    },
+    /// A firm it guarantees, or that guarantees it, is red (by rules without network conditions).
+    NeighbourRed {},
+    /// The contagion add-on PD (vulnerable-node model minus own PD) meets `op value`.
+    Contagion {
+        op: Op,
+        value: f64,
+    },
+    /// A related company (a direct shareholding either way, the parent, the same corporate group) is in default.
+    RelatedDefault {},
+    /// Guarantees within the firm's corporate group begun in the last 12 months are at least `min_share` of
+    /// those in force.
+    IntraGroupRise {
+        min_share: f64,
+    },
     Any {
         of: Vec<Cond>,
     },
     All {
         of: Vec<Cond>,
     },
+}
+
+impl Cond {
+    /// Reads the guarantee network (evaluated in the second pass, after every firm's own colour is known).
+    pub fn uses_network(&self) -> bool {
+        match self {
+            Cond::Circle { .. }
+            | Cond::NeighbourRed {}
+            | Cond::Contagion { .. }
+            | Cond::RelatedDefault {}
+            | Cond::IntraGroupRise { .. } => true,
+            Cond::Any { of } | Cond::All { of } => of.iter().any(Cond::uses_network),
+            _ => false,
+        }
+    }
+}
+
+impl Rule {
+    pub fn uses_network(&self) -> bool {
+        self.when.uses_network() || self.escalate.iter().any(|e| e.when.uses_network())
+    }
 }
 
 fn one() -> usize {
@@ -273,6 +316,8 @@ pub struct Context<'a> {
     pub row: &'a FeatureRow,
     /// The indicator's percentile (0–100) in the firm's benchmark group, if known.
     pub pct: &'a dyn Fn(usize, f64) -> Option<f64>,
+    /// The firm's place in the guarantee network (second pass only; network conditions do not hold without).
+    pub net: Option<&'a crate::network::NetFirm>,
 }
 
 /// The last month a monthly condition reads: the last complete month, or the one before while the last
@@ -515,6 +560,68 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
                 h
             })
         }
+        Cond::Circle { patterns, member_red } => {
+            let n = cx.net?;
+            n.group.as_ref()?;
+            if !patterns.is_empty() && !patterns.iter().any(|p| n.group_patterns.contains(p)) {
+                return None;
+            }
+            if *member_red && n.group_red.is_empty() {
+                return None;
+            }
+            let mut h = Hit::default();
+            for f in &n.neighbour_contracts {
+                h.fact(*f, None);
+            }
+            for f in &n.path_contracts {
+                h.fact(*f, None);
+            }
+            Some(h)
+        }
+        Cond::NeighbourRed {} => {
+            let n = cx.net?;
+            if n.neighbours_red.is_empty() {
+                return None;
+            }
+            let mut h = Hit::default();
+            for f in &n.neighbour_contracts {
+                h.fact(*f, None);
+            }
+            Some(h)
+        }
+        Cond::Contagion { op, value } => {
+            let n = cx.net?;
+            if !op.test(n.contagion, *value) {
+                return None;
+            }
+            let mut h = Hit::default();
+            for f in &n.path_contracts {
+                h.fact(*f, None);
+            }
+            Some(h)
+        }
+        Cond::RelatedDefault {} => {
+            let n = cx.net?;
+            if n.related_defaulted.is_empty() {
+                return None;
+            }
+            let mut h = Hit::default();
+            for f in &n.related_facts {
+                h.fact(*f, None);
+            }
+            Some(h)
+        }
+        Cond::IntraGroupRise { min_share } => {
+            let n = cx.net?;
+            if n.intra_group_amount <= 0.0 || n.intra_group_new_12m < min_share * n.intra_group_amount {
+                return None;
+            }
+            let mut h = Hit::default();
+            for f in &n.intra_group_contracts {
+                h.fact(*f, None);
+            }
+            Some(h)
+        }
         Cond::Any { of } => {
             // Holds until every branch that holds has cleared: the latest day, unknown if any branch's is.
             let mut acc: Option<Hit> = None;
@@ -549,9 +656,18 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
 
 /// Evaluates every rule for one firm as of `cx.t`; returns the active warnings, by rule id.
 pub fn evaluate(rules: &[Rule], cx: &Context) -> Vec<Warning> {
+    evaluate_where(rules, cx, |_| true)
+}
+
+/// Evaluates the rules that read the guarantee network (the second pass; `cx.net` set).
+pub fn evaluate_network(rules: &[Rule], cx: &Context) -> Vec<Warning> {
+    evaluate_where(rules, cx, Rule::uses_network)
+}
+
+fn evaluate_where(rules: &[Rule], cx: &Context, keep: impl Fn(&Rule) -> bool) -> Vec<Warning> {
     let mut earlier = Earlier::new();
     let mut out = Vec::new();
-    for r in rules {
+    for r in rules.iter().filter(|r| keep(r)) {
         let Some(hit) = eval(&r.when, cx, &mut earlier) else {
             continue;
         };

@@ -38,7 +38,7 @@ fn the_builtin_configuration_parses() {
     assert_eq!(c.worse("CC", "B"), "CC");
     assert_eq!(c.cluster_of("4119", "330604007"), Some("崧厦伞艺小镇"));
     assert_eq!(c.cluster_of("4119", "330604001"), None);
-    assert_eq!(xinyong_credit::warnings::builtin_rules().len(), 44);
+    assert_eq!(xinyong_credit::warnings::builtin_rules().len(), 49);
 }
 
 fn fact(id: i64, dataset: &str, period: Option<&str>, date: Option<&str>, fields: &str) -> RawFact {

@@ -15,6 +15,8 @@
 //! expect = "red"                # red | yellow | blue | none
 //! as_of = "2025-06-29"          # optional per case, as is known_by
 //! industry_pct = 95.0           # optional: the percentile any indicator has in its benchmark group
+//! net = { contagion = 0.05, path_contracts = [1] }   # optional: the firm's place in the guarantee network
+//!                               # (a network::NetFirm); the network rules (45–49) are then evaluated too
 //! [[case.fact]]
 //! dataset = "court.dishonest"
 //! source = "court"
@@ -27,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use xinyong_credit::data::{self, Day, FirmData, Names, RawFact};
 use xinyong_credit::features;
+use xinyong_credit::network::NetFirm;
 use xinyong_credit::warnings::{self, Colour, Context, Rule, Warning};
 
 /// The firm of every case.
@@ -56,6 +59,9 @@ struct Case {
     known_by: Option<String>,
     #[serde(default)]
     industry_pct: Option<f64>,
+    /// The firm's place in the guarantee network (rules 45–49): a `NetFirm` (network.rs) as an inline table.
+    #[serde(default)]
+    net: Option<NetFirm>,
     #[serde(default)]
     fact: Vec<Fact>,
 }
@@ -171,8 +177,9 @@ fn firm_of(file: &str, case: &Case, facts: &[RawFact]) -> FirmData {
     firm
 }
 
-/// The warnings of a firm at `t` as known on `k`, with every indicator at the case's industry percentile.
-fn evaluate(firm: &FirmData, t: Day, k: Day, pct: Option<f64>, rules: &[Rule]) -> Vec<Warning> {
+/// The warnings of a firm at `t` as known on `k`, with every indicator at the case's industry percentile;
+/// with `net`, the network rules' second pass too.
+fn evaluate(firm: &FirmData, t: Day, k: Day, pct: Option<f64>, net: Option<&NetFirm>, rules: &[Rule]) -> Vec<Warning> {
     let row = if k == t {
         features::compute(firm, t)
     } else {
@@ -185,8 +192,14 @@ fn evaluate(firm: &FirmData, t: Day, k: Day, pct: Option<f64>, rules: &[Rule]) -
         k,
         row: &row,
         pct: &pct,
+        net: None,
     };
-    warnings::evaluate(rules, &cx)
+    let mut ws = warnings::evaluate(rules, &cx);
+    if let Some(n) = net {
+        let cx = Context { net: Some(n), ..cx };
+        ws.extend(warnings::evaluate_network(rules, &cx));
+    }
+    ws
 }
 
 fn colour(ws: &[Warning], rule: u32) -> Option<Colour> {
@@ -210,7 +223,7 @@ fn check(rule: u32, file: &str, fx: &Fixture, case: &Case, rules: &[Rule]) -> Ve
         .max(t);
     let facts = raw_facts(fx, case);
     let firm = firm_of(file, case, &facts);
-    let ws = evaluate(&firm, t, k, case.industry_pct, rules);
+    let ws = evaluate(&firm, t, k, case.industry_pct, case.net.as_ref(), rules);
     let want = expected(file, case);
     let got = colour(&ws, rule);
     let mut fail = |what: String| {
@@ -261,13 +274,21 @@ fn check(rule: u32, file: &str, fx: &Fixture, case: &Case, rules: &[Rule]) -> Ve
         })
         .collect();
     let still = firm_of(file, case, &kept);
-    if colour(&evaluate(&still, c - 1, c - 1, case.industry_pct, rules), rule).is_none() {
+    if colour(
+        &evaluate(&still, c - 1, c - 1, case.industry_pct, case.net.as_ref(), rules),
+        rule,
+    )
+    .is_none()
+    {
         fail(format!(
             "no longer fires on {}, before clears_on {clears}",
             data::day_str(c - 1)
         ));
     }
-    if let Some(x) = colour(&evaluate(&still, c, c, case.industry_pct, rules), rule) {
+    if let Some(x) = colour(
+        &evaluate(&still, c, c, case.industry_pct, case.net.as_ref(), rules),
+        rule,
+    ) {
         fail(format!("still fires ({}) on clears_on {clears}", x.key()));
     }
     fails
@@ -338,7 +359,7 @@ fn every_rule_has_positive_and_negative_cases() {
             }
         }
     }
-    for id in 1..=44 {
+    for id in 1..=49 {
         if !by_id.contains_key(&id) {
             problems.push(format!("the built-in rules lack point {id}"));
         }

@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS index_movers (
   delta REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS index_movers_run ON index_movers(run_id, dimension, member, month);
+CREATE TABLE IF NOT EXISTS circles (
+  run_id TEXT NOT NULL, group_id TEXT NOT NULL, firms INTEGER NOT NULL, in_circles INTEGER NOT NULL,
+  total_amount REAL NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (run_id, group_id)
+);
 "#;
 
 fn be(e: rusqlite::Error) -> StoreError {
@@ -587,6 +591,7 @@ impl Store for SqliteStore {
             "firm_months",
             "risk_index",
             "index_movers",
+            "circles",
         ] {
             tx.execute(&format!("DELETE FROM {t} WHERE run_id = ?1"), [&run.run_id])
                 .map_err(be)?;
@@ -660,6 +665,13 @@ impl Store for SqliteStore {
                 .map_err(be)?;
             for (m, dim, mem, u, d) in &run.movers {
                 st.execute(params![run.run_id, m, dim, mem, u, d]).map_err(be)?;
+            }
+            let mut st = tx
+                .prepare("INSERT INTO circles VALUES (?1,?2,?3,?4,?5,?6)")
+                .map_err(be)?;
+            for (id, n, nc, amount, d) in &run.circles {
+                st.execute(params![run.run_id, id, *n as i64, *nc as i64, amount, d])
+                    .map_err(be)?;
             }
         }
         tx.commit().map_err(be)
@@ -757,6 +769,18 @@ impl Store for SqliteStore {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn run_circles(&self, run_id: &str, group_id: Option<&str>) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT detail FROM circles WHERE run_id = ?1 AND (?2 IS NULL OR group_id = ?2) \
+                 ORDER BY total_amount DESC, group_id",
+            )
+            .map_err(be)?;
+        let rows = st.query_map(params![run_id, group_id], |r| r.get(0)).map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
 

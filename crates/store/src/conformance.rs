@@ -277,6 +277,10 @@ fn results(store: &mut dyn Store) {
         )],
         index: vec![("2025-03".into(), "district".into(), "330604".into(), 100.0, "{}".into())],
         movers: vec![("2025-03".into(), "district".into(), "330604".into(), u.into(), 0.001)],
+        circles: vec![
+            (format!("G{u}"), 3, 2, 4.5e6, "{\"g\":1}".into()),
+            ("G91330604MA2C00002Y".into(), 2, 2, 9.0e6, "{\"g\":2}".into()),
+        ],
     };
     store.put_run(&run).unwrap();
     assert_eq!(store.run_score(&run.run_id, u).unwrap().as_deref(), Some("{\"x\":1}"));
@@ -287,6 +291,16 @@ fn results(store: &mut dyn Store) {
         store.run_movers(&run.run_id, "district", "330604", "2025-03").unwrap(),
         [(u.to_string(), 0.001)]
     );
+    // Guarantee groups, largest amount first; one by id.
+    assert_eq!(
+        store.run_circles(&run.run_id, None).unwrap(),
+        ["{\"g\":2}", "{\"g\":1}"]
+    );
+    assert_eq!(
+        store.run_circles(&run.run_id, Some(&format!("G{u}"))).unwrap(),
+        ["{\"g\":1}"]
+    );
+    assert!(store.run_circles(&run.run_id, Some("G-none")).unwrap().is_empty());
     // Writing the run again replaces it; its events are not duplicated.
     run.scores[0].grade = "B".into();
     store.put_run(&run).unwrap();
@@ -294,5 +308,6 @@ fn results(store: &mut dyn Store) {
     assert_eq!(store.run_scores(&run.run_id).unwrap()[0].grade, "B");
     assert_eq!(store.credit_events(Some(u)).unwrap().len(), 1);
     assert_eq!(store.runs().unwrap().len(), 1);
+    assert_eq!(store.run_circles(&run.run_id, None).unwrap().len(), 2);
     assert!(store.run_benchmarks("none").is_err());
 }

@@ -234,6 +234,8 @@ pub struct ScoreRun {
     pub index: Vec<(String, String, String, f64, String)>,
     /// (month, dimension, member, uscc, delta).
     pub movers: Vec<(String, String, String, String, f64)>,
+    /// Guarantee groups: (group id, firms, firms in circles, total guaranteed amount, detail JSON).
+    pub circles: Vec<(String, u64, u64, f64, String)>,
 }
 
 /// A stored run's header.
@@ -294,6 +296,8 @@ pub trait Store {
     fn run_index(&self, run_id: &str, dimension: Option<&str>) -> Result<Vec<(String, String, String, f64)>>;
     /// The firms that moved an index group most in a month: (uscc, delta), largest first.
     fn run_movers(&self, run_id: &str, dimension: &str, member: &str, month: &str) -> Result<Vec<(String, f64)>>;
+    /// A run's guarantee groups (detail JSON), largest total amount first; one group with `group_id`.
+    fn run_circles(&self, run_id: &str, group_id: Option<&str>) -> Result<Vec<String>>;
     /// Change events of a firm (or all when `uscc` is None), oldest first.
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>>;
 }

@@ -1,0 +1,475 @@
+//! Contagion: the vulnerable-node probability model, DebtRank, the paths that carry risk and stress tests.
+
+use crate::components::Components;
+use crate::graph::Graph;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StressConfig {
+    /// A guarantor's vulnerability to a borrower when its equity is unknown.
+    pub unknown_vulnerability: f64,
+    /// Own PD of firms with no score (outside the district).
+    pub outside_pd: f64,
+    /// Fixed-point tolerance inside a circle.
+    pub tolerance: f64,
+    pub max_iterations: usize,
+    /// Contagion-adjusted PD at which a firm counts as yellow, and red, in a stress test.
+    pub yellow_pd: f64,
+    pub red_pd: f64,
+    /// Paths: most returned, longest searched, smallest weight kept, most nodes expanded per search.
+    pub paths: usize,
+    pub path_depth: usize,
+    pub path_min_weight: f64,
+    pub path_budget: usize,
+}
+
+impl Default for StressConfig {
+    fn default() -> Self {
+        StressConfig {
+            unknown_vulnerability: 0.5,
+            outside_pd: 0.02,
+            tolerance: 1e-12,
+            max_iterations: 10_000,
+            yellow_pd: 0.10,
+            red_pd: 0.30,
+            paths: 3,
+            path_depth: 5,
+            path_min_weight: 1e-4,
+            path_budget: 20_000,
+        }
+    }
+}
+
+/// The vulnerable-node probability model (Cheng et al., VulnDS):
+/// p(v) = 1 − (1 − p_self(v)) · Π_b (1 − W[v][b] · p(b)) over the borrowers b that v guarantees,
+/// solved SCC by SCC in the order distress spreads (borrowers first), iterating inside each SCC to the
+/// fixed point. `p_self` is each node's own PD.
+pub fn vulnerable(g: &Graph, c: &Components, p_self: &[f64], cfg: &StressConfig) -> Vec<f64> {
+    let mut p: Vec<f64> = p_self.iter().map(|x| x.clamp(0.0, 1.0)).collect();
+    let update = |v: u32, p: &[f64]| -> f64 {
+        let mut survive = 1.0 - p_self[v as usize].clamp(0.0, 1.0);
+        for &(b, amount) in g.borrowers(v) {
+            let w = g.vulnerability(v, amount, cfg.unknown_vulnerability);
+            survive *= 1.0 - w * p[b as usize];
+        }
+        1.0 - survive
+    };
+    for members in &c.sccs {
+        if members.len() == 1 {
+            let v = members[0];
+            p[v as usize] = update(v, &p);
+            continue;
+        }
+        // Gauss–Seidel from p_self: the iteration rises monotonically to the least fixed point.
+        for _ in 0..cfg.max_iterations {
+            let mut delta: f64 = 0.0;
+            for &v in members {
+                let x = update(v, &p);
+                delta = delta.max((x - p[v as usize]).abs());
+                p[v as usize] = x;
+            }
+            if delta <= cfg.tolerance {
+                break;
+            }
+        }
+    }
+    p
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DebtRank {
+    /// Final distress of every node (0–1).
+    pub h: Vec<f64>,
+    /// Value-weighted distress caused beyond the initial shock: Σ v_i h_i(T) − Σ v_i h_i(1).
+    pub induced: f64,
+    /// Rounds until no node was newly distressed.
+    pub rounds: usize,
+}
+
+/// Relative economic value of each node: its share of total positive equity (unknown equity counts as the
+/// median of the known).
+pub fn economic_values(g: &Graph) -> Vec<f64> {
+    let mut known: Vec<f64> = g.nodes.iter().filter_map(|n| n.equity.filter(|e| *e > 0.0)).collect();
+    known.sort_by(f64::total_cmp);
+    let median = known.get(known.len() / 2).copied().unwrap_or(1.0);
+    let raw: Vec<f64> = g
+        .nodes
+        .iter()
+        .map(|n| match n.equity {
+            Some(e) if e > 0.0 => e,
+            Some(_) => 0.0,
+            None => median,
+        })
+        .collect();
+    let total: f64 = raw.iter().sum();
+    if total <= 0.0 {
+        return vec![0.0; raw.len()];
+    }
+    raw.iter().map(|x| x / total).collect()
+}
+
+/// DebtRank (Battiston et al. 2012) from an initial shock (node, distress in 0–1): each round, every node
+/// distressed in the previous round passes its distress once to the guarantors exposed to it,
+/// h_i ← min(1, h_i + Σ_j W[i][j] h_j), then becomes inactive; it stops when no node is newly distressed.
+pub fn debtrank(g: &Graph, shock: &[(u32, f64)], values: &[f64], cfg: &StressConfig) -> DebtRank {
+    let n = g.len();
+    let mut h = vec![0.0f64; n];
+    // 0 undistressed, 1 distressed (spreads next round), 2 inactive.
+    let mut state = vec![0u8; n];
+    let mut front: Vec<u32> = Vec::new();
+    for &(v, x) in shock {
+        let x = x.clamp(0.0, 1.0);
+        if x > h[v as usize] {
+            h[v as usize] = x;
+        }
+        if state[v as usize] == 0 && x > 0.0 {
+            state[v as usize] = 1;
+            front.push(v);
+        }
+    }
+    let initial: f64 = front.iter().map(|&v| values[v as usize] * h[v as usize]).sum();
+    let mut rounds = 0;
+    let mut prev_h: Vec<(u32, f64)> = Vec::new();
+    while !front.is_empty() {
+        rounds += 1;
+        // Distress each front node passes on: its level at the end of the previous round.
+        prev_h.clear();
+        prev_h.extend(front.iter().map(|&j| (j, h[j as usize])));
+        let mut next: Vec<u32> = Vec::new();
+        for &(j, hj) in &prev_h {
+            for &(i, amount) in g.guarantors(j) {
+                if state[i as usize] == 2 {
+                    continue;
+                }
+                let w = g.vulnerability(i, amount, cfg.unknown_vulnerability);
+                if w <= 0.0 {
+                    continue;
+                }
+                let x = (h[i as usize] + w * hj).min(1.0);
+                if x > h[i as usize] {
+                    h[i as usize] = x;
+                    if state[i as usize] == 0 {
+                        state[i as usize] = 1;
+                        next.push(i);
+                    }
+                }
+            }
+        }
+        for &(j, _) in &prev_h {
+            state[j as usize] = 2;
+        }
+        // Nodes distressed this round that were already in the front became inactive above; only new ones
+        // spread next round.
+        next.retain(|&i| state[i as usize] == 1);
+        front = next;
+    }
+    let total: f64 = h.iter().zip(values).map(|(x, v)| x * v).sum();
+    DebtRank {
+        h,
+        induced: total - initial,
+        rounds,
+    }
+}
+
+/// Every node's DebtRank when it alone fails (distress 1): its systemic importance, value-weighted.
+pub fn debtrank_each(g: &Graph, values: &[f64], cfg: &StressConfig) -> Vec<f64> {
+    let n = g.len();
+    let mut out = vec![0.0; n];
+    // Reused buffers: the same algorithm as `debtrank`, touching only the nodes the shock reaches.
+    let mut h = vec![0.0f64; n];
+    let mut state = vec![0u8; n];
+    let mut touched: Vec<u32> = Vec::new();
+    let mut front: Vec<u32> = Vec::new();
+    let mut prev_h: Vec<(u32, f64)> = Vec::new();
+    for s in 0..n as u32 {
+        if g.guarantors(s).is_empty() {
+            continue;
+        }
+        h[s as usize] = 1.0;
+        state[s as usize] = 1;
+        touched.push(s);
+        front.push(s);
+        while !front.is_empty() {
+            prev_h.clear();
+            prev_h.extend(front.iter().map(|&j| (j, h[j as usize])));
+            front.clear();
+            for &(j, hj) in &prev_h {
+                for &(i, amount) in g.guarantors(j) {
+                    if state[i as usize] == 2 {
+                        continue;
+                    }
+                    let w = g.vulnerability(i, amount, cfg.unknown_vulnerability);
+                    if w <= 0.0 {
+                        continue;
+                    }
+                    let x = (h[i as usize] + w * hj).min(1.0);
+                    if x > h[i as usize] {
+                        h[i as usize] = x;
+                        if state[i as usize] == 0 {
+                            state[i as usize] = 1;
+                            touched.push(i);
+                            front.push(i);
+                        }
+                    }
+                }
+            }
+            for &(j, _) in &prev_h {
+                state[j as usize] = 2;
+            }
+            front.retain(|&i| state[i as usize] == 1);
+        }
+        let mut r = 0.0;
+        for &v in &touched {
+            if v != s {
+                r += h[v as usize] * values[v as usize];
+            }
+            h[v as usize] = 0.0;
+            state[v as usize] = 0;
+        }
+        touched.clear();
+        out[s as usize] = r;
+    }
+    out
+}
+
+/// A path that carries risk to a firm: `nodes[0]` is the firm, each next node a borrower the previous one
+/// guarantees, the last the distressed source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskPath {
+    pub nodes: Vec<u32>,
+    /// Guaranteed amount on each step (yuan), and the vulnerability it gives.
+    pub amounts: Vec<f64>,
+    pub vulnerabilities: Vec<f64>,
+    /// The source's distress (its PD, 1 when failed) times the vulnerabilities along the path.
+    pub weight: f64,
+}
+
+/// The strongest paths from distressed firms to `target` (by weight, at most `cfg.paths`), searched
+/// depth-first along the guarantees `target` gave, up to `cfg.path_depth` steps. `distress` is each node's
+/// distress as a source (e.g. its own PD, or 1 for a failed firm).
+pub fn risk_paths(g: &Graph, target: u32, distress: &[f64], cfg: &StressConfig) -> Vec<RiskPath> {
+    let mut best: Vec<RiskPath> = Vec::new();
+    let mut path = vec![target];
+    let mut amounts = Vec::new();
+    let mut vulns = Vec::new();
+    let mut budget = cfg.path_budget;
+    #[allow(clippy::too_many_arguments)]
+    fn dfs(
+        g: &Graph,
+        distress: &[f64],
+        cfg: &StressConfig,
+        w: f64,
+        path: &mut Vec<u32>,
+        amounts: &mut Vec<f64>,
+        vulns: &mut Vec<f64>,
+        best: &mut Vec<RiskPath>,
+        budget: &mut usize,
+    ) {
+        let v = *path.last().unwrap_or(&0);
+        for &(b, amount) in g.borrowers(v) {
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            if path.contains(&b) {
+                continue;
+            }
+            let vul = g.vulnerability(v, amount, cfg.unknown_vulnerability);
+            let ww = w * vul;
+            if ww < cfg.path_min_weight {
+                continue;
+            }
+            path.push(b);
+            amounts.push(amount);
+            vulns.push(vul);
+            let weight = ww * distress[b as usize];
+            if weight >= cfg.path_min_weight {
+                // One path per source, the strongest (the first found among equals): many routes to one source
+                // must not crowd the other sources out of the kept few.
+                let stronger = |x: &RiskPath| x.weight > weight || (x.weight == weight && x.nodes.len() <= path.len());
+                match best.iter().position(|x| x.nodes.last() == Some(&b)) {
+                    Some(i) if stronger(&best[i]) => {}
+                    found => {
+                        if let Some(i) = found {
+                            best.remove(i);
+                        }
+                        best.push(RiskPath {
+                            nodes: path.clone(),
+                            amounts: amounts.clone(),
+                            vulnerabilities: vulns.clone(),
+                            weight,
+                        });
+                        best.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.nodes.len().cmp(&b.nodes.len())));
+                        best.truncate(cfg.paths);
+                    }
+                }
+            }
+            if path.len() <= cfg.path_depth {
+                dfs(g, distress, cfg, ww, path, amounts, vulns, best, budget);
+            }
+            path.pop();
+            amounts.pop();
+            vulns.pop();
+        }
+    }
+    dfs(
+        g,
+        distress,
+        cfg,
+        1.0,
+        &mut path,
+        &mut amounts,
+        &mut vulns,
+        &mut best,
+        &mut budget,
+    );
+    best
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StressFirm {
+    pub node: u32,
+    pub pd_before: f64,
+    pub pd_after: f64,
+    /// "red" or "yellow": the colour it turns (it was below that threshold before).
+    pub turns: String,
+    pub debtrank_distress: f64,
+    pub paths: Vec<RiskPath>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LenderLoss {
+    pub lender: String,
+    /// Balances of the failed firms (the shocked ones and those the shock turns red), yuan.
+    pub defaulted_exposure: f64,
+    /// Guarantees securing this lender's loans given by failed firms.
+    pub guarantee_cover_lost: f64,
+    /// Loss after the surviving guarantors pay: Σ over failed borrowers of max(0, balance − surviving cover).
+    pub loss: f64,
+    /// Σ over all borrowers of (PD after − PD before) × balance at this lender.
+    pub expected_loss_increase: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stress {
+    pub failed: Vec<u32>,
+    /// Firms that turn red or yellow, strongest change first.
+    pub affected: Vec<StressFirm>,
+    pub lenders: Vec<LenderLoss>,
+    /// DebtRank of the shock: value-weighted distress beyond the failed firms.
+    pub debtrank: f64,
+}
+
+/// "If these firms fail": their PD set to 1, the vulnerable-node model re-solved; who crosses the yellow and
+/// red thresholds (with the paths that carry it), DebtRank of the shock and the exposure each lender loses.
+pub fn stress(g: &Graph, c: &Components, failed: &[u32], cfg: &StressConfig) -> Stress {
+    let base: Vec<f64> = g.nodes.iter().map(|n| n.pd).collect();
+    let before = vulnerable(g, c, &base, cfg);
+    let mut shocked = base.clone();
+    for &f in failed {
+        shocked[f as usize] = 1.0;
+    }
+    let after = vulnerable(g, c, &shocked, cfg);
+    let values = economic_values(g);
+    let shock: Vec<(u32, f64)> = failed.iter().map(|&f| (f, 1.0)).collect();
+    let dr = debtrank(g, &shock, &values, cfg);
+    // Path search: the shocked firms are the sources.
+    let mut source = vec![0.0; g.len()];
+    for &f in failed {
+        source[f as usize] = 1.0;
+    }
+    let mut affected = Vec::new();
+    for v in 0..g.len() {
+        if failed.contains(&(v as u32)) {
+            continue;
+        }
+        let turns = if after[v] >= cfg.red_pd && before[v] < cfg.red_pd {
+            "red"
+        } else if after[v] >= cfg.yellow_pd && before[v] < cfg.yellow_pd {
+            "yellow"
+        } else {
+            continue;
+        };
+        affected.push(StressFirm {
+            node: v as u32,
+            pd_before: before[v],
+            pd_after: after[v],
+            turns: turns.to_string(),
+            debtrank_distress: dr.h[v],
+            paths: risk_paths(g, v as u32, &source, cfg),
+        });
+    }
+    affected.sort_by(|a, b| {
+        (b.pd_after - b.pd_before)
+            .total_cmp(&(a.pd_after - a.pd_before))
+            .then(a.node.cmp(&b.node))
+    });
+    // Lenders.
+    let mut down = vec![false; g.len()];
+    for &f in failed {
+        down[f as usize] = true;
+    }
+    for a in &affected {
+        if a.turns == "red" {
+            down[a.node as usize] = true;
+        }
+    }
+    let mut by: BTreeMap<String, LenderLoss> = BTreeMap::new();
+    for (v, node) in g.nodes.iter().enumerate() {
+        let dpd = after[v] - before[v];
+        for (lender, bal) in &node.loans {
+            let e = by.entry(lender.clone()).or_insert_with(|| LenderLoss {
+                lender: lender.clone(),
+                defaulted_exposure: 0.0,
+                guarantee_cover_lost: 0.0,
+                loss: 0.0,
+                expected_loss_increase: 0.0,
+            });
+            e.expected_loss_increase += dpd.max(0.0) * bal;
+            if down[v] {
+                e.defaulted_exposure += bal;
+                let cover: f64 = g
+                    .contracts(v as u32)
+                    .iter()
+                    .map(|&i| &g.guarantees[i as usize])
+                    .filter(|x| x.borrower == v as u32 && &x.lender == lender && !down[x.guarantor as usize])
+                    .map(|x| x.amount)
+                    .sum();
+                e.loss += (bal - cover).max(0.0);
+            }
+        }
+    }
+    for x in &g.guarantees {
+        if down[x.guarantor as usize] && x.guarantor != x.borrower {
+            let e = by.entry(x.lender.clone()).or_insert_with(|| LenderLoss {
+                lender: x.lender.clone(),
+                defaulted_exposure: 0.0,
+                guarantee_cover_lost: 0.0,
+                loss: 0.0,
+                expected_loss_increase: 0.0,
+            });
+            e.guarantee_cover_lost += x.amount;
+        }
+    }
+    let mut lenders: Vec<LenderLoss> = by
+        .into_values()
+        .filter(|l| l.defaulted_exposure > 0.0 || l.guarantee_cover_lost > 0.0 || l.expected_loss_increase > 0.0)
+        .collect();
+    lenders.sort_by(|a, b| {
+        b.loss
+            .total_cmp(&a.loss)
+            .then(b.expected_loss_increase.total_cmp(&a.expected_loss_increase))
+            .then(a.lender.cmp(&b.lender))
+    });
+    let mut failed = failed.to_vec();
+    failed.sort_unstable();
+    failed.dedup();
+    Stress {
+        failed,
+        affected,
+        lenders,
+        debtrank: dr.induced,
+    }
+}
