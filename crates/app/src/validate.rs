@@ -101,6 +101,23 @@ pub struct Report {
     pub psi: Option<(String, String, f64)>,
     pub model: String,
     pub card_features: usize,
+    /// Does the guarantee network predict guarantors' defaults beyond the credit score?
+    pub contagion: Option<ContagionCheck>,
+}
+
+/// Among firms of the population that guarantee others at the validation date: AUC of the own PD, of the
+/// network PD (own PD and contagion through guarantees, vulnerable-node model) and of the contagion add-on
+/// alone, against true defaults in the 12 months after.
+#[derive(Debug, Clone, Default)]
+pub struct ContagionCheck {
+    pub guarantors: usize,
+    pub defaults: usize,
+    pub auc_own: f64,
+    pub auc_network: f64,
+    pub auc_addon: f64,
+    /// The same over the whole population.
+    pub auc_own_all: f64,
+    pub auc_network_all: f64,
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -157,7 +174,7 @@ pub fn validate(
     }
     // Scores at the validation date as known on it (strict as-of) would miss backfilled history; use the
     // cut-off's knowledge of facts valid by the date, as training does.
-    let (scores, _) = run::assess(&firms, tv, k, &model, rules);
+    let (scores, _, net) = run::assess_network(&firms, tv, k, &model, rules);
     let pd: Vec<f64> = pop.iter().map(|&i| scores[i].pd).collect();
     let oracle: Vec<f64> = pop
         .iter()
@@ -175,6 +192,33 @@ pub fn validate(
         card_features: model.card.features.len(),
         ..Default::default()
     };
+    // The guarantee network beyond the credit score.
+    {
+        let npd = |i: usize| scores[i].network.as_ref().map_or(scores[i].pd, |n| n.pd_network);
+        let add = |i: usize| scores[i].network.as_ref().map_or(0.0, |n| n.contagion);
+        let guarantor = |i: usize| {
+            net.graph
+                .find(&firms[i].uscc)
+                .is_some_and(|v| !net.graph.borrowers(v).is_empty())
+        };
+        let js: Vec<usize> = (0..pop.len()).filter(|&j| guarantor(pop[j])).collect();
+        let y: Vec<u8> = js.iter().map(|&j| label[j]).collect();
+        if y.contains(&1) && y.contains(&0) {
+            let own: Vec<f64> = js.iter().map(|&j| pd[j]).collect();
+            let nw: Vec<f64> = js.iter().map(|&j| npd(pop[j])).collect();
+            let ad: Vec<f64> = js.iter().map(|&j| add(pop[j])).collect();
+            let all_nw: Vec<f64> = pop.iter().map(|&i| npd(i)).collect();
+            rep.contagion = Some(ContagionCheck {
+                guarantors: js.len(),
+                defaults: y.iter().filter(|&&x| x == 1).count(),
+                auc_own: metrics::auc(&own, &y),
+                auc_network: metrics::auc(&nw, &y),
+                auc_addon: metrics::auc(&ad, &y),
+                auc_own_all: rep.auc,
+                auc_network_all: metrics::auc(&all_nw, &label),
+            });
+        }
+    }
     // The platform's own label on the same population (90+ days overdue within 12 months, known by cut-off).
     let plat: Vec<u8> = pop
         .iter()
@@ -205,10 +249,11 @@ pub fn validate(
     let mut active: Vec<Vec<Vec<(u32, Colour)>>> = Vec::new(); // [month][pop j]
     let popf: Vec<FirmData> = pop.iter().map(|&i| firms[i].clone()).collect();
     for &m in &months {
-        let (sc, _) = run::assess(&popf, data::month_end(m), k, &model, rules);
+        // Every firm is assessed (the guarantee network needs them all); the population's warnings are kept.
+        let (sc, _) = run::assess(&firms, data::month_end(m), k, &model, rules);
         active.push(
-            sc.iter()
-                .map(|s| s.warnings.iter().map(|w| (w.rule, w.colour)).collect())
+            pop.iter()
+                .map(|&i| sc[i].warnings.iter().map(|w| (w.rule, w.colour)).collect())
                 .collect(),
         );
     }

@@ -31,6 +31,13 @@ pub struct GenArgs {
     /// Worker threads (the output is identical for any count).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Write just the relation graph (nodes.csv, edges.csv) with the district's structure, for scale tests
+    /// of `xinyong network --graph DIR`.
+    #[arg(long)]
+    pub graph_only: bool,
+    /// With --graph-only: the number of district firms (default: --enterprises, or the scale's).
+    #[arg(long)]
+    pub firms: Option<usize>,
 }
 
 pub fn config(a: &GenArgs) -> GenConfig {
@@ -69,6 +76,23 @@ pub fn bar() -> impl Fn(&str, u64, u64) + Sync {
 
 pub fn run(a: &GenArgs) -> Result<()> {
     let cfg = config(a);
+    if a.graph_only {
+        let n = a.firms.unwrap_or(cfg.enterprises);
+        let t = std::time::Instant::now();
+        let s = xinyong_gen::graph::generate(n, a.seed, &a.out)
+            .with_context(|| format!("writing the graph into {}", a.out.display()))?;
+        println!(
+            "wrote the relation graph of {} district firms and {} outside firms ({} guarantee contracts) to {} in {:.1} s",
+            s.firms,
+            s.outside,
+            s.edges,
+            a.out.display(),
+            t.elapsed().as_secs_f64()
+        );
+        let pats: Vec<String> = s.by_pattern.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("contracts by pattern: {}", pats.join(", "));
+        return Ok(());
+    }
     let go = || xinyong_gen::generate(&cfg, &a.out, &bar());
     let summary = match a.threads {
         Some(t) => rayon::ThreadPoolBuilder::new()

@@ -44,6 +44,10 @@ pub struct NetworkArgs {
     /// Analyse a graph written by `xinyong gen --graph-only` instead of a store (timed; for benchmarks).
     #[arg(long)]
     pub graph: Option<PathBuf>,
+    /// Write the guarantee graph as of the date (nodes.csv: id, equity, pd; edges.csv: guarantor, borrower,
+    /// amount, lender, kind) to this folder, in the format of `xinyong gen --graph-only`.
+    #[arg(long)]
+    pub export_graph: Option<PathBuf>,
     /// With --graph: write each node's SCC and WCC (node, scc, wcc; components numbered by smallest member)
     /// and DebtRank to this CSV.
     #[arg(long)]
@@ -68,7 +72,45 @@ pub fn run(a: &NetworkArgs) -> Result<()> {
     let st = appnet::state(&store, a.as_of.as_deref(), &rules)?;
     let elapsed = t0.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
+    if let Some(dir) = &a.export_graph {
+        let n = export_graph(&st.net.graph, dir)?;
+        writeln!(
+            out,
+            "wrote the guarantee graph as of {} ({n} firms) to {}",
+            st.as_of,
+            dir.display()
+        )?;
+        return Ok(());
+    }
     show(&mut out, &st, a, elapsed)
+}
+
+/// Writes the firms (not persons) and guarantee contracts of a graph; returns the number of firms.
+pub fn export_graph(g: &net::Graph, dir: &Path) -> Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("nodes.csv"))?);
+    writeln!(w, "id,equity,pd")?;
+    let mut n = 0;
+    for node in g.nodes.iter().filter(|x| x.kind != net::NodeKind::Person) {
+        let eq = node.equity.map(|e| format!("{e}")).unwrap_or_default();
+        writeln!(w, "{},{eq},{}", node.id, node.pd)?;
+        n += 1;
+    }
+    w.flush()?;
+    // Lender names are free text (a guarantee firm's creditor): quoted as CSV needs.
+    let mut w = csv::Writer::from_path(dir.join("edges.csv"))?;
+    w.write_record(["guarantor", "borrower", "amount", "lender", "kind"])?;
+    for e in &g.guarantees {
+        w.write_record([
+            g.nodes[e.guarantor as usize].id.as_str(),
+            g.nodes[e.borrower as usize].id.as_str(),
+            &e.amount.to_string(),
+            &e.lender,
+            &e.kind,
+        ])?;
+    }
+    w.flush()?;
+    Ok(n)
 }
 
 /// The demo's network section: the summary, then what happens if the riskiest member of the largest
@@ -92,22 +134,23 @@ pub fn demo(store: &dyn xinyong_store::Store) -> Result<()> {
         json: false,
         graph: None,
         out: None,
+        export_graph: None,
     };
     show(&mut out, &st, &a, elapsed)?;
-    let mut groups = st.groups();
-    groups.sort_by(|a, b| b.metrics.size.cmp(&a.metrics.size).then(a.id.cmp(&b.id)));
-    if let Some(g) = groups.first() {
-        // The member with the highest own PD.
-        let pick = g
-            .contagion
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|x| x.0.clone());
-        if let Some(f) = pick {
-            writeln!(out, "\n$ xinyong network --db … --what-if {f}")?;
-            let s = st.what_if(std::slice::from_ref(&f)).map_err(anyhow::Error::msg)?;
-            print_stress(&mut out, &st, &s)?;
-        }
+    // The firm whose failure alone would spread the most distress (its DebtRank), not already in default.
+    let g = &st.net.graph;
+    let pick = (0..g.len())
+        .filter(|&v| g.nodes[v].kind == net::NodeKind::Firm && !g.nodes[v].defaulted)
+        .max_by(|&a, &b| st.net.debtrank[a].total_cmp(&st.net.debtrank[b]).then(b.cmp(&a)))
+        .filter(|&v| st.net.debtrank[v] > 0.0)
+        .map(|v| g.nodes[v].id.clone());
+    if let Some(f) = pick {
+        writeln!(
+            out,
+            "\n$ xinyong network --db … --what-if {f}   (the firm of the highest DebtRank)"
+        )?;
+        let s = st.what_if(std::slice::from_ref(&f)).map_err(anyhow::Error::msg)?;
+        print_stress(&mut out, &st, &s)?;
     }
     Ok(())
 }
@@ -222,7 +265,7 @@ fn show(out: &mut impl Write, st: &NetworkState, a: &NetworkArgs, elapsed: f64) 
             n.group.as_deref().map(|g| format!(", group {g}")).unwrap_or_default()
         )?;
         for p in n.paths.iter().take(2) {
-            writeln!(out, "      why: {}", path_text(&st, &p.firms, &p.amounts, p.weight))?;
+            writeln!(out, "      why: {}", path_text(st, &p.firms, &p.amounts, p.weight))?;
         }
     }
     Ok(())
@@ -380,13 +423,21 @@ fn graph_file(dir: &Path, out_path: Option<&Path>) -> Result<()> {
     if let Some(path) = out_path {
         let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
         writeln!(w, "node,scc,wcc,debtrank,pd_network")?;
+        // Components named by their smallest member id (as the cross-check names networkx's).
+        let name = |members: &[u32]| {
+            members
+                .iter()
+                .map(|&m| g.nodes[m as usize].id.as_str())
+                .min()
+                .unwrap_or("")
+        };
+        let scc_name: Vec<&str> = c.sccs.iter().map(|m| name(m)).collect();
+        let wcc_name: Vec<&str> = c.wccs.iter().map(|m| name(m)).collect();
         for v in 0..g.len() {
-            let s = c.sccs[c.scc_of[v] as usize][0];
-            let k = c.wccs[c.wcc_of[v] as usize][0];
             writeln!(
                 w,
                 "{},{},{},{:.12},{:.12}",
-                g.nodes[v].id, g.nodes[s as usize].id, g.nodes[k as usize].id, dr[v], p[v]
+                g.nodes[v].id, scc_name[c.scc_of[v] as usize], wcc_name[c.wcc_of[v] as usize], dr[v], p[v]
             )?;
         }
         w.flush()?;

@@ -480,6 +480,21 @@ pub fn validate(a: &ValidateArgs) -> Result<()> {
     if let Some((lag, c)) = r.index_lead {
         println!("| district index: lag (months) of best correlation with realised defaults, and the correlation | {lag}, {c:.2} |");
     }
+    if let Some(c) = &r.contagion {
+        println!();
+        println!("## The guarantee network beyond the credit score\n");
+        println!(
+            "Firms of the population that guarantee others on {}: {} ({} true defaults in the next 12 months).\n",
+            r.train_cut, c.guarantors, c.defaults
+        );
+        println!("| score | AUC among guarantors | AUC over the population |\n|---|---|---|");
+        println!("| own PD (credit score) | {:.3} | {:.3} |", c.auc_own, c.auc_own_all);
+        println!(
+            "| network PD (own PD + contagion through guarantees) | {:.3} | {:.3} |",
+            c.auc_network, c.auc_network_all
+        );
+        println!("| contagion add-on alone | {:.3} | - |", c.auc_addon);
+    }
     println!();
     println!("## Calibration by grade (unadjusted)\n");
     println!("| grade | firms | mean predicted PD | observed default rate |\n|---|---|---|---|");

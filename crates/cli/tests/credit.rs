@@ -253,6 +253,10 @@ fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
         "district risk index",
         "reason: ",
         "warning ",
+        "guarantee network as of",
+        "largest groups by guaranteed amount",
+        "top contagion risks",
+        "what if ",
     ] {
         assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
     }
@@ -266,7 +270,7 @@ fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
         .unwrap();
     assert_eq!(
         rules,
-        (1..=44).collect::<Vec<u32>>(),
+        (1..=49).collect::<Vec<u32>>(),
         "rules that fired on the demo district"
     );
 }

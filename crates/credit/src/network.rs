@@ -222,9 +222,13 @@ pub struct NetFirm {
     /// The guarantee group (its stable id) and whether the firm is in a circle (SCC ≥ 2).
     pub group: Option<String>,
     pub in_circle: bool,
-    /// The firm's own patterns, and its group's.
+    /// The firm's own patterns, its circle's (the patterns of its SCC's members) and its group's.
     pub patterns: Vec<Pattern>,
+    pub circle_patterns: Vec<Pattern>,
     pub group_patterns: Vec<Pattern>,
+    /// Other members of its circle that are red, and the contracts inside the circle it is party to.
+    pub circle_red: Vec<String>,
+    pub circle_contracts: Vec<i64>,
     /// Other members of its group that are red, with the contracts that link the group (evidence).
     pub group_red: Vec<String>,
     /// Firms it guarantees or that guarantee it that are red, and the contracts between them.
@@ -240,9 +244,9 @@ pub struct NetFirm {
     pub related_defaulted: Vec<String>,
     /// The facts of its relations (shareholdings, registration) that make those firms related.
     pub related_facts: Vec<i64>,
-    /// Guarantees within its corporate group (either side) in force, and those begun in the last 12 months.
+    /// Guarantees within its corporate group (either side) in force now, and 12 months earlier.
     pub intra_group_amount: f64,
-    pub intra_group_new_12m: f64,
+    pub intra_group_amount_12m_ago: f64,
     pub intra_group_contracts: Vec<i64>,
     /// Contract facts along the strongest risk paths (evidence for the contagion warning).
     pub path_contracts: Vec<i64>,
@@ -289,6 +293,7 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
     let debtrank = net::debtrank_each(&graph, &values, &cfg.contagion);
     let corp = net::corporate_groups(&graph, &cfg.pattern_config());
     let t12 = t - 365;
+    let by_uscc: FxHashMap<&str, usize> = firms.iter().enumerate().map(|(i, f)| (f.uscc.as_str(), i)).collect();
     let mut out: FxHashMap<String, NetFirm> = FxHashMap::default();
     for (v, node) in graph.nodes.iter().enumerate() {
         if node.kind != NodeKind::Firm {
@@ -369,13 +374,39 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
                 if corp[e.guarantor as usize] == corp[e.borrower as usize] && e.guarantor != e.borrower {
                     nf.intra_group_amount += e.amount;
                     nf.intra_group_contracts.push(e.fact);
-                    if e.start
-                        .as_deref()
-                        .and_then(data::day)
-                        .is_some_and(|s| s > t12 && s <= t)
-                    {
-                        nf.intra_group_new_12m += e.amount;
+                }
+            }
+            if let Some(f) = by_uscc.get(node.id.as_str()).map(|&i| &firms[i]) {
+                let same = |other: &str| graph.find(other).is_some_and(|w| corp[w as usize] == corp[v]);
+                nf.intra_group_amount_12m_ago = f
+                    .guarantees_given
+                    .iter()
+                    .filter(|x| same(&x.borrower))
+                    .chain(f.guarantees_received.iter().filter(|x| same(&x.guarantor)))
+                    .filter(|x| x.known.at(k) && x.active(t12) && x.guarantor != x.borrower)
+                    .map(|x| x.amount)
+                    .sum();
+            }
+        }
+        // Its circle: members' patterns, red members, the contracts inside it.
+        if fnet.in_circle {
+            let s = components.scc_of[v];
+            let members = &components.sccs[s as usize];
+            for &w in members {
+                for p in network.firms[w as usize].pattern_list() {
+                    if !nf.circle_patterns.contains(&p) {
+                        nf.circle_patterns.push(p);
                     }
+                }
+                if w != v32 && graph.nodes[w as usize].colour == 3 {
+                    nf.circle_red.push(graph.nodes[w as usize].id.clone());
+                }
+            }
+            nf.circle_patterns.sort();
+            for &e in graph.contracts(v32) {
+                let e = &graph.guarantees[e as usize];
+                if components.scc_of[e.guarantor as usize] == s && components.scc_of[e.borrower as usize] == s {
+                    nf.circle_contracts.push(e.fact);
                 }
             }
         }

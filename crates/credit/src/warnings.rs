@@ -142,8 +142,9 @@ pub enum Cond {
         dataset: String,
         due: String,
     },
-    /// The firm is in a guarantee group (weakly connected component) whose patterns include one of
-    /// `patterns` (any group when empty); with `member_red`, another member of the group is red.
+    /// The firm is in a circle (a strongly connected component of ≥ 2 firms: each can reach the others
+    /// through guarantees) whose members' patterns include one of `patterns` (any circle when empty); with
+    /// `member_red`, another member of the circle is red.
     Circle {
         #[serde(default)]
         patterns: Vec<xinyong_network::Pattern>,
@@ -159,8 +160,8 @@ pub enum Cond {
     },
     /// A related company (a direct shareholding either way, the parent, the same corporate group) is in default.
     RelatedDefault {},
-    /// Guarantees within the firm's corporate group begun in the last 12 months are at least `min_share` of
-    /// those in force.
+    /// Guarantees within the firm's corporate group (either side) in force rose by at least `min_share` (0.5 =
+    /// 50 %) against 12 months earlier (any amount where there were none).
     IntraGroupRise {
         min_share: f64,
     },
@@ -562,18 +563,17 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
         }
         Cond::Circle { patterns, member_red } => {
             let n = cx.net?;
-            n.group.as_ref()?;
-            if !patterns.is_empty() && !patterns.iter().any(|p| n.group_patterns.contains(p)) {
+            if !n.in_circle {
                 return None;
             }
-            if *member_red && n.group_red.is_empty() {
+            if !patterns.is_empty() && !patterns.iter().any(|p| n.circle_patterns.contains(p)) {
+                return None;
+            }
+            if *member_red && n.circle_red.is_empty() {
                 return None;
             }
             let mut h = Hit::default();
-            for f in &n.neighbour_contracts {
-                h.fact(*f, None);
-            }
-            for f in &n.path_contracts {
+            for f in &n.circle_contracts {
                 h.fact(*f, None);
             }
             Some(h)
@@ -613,7 +613,8 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
         }
         Cond::IntraGroupRise { min_share } => {
             let n = cx.net?;
-            if n.intra_group_amount <= 0.0 || n.intra_group_new_12m < min_share * n.intra_group_amount {
+            let (now, then) = (n.intra_group_amount, n.intra_group_amount_12m_ago);
+            if now <= then || now - then < min_share * then {
                 return None;
             }
             let mut h = Hit::default();

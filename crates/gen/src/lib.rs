@@ -10,6 +10,7 @@
 //! batch), never from a stream shared across threads.
 
 pub mod emit;
+pub mod graph;
 pub mod names;
 pub mod rng;
 pub mod truth;

@@ -542,7 +542,8 @@ impl World {
                 firm.shareholders.push((Holder::Firm(o), 5.0));
             }
         }
-        let relations = build_relations(cfg, &firms, &group_of, n, n_outside);
+        let borrower: Vec<bool> = firms.iter().map(|f| f.borrower).collect();
+        let relations = build_relations(cfg.seed, &borrower, &group_of, n, n_outside);
         let facilities = build_facilities(cfg, &mut firms, &relations, n);
         let mut w = World {
             cfg: cfg.clone(),
@@ -682,15 +683,18 @@ fn link(rel: &mut Vec<Relation>, guarantor: usize, borrower: usize, kind: &'stat
     });
 }
 
-fn build_relations(
-    cfg: &GenConfig,
-    firms: &[Firm],
+/// The guarantee relations among `n` district firms (and `n_outside` outside firms after them): circles of
+/// every pattern over a shuffle of the borrowers, and group circles of parents and subsidiaries. Shared with
+/// `graph::generate` (`xinyong gen --graph-only`), so that both have the same structure.
+pub fn build_relations(
+    seed: u64,
+    borrower: &[bool],
     group_of: &[Option<usize>],
     n: usize,
     n_outside: usize,
 ) -> Vec<Relation> {
-    let mut rng = stream(cfg.seed, "circles", 0, 0);
-    let mut borrowers: Vec<usize> = (0..n).filter(|&i| firms[i].borrower).collect();
+    let mut rng = stream(seed, "circles", 0, 0);
+    let mut borrowers: Vec<usize> = (0..n).filter(|&i| borrower[i]).collect();
     borrowers.shuffle(&mut rng);
     let mut rel = Vec::new();
     let mut it = borrowers.into_iter().peekable();
@@ -752,7 +756,7 @@ fn build_relations(
     // Group circles: parents and subsidiaries guarantee one another.
     for (s, p) in group_of.iter().enumerate() {
         if let Some(p) = *p {
-            if firms[s].borrower && firms[p].borrower {
+            if borrower[s] && borrower[p] {
                 link(&mut rel, p, s, "joint_liability", "group");
                 if rng.gen_bool(0.6) {
                     link(&mut rel, s, p, "joint_liability", "group");

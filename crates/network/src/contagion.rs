@@ -10,11 +10,8 @@ use std::collections::BTreeMap;
 pub struct StressConfig {
     /// A guarantor's vulnerability to a borrower when its equity is unknown.
     pub unknown_vulnerability: f64,
-    /// Own PD of firms with no score (outside the district).
+    /// Own PD of firms with no score (outside the district); applied where the graph is built from facts.
     pub outside_pd: f64,
-    /// Fixed-point tolerance inside a circle.
-    pub tolerance: f64,
-    pub max_iterations: usize,
     /// Contagion-adjusted PD at which a firm counts as yellow, and red, in a stress test.
     pub yellow_pd: f64,
     pub red_pd: f64,
@@ -30,8 +27,6 @@ impl Default for StressConfig {
         StressConfig {
             unknown_vulnerability: 0.5,
             outside_pd: 0.02,
-            tolerance: 1e-12,
-            max_iterations: 10_000,
             yellow_pd: 0.10,
             red_pd: 0.30,
             paths: 3,
@@ -44,13 +39,26 @@ impl Default for StressConfig {
 
 /// The vulnerable-node probability model (Cheng et al., VulnDS):
 /// p(v) = 1 − (1 − p_self(v)) · Π_b (1 − W[v][b] · p(b)) over the borrowers b that v guarantees,
-/// solved SCC by SCC in the order distress spreads (borrowers first), iterating inside each SCC to the
-/// fixed point. `p_self` is each node's own PD.
+/// solved SCC by SCC in the order distress spreads (borrowers first). `p_self` is each node's own PD.
+///
+/// Inside a circle (an SCC of ≥ 2 firms) the plain fixed-point iteration counts each firm's own risk again
+/// every time it comes back round the cycle: with full vulnerability (W = 1) on every edge of a cycle the only
+/// fixed point is p = 1 for every member, whatever their own PDs (a mutual pair of firms with 0.1 % PDs
+/// gets 100 %). So inside a circle each member u first gets its "entry" probability e(u) — its own PD and the
+/// distress arriving from outside the circle, by the formula above — and then
+/// p(v) = 1 − (1 − e(v)) · Π_{u ≠ v} (1 − e(u) · ρ(v, u)),
+/// where ρ(v, u) is the strongest chain of guarantees inside the circle from v to u (the largest product of
+/// W along a simple path). Nobody's risk returns to itself; on a mutual pair this is the exact cascade
+/// probability, and where every W is 1 a member fails when any member fails.
 pub fn vulnerable(g: &Graph, c: &Components, p_self: &[f64], cfg: &StressConfig) -> Vec<f64> {
     let mut p: Vec<f64> = p_self.iter().map(|x| x.clamp(0.0, 1.0)).collect();
-    let update = |v: u32, p: &[f64]| -> f64 {
+    // Own PD and distress from borrowers outside `scc` (all borrowers when `scc` is None).
+    let entry = |v: u32, scc: Option<u32>, p: &[f64]| -> f64 {
         let mut survive = 1.0 - p_self[v as usize].clamp(0.0, 1.0);
         for &(b, amount) in g.borrowers(v) {
+            if scc.is_some_and(|s| c.scc_of[b as usize] == s) {
+                continue;
+            }
             let w = g.vulnerability(v, amount, cfg.unknown_vulnerability);
             survive *= 1.0 - w * p[b as usize];
         }
@@ -59,23 +67,76 @@ pub fn vulnerable(g: &Graph, c: &Components, p_self: &[f64], cfg: &StressConfig)
     for members in &c.sccs {
         if members.len() == 1 {
             let v = members[0];
-            p[v as usize] = update(v, &p);
+            p[v as usize] = entry(v, None, &p);
             continue;
         }
-        // Gauss–Seidel from p_self: the iteration rises monotonically to the least fixed point.
-        for _ in 0..cfg.max_iterations {
-            let mut delta: f64 = 0.0;
-            for &v in members {
-                let x = update(v, &p);
-                delta = delta.max((x - p[v as usize]).abs());
-                p[v as usize] = x;
+        let s = c.scc_of[members[0] as usize];
+        let e: Vec<f64> = members.iter().map(|&u| entry(u, Some(s), &p)).collect();
+        let mut out = Vec::with_capacity(members.len());
+        for (i, &v) in members.iter().enumerate() {
+            let rho = strongest_chains(g, c, members, v, cfg);
+            let mut survive = 1.0 - e[i];
+            for (j, &u) in members.iter().enumerate() {
+                if u != v {
+                    survive *= 1.0 - e[j] * rho[j];
+                }
             }
-            if delta <= cfg.tolerance {
-                break;
-            }
+            out.push(1.0 - survive);
+        }
+        for (i, &v) in members.iter().enumerate() {
+            p[v as usize] = out[i];
         }
     }
     p
+}
+
+/// ρ(v, u) for every member u of v's circle (`members`, sorted): the largest product of vulnerabilities
+/// along a guarantee path from v to u inside the circle (max-product Dijkstra with a heap; products only
+/// shrink, so the best path is simple). ρ(v, v) = 1.
+fn strongest_chains(g: &Graph, c: &Components, members: &[u32], v: u32, cfg: &StressConfig) -> Vec<f64> {
+    use std::cmp::Ordering;
+    use std::collections::BinaryHeap;
+    #[derive(PartialEq)]
+    struct Item(f64, usize);
+    impl Eq for Item {}
+    impl PartialOrd for Item {
+        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Item {
+        fn cmp(&self, o: &Self) -> Ordering {
+            self.0.total_cmp(&o.0).then(o.1.cmp(&self.1))
+        }
+    }
+    let s = c.scc_of[v as usize];
+    let n = members.len();
+    let idx = |u: u32| members.binary_search(&u).unwrap_or(0);
+    let mut best = vec![0.0f64; n];
+    let mut done = vec![false; n];
+    let start = idx(v);
+    best[start] = 1.0;
+    let mut heap = BinaryHeap::new();
+    heap.push(Item(1.0, start));
+    while let Some(Item(w, j)) = heap.pop() {
+        if done[j] || w < best[j] {
+            continue;
+        }
+        done[j] = true;
+        let x = members[j];
+        for &(b, amount) in g.borrowers(x) {
+            if c.scc_of[b as usize] != s {
+                continue;
+            }
+            let k = idx(b);
+            let nw = w * g.vulnerability(x, amount, cfg.unknown_vulnerability);
+            if !done[k] && nw > best[k] {
+                best[k] = nw;
+                heap.push(Item(nw, k));
+            }
+        }
+    }
+    best
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,10 +8,12 @@
 //! - joint (联保): a joint-guarantee contract group (contract kind `joint_group`, ≥ 3 firms connected by such
 //!   contracts) or a clique of ≥ 3 firms in which every firm guarantees every other;
 //! - cycle (循环担保): a circle of ≥ 3 firms, not a clique, that contains a directed cycle of length ≥ 3;
-//! - cross (交叉担保): a circle of ≥ 3 firms, not a clique, holding more guarantee pairs than firms, i.e. more
-//!   than one cycle (cycles that cross);
-//! - chain (担保链): a path of ≥ 3 steps through the group's condensation (a circle counts as one step);
-//! - star (担保星形): one guarantor backing at least `star_min` borrowers (the hub and its borrowers);
+//! - cross (交叉担保): a circle of ≥ 3 firms, not a clique, with a cycle of length ≥ 3 and more guarantee
+//!   pairs than firms, i.e. more than one cycle (cycles that cross; a row of mutual pairs A↔B↔C is not one);
+//! - chain (担保链): a guarantee path through ≥ 3 firms of the group's condensation (A guarantees B, which
+//!   guarantees C; a circle counts as one firm);
+//! - star (担保星形): one guarantor backing at least `star_min` borrowers outside its own circle (the hub and
+//!   those borrowers);
 //! - group (集团担保): a guarantee between two firms of one corporate group (parent company, a holder of
 //!   ≥ `control_share`, or a common controller).
 
@@ -276,7 +278,7 @@ pub fn analyse(g: &Graph, c: &Components, cfg: &PatternConfig) -> Network {
             if has_long_cycle {
                 bits[v as usize] |= Pattern::Cycle.bit();
             }
-            if pairs > k {
+            if pairs > k && has_long_cycle {
                 bits[v as usize] |= Pattern::Cross.bit();
             }
         }
@@ -320,10 +322,14 @@ pub fn analyse(g: &Graph, c: &Components, cfg: &PatternConfig) -> Network {
     // Mutual pairs, stars, group guarantees.
     for v in 0..n as u32 {
         let out = g.borrowers(v);
-        if out.len() >= cfg.star_min {
+        // A star's spokes are borrowers outside the hub's own circle (inside it they are joint or cycle).
+        let sv = c.scc_of[v as usize];
+        if out.iter().filter(|x| c.scc_of[x.0 as usize] != sv).count() >= cfg.star_min {
             bits[v as usize] |= Pattern::Star.bit();
             for &(w, _) in out {
-                bits[w as usize] |= Pattern::Star.bit();
+                if c.scc_of[w as usize] != sv {
+                    bits[w as usize] |= Pattern::Star.bit();
+                }
             }
         }
         for &(w, _) in out {
