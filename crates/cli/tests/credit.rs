@@ -209,6 +209,8 @@ fn without_ids(json: &str) -> serde_json::Value {
             serde_json::Value::Object(m) => {
                 m.remove("fact_id");
                 m.remove("evidence_ids");
+                // The guarantee network's evidence: contract and relation fact ids.
+                m.retain(|k, _| !k.ends_with("_contracts") && k != "related_facts");
                 if let Some(serde_json::Value::Array(a)) = m.get_mut("evidence") {
                     a.retain(|x| x.is_object());
                 }
