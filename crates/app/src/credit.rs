@@ -369,8 +369,9 @@ pub struct Scorer {
     pub model: CreditModel,
     pub benchmarks: xinyong_credit::bench::Benchmarks,
     pub rules: Vec<Rule>,
-    /// The run the benchmarks and each firm's place in the guarantee network come from.
+    /// The run the benchmarks and each firm's place in the guarantee network come from, and its date.
     pub run_id: String,
+    pub run_as_of: String,
 }
 
 impl Scorer {
@@ -391,6 +392,7 @@ impl Scorer {
             benchmarks,
             rules,
             run_id: run.run_id,
+            run_as_of: run.as_of,
         })
     }
 
@@ -398,8 +400,15 @@ impl Scorer {
     pub fn score(&self, store: &dyn Store, uscc: &str, as_of: &str) -> Result<FirmScore, ScoreError> {
         let t = parse_day(as_of)?;
         let firm = load_one(store, uscc, as_of)?;
-        // The guarantee network is a whole-district computation: the firm's place in it comes from the run.
-        let net = match store.run_score(&self.run_id, uscc)? {
+        // The guarantee network is a whole-district computation: the firm's place in it comes from the run,
+        // and only for the run's own date (another date would mix in what was known then, or later); on other
+        // dates the score carries no network context (`network: None`) and no network warnings.
+        let stored = if as_of == self.run_as_of {
+            store.run_score(&self.run_id, uscc)?
+        } else {
+            None
+        };
+        let net = match stored {
             Some(j) => {
                 serde_json::from_str::<FirmScore>(&j)
                     .map_err(|e| ScoreError::Model(e.to_string()))?

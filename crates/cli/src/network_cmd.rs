@@ -167,7 +167,7 @@ fn show(out: &mut impl Write, st: &NetworkState, a: &NetworkArgs, elapsed: f64) 
     }
     if let Some(id) = &a.firm {
         let v = st
-            .ego(id, a.depth, a.page * a.per_page, a.per_page)
+            .ego(id, a.depth, a.page.saturating_mul(a.per_page), a.per_page)
             .map_err(anyhow::Error::msg)?;
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
@@ -353,9 +353,23 @@ pub fn read_graph(dir: &Path) -> Result<net::Graph> {
     for (i, rec) in r.records().enumerate() {
         let rec = rec.with_context(|| format!("nodes.csv row {}", i + 2))?;
         let v = g.node(&rec[0], net::NodeKind::Firm);
+        let num = |j: usize, what: &str| -> Result<Option<f64>> {
+            match rec.get(j).map(str::trim).filter(|x| !x.is_empty()) {
+                None => Ok(None),
+                Some(x) => match x.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(Some(v)),
+                    _ => bail!("nodes.csv row {}: {what} {x:?} is not a finite number", i + 2),
+                },
+            }
+        };
+        let equity = num(1, "equity")?;
+        let pd = num(2, "pd")?.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&pd) {
+            bail!("nodes.csv row {}: pd {pd} is outside 0..1", i + 2);
+        }
         let n = &mut g.nodes[v as usize];
-        n.equity = rec.get(1).and_then(|x| x.parse().ok());
-        n.pd = rec.get(2).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+        n.equity = equity;
+        n.pd = pd;
     }
     let mut r =
         csv::Reader::from_path(dir.join("edges.csv")).with_context(|| format!("{}/edges.csv", dir.display()))?;
@@ -376,6 +390,36 @@ pub fn read_graph(dir: &Path) -> Result<net::Graph> {
             start: None,
             end: None,
         });
+    }
+    // Corporate links (parent → subsidiary), when the folder has them.
+    let lp = dir.join("links.csv");
+    if lp.exists() {
+        let mut r = csv::Reader::from_path(&lp).with_context(|| format!("{}", lp.display()))?;
+        for (i, rec) in r.records().enumerate() {
+            let rec = rec.with_context(|| format!("links.csv row {}", i + 2))?;
+            let (Some(from), Some(to)) = (g.find(&rec[0]), g.find(&rec[1])) else {
+                bail!("links.csv row {}: unknown node", i + 2);
+            };
+            let kind = match &rec[2] {
+                "parent" => net::LinkKind::Parent,
+                "shareholder" => net::LinkKind::Shareholder,
+                "controller" => net::LinkKind::Controller,
+                "legal_rep" => net::LinkKind::LegalRep,
+                x => bail!("links.csv row {}: unknown kind {x:?}", i + 2),
+            };
+            let share = rec
+                .get(3)
+                .and_then(|x| x.parse::<f64>().ok())
+                .filter(|x| x.is_finite())
+                .unwrap_or(0.0);
+            g.add_link(net::Link {
+                from,
+                to,
+                kind,
+                share,
+                fact: 0,
+            });
+        }
     }
     g.finish();
     Ok(g)
@@ -415,6 +459,11 @@ fn graph_file(dir: &Path, out_path: Option<&Path>) -> Result<()> {
     println!(
         "read {read:.3} s; analysis {total:.3} s = components {t_comp:.3} s + patterns and metrics {t_pat:.3} s + DebtRank of every firm {t_dr:.3} s + vulnerable-node PD {t_vul:.3} s"
     );
+    let pats: Vec<String> = net::Pattern::ALL
+        .iter()
+        .map(|p| format!("{} {}", p.key(), nw.firms.iter().filter(|f| f.has(*p)).count()))
+        .collect();
+    println!("firms by pattern: {}", pats.join(", "));
     println!(
         "mean network PD {:.6}; max DebtRank {:.6}",
         p.iter().sum::<f64>() / p.len().max(1) as f64,

@@ -130,7 +130,21 @@ fn a_graph_only_district_agrees_with_networkx_and_is_reproducible() {
     }
     // Every named pattern is in the generated graph.
     let out = run(&["network", "--graph", a.to_str().unwrap()]);
-    assert!(out.contains("circles"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("firms by pattern: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    for p in ["mutual", "joint", "chain", "cycle", "cross", "star", "group"] {
+        let n: usize = line
+            .split(", ")
+            .find_map(|x| {
+                x.trim_start_matches("firms by pattern: ")
+                    .strip_prefix(&format!("{p} "))
+            })
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("{p} in {line}"));
+        assert!(n > 0, "no firm shows the {p} pattern: {line}");
+    }
     networkx_agrees(&a);
 }
 

@@ -191,6 +191,7 @@ pub struct Registration {
 #[derive(Debug, Clone)]
 pub struct Holding {
     pub holder_id: String,
+    pub holder_name: String,
     pub holder_type: String,
     pub share: f64,
     pub fact: i64,
@@ -455,6 +456,7 @@ impl FirmData {
         if ds == "amr.shareholders" {
             self.holdings.push(Holding {
                 holder_id: text(o.get("holder_id")),
+                holder_name: text(o.get("holder_name")),
                 holder_type: text(o.get("holder_type")),
                 share: o.get("share_ratio").and_then(num).unwrap_or(0.0),
                 fact: f.fact_id,

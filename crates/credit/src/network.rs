@@ -41,14 +41,22 @@ impl NetworkConfig {
     }
 }
 
-/// A person's node id: a pseudonym (the platform never shows an id number in the graph).
-pub fn person_id(raw: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in raw.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+/// A person's node id: a pseudonym of name and (usually masked) id number together — exports mask resident
+/// ids (region, stars, last four), so the id alone would merge different people. The platform never shows an
+/// id number in the graph.
+pub fn person_id(name: &str, raw_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("xinyong-person|{}|{}", name.trim(), raw_id.trim()).as_bytes());
+    format!("P{}", hex::encode(&h[..6]))
+}
+
+/// A holder or parent id as a graph node: a valid USCC stays (a firm), anything else is pseudonymised.
+fn entity_id(name: &str, raw_id: &str) -> (String, NodeKind) {
+    if xinyong_domain::uscc::Uscc::parse(raw_id).is_ok() {
+        (raw_id.to_string(), NodeKind::Outside)
+    } else {
+        (person_id(name, raw_id), NodeKind::Person)
     }
-    format!("P{:012x}", h & 0xffff_ffff_ffff)
 }
 
 /// Owners' equity (yuan) from the indicators (cap_net_assets is a signed log of 10,000 yuan).
@@ -99,24 +107,119 @@ fn balances(f: &FirmData, t: Day, k: Day) -> Vec<(String, f64)> {
 }
 
 /// The relation graph at `t` as known on `k`. `scores` (same order as `firms`, or empty) give PDs, colours
-/// and equity; firms without a score get the configured outside PD.
+/// and equity; firms without a score get the configured outside PD; a firm in default counts with PD 1.
+///
+/// Deterministic whatever the fact numbering: nodes are numbered by (kind, id) — district firms, then outside
+/// firms, then persons — and contracts are added in (guarantor, borrower, amount, dates, kind) order, so two
+/// stores holding the same facts under different ids give bit-identical results.
 pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day, cfg: &NetworkConfig) -> Graph {
-    let mut g = Graph::new();
     let default_days = 90;
-    for (i, f) in firms.iter().enumerate() {
-        let reg = f.registration_at(t, k.max(t));
-        let kind = if reg.is_some() && crate::run::in_scope(f, t, k) {
+    let in_firms: rustc_hash::FxHashSet<&str> = firms.iter().map(|f| f.uscc.as_str()).collect();
+    let firm_kind = |f: &FirmData| {
+        if f.registration_at(t, k.max(t)).is_some() && crate::run::in_scope(f, t, k) {
             NodeKind::Firm
         } else {
             NodeKind::Outside
-        };
-        let v = g.node(&f.uscc, kind) as usize;
+        }
+    };
+    // Every relation, with node ids first (then numbered in order).
+    struct G {
+        guarantor: String,
+        borrower: String,
+        e: GuaranteeEdge,
+    }
+    let mut contracts: Vec<G> = Vec::new();
+    let mut links: Vec<(String, NodeKind, String, String, LinkKind, f64, i64)> = Vec::new(); // from, kind, name, to, ...
+    let edge = |x: &data::Guarantee| GuaranteeEdge {
+        guarantor: 0,
+        borrower: 0,
+        amount: x.amount,
+        lender: x.lender.clone(),
+        kind: x.kind.clone(),
+        fact: x.fact,
+        start: x.start.map(data::day_str),
+        end: x.end.map(data::day_str),
+    };
+    for f in firms {
+        for x in f.guarantees_received.iter().filter(|x| x.known.at(k) && x.active(t)) {
+            contracts.push(G {
+                guarantor: x.guarantor.clone(),
+                borrower: f.uscc.clone(),
+                e: edge(x),
+            });
+        }
+        // Guarantees it gave to borrowers outside the district (stored under them; not loaded as firms).
+        for x in f.guarantees_given.iter().filter(|x| x.known.at(k) && x.active(t)) {
+            if !in_firms.contains(x.borrower.as_str()) {
+                contracts.push(G {
+                    guarantor: f.uscc.clone(),
+                    borrower: x.borrower.clone(),
+                    e: edge(x),
+                });
+            }
+        }
+        for h in f.holdings_at(t, k) {
+            if h.holder_id.is_empty() {
+                continue;
+            }
+            let (id, kind) = entity_id(&h.holder_name, &h.holder_id);
+            let name = if kind == NodeKind::Person {
+                h.holder_name.clone()
+            } else {
+                String::new()
+            };
+            links.push((id, kind, name, f.uscc.clone(), LinkKind::Shareholder, h.share, h.fact));
+        }
+        if let Some(r) = f.registration_at(t, k.max(t)) {
+            if !r.legal_rep_id.is_empty() || !r.legal_rep.is_empty() {
+                let id = person_id(&r.legal_rep, &r.legal_rep_id);
+                links.push((
+                    id,
+                    NodeKind::Person,
+                    r.legal_rep.clone(),
+                    f.uscc.clone(),
+                    LinkKind::LegalRep,
+                    0.0,
+                    r.fact,
+                ));
+            }
+            if !r.parent_id.is_empty() && r.parent_id != f.uscc {
+                let (id, kind) = entity_id("", &r.parent_id);
+                links.push((id, kind, String::new(), f.uscc.clone(), LinkKind::Parent, 0.0, r.fact));
+            }
+        }
+    }
+    // Nodes in (kind, id) order.
+    let rank = |k: NodeKind| match k {
+        NodeKind::Firm => 0u8,
+        NodeKind::Outside => 1,
+        NodeKind::Person => 2,
+    };
+    let mut ids: std::collections::BTreeMap<String, NodeKind> = Default::default();
+    for f in firms {
+        ids.insert(f.uscc.clone(), firm_kind(f));
+    }
+    for c in &contracts {
+        ids.entry(c.guarantor.clone()).or_insert(NodeKind::Outside);
+        ids.entry(c.borrower.clone()).or_insert(NodeKind::Outside);
+    }
+    for l in &links {
+        ids.entry(l.0.clone()).or_insert(l.1);
+    }
+    let mut order: Vec<(u8, &String, NodeKind)> = ids.iter().map(|(id, &kd)| (rank(kd), id, kd)).collect();
+    order.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut g = Graph::new();
+    for (_, id, kind) in order {
+        let v = g.node(id, kind) as usize;
+        g.nodes[v].pd = cfg.contagion.outside_pd;
+    }
+    for (i, f) in firms.iter().enumerate() {
+        let v = g.find(&f.uscc).unwrap_or(0) as usize;
+        let reg = f.registration_at(t, k.max(t));
         let node = &mut g.nodes[v];
-        node.kind = kind;
         if let Some(r) = reg {
             node.name = r.name.clone();
         }
-        node.pd = cfg.contagion.outside_pd;
         if let Some(Some(s)) = scores.get(i) {
             node.pd = s.pd;
             node.colour = colour_code(s.colour);
@@ -128,87 +231,52 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
                 .filter(|x| *x > 0.0);
         }
         node.defaulted = defaulted_at(f, t, k, default_days);
+        if node.defaulted {
+            // A firm in default has failed: its guarantors are being called now, whatever its model PD says.
+            node.pd = 1.0;
+        }
         node.loans = balances(f, t, k);
     }
-    let in_firms: rustc_hash::FxHashSet<&str> = firms.iter().map(|f| f.uscc.as_str()).collect();
-    for f in firms {
-        let b = g.find(&f.uscc).unwrap_or(0);
-        for x in f.guarantees_received.iter().filter(|x| x.known.at(k) && x.active(t)) {
-            let gi = g.node(&x.guarantor, NodeKind::Outside);
-            if g.nodes[gi as usize].kind == NodeKind::Outside && g.nodes[gi as usize].pd == 0.0 {
-                g.nodes[gi as usize].pd = cfg.contagion.outside_pd;
-            }
-            g.add_guarantee(GuaranteeEdge {
-                guarantor: gi,
-                borrower: b,
-                amount: x.amount,
-                lender: x.lender.clone(),
-                kind: x.kind.clone(),
-                fact: x.fact,
-                start: x.start.map(data::day_str),
-                end: x.end.map(data::day_str),
-            });
+    contracts.sort_by(|a, b| {
+        (
+            &a.guarantor,
+            &a.borrower,
+            a.e.amount.to_bits(),
+            &a.e.start,
+            &a.e.end,
+            &a.e.kind,
+            &a.e.lender,
+        )
+            .cmp(&(
+                &b.guarantor,
+                &b.borrower,
+                b.e.amount.to_bits(),
+                &b.e.start,
+                &b.e.end,
+                &b.e.kind,
+                &b.e.lender,
+            ))
+    });
+    for c in contracts {
+        let mut e = c.e;
+        e.guarantor = g.find(&c.guarantor).unwrap_or(0);
+        e.borrower = g.find(&c.borrower).unwrap_or(0);
+        g.add_guarantee(e);
+    }
+    links.sort_by(|a, b| (&a.0, &a.3, a.4, a.5.to_bits()).cmp(&(&b.0, &b.3, b.4, b.5.to_bits())));
+    for (from, _, name, to, kind, share, fact) in links {
+        let fv = g.find(&from).unwrap_or(0);
+        if !name.is_empty() && g.nodes[fv as usize].name.is_empty() {
+            g.nodes[fv as usize].name = name;
         }
-        // Guarantees it gave to borrowers outside the district (stored under them; not loaded as firms).
-        for x in f.guarantees_given.iter().filter(|x| x.known.at(k) && x.active(t)) {
-            if !in_firms.contains(x.borrower.as_str()) {
-                let bi = g.node(&x.borrower, NodeKind::Outside);
-                g.nodes[bi as usize].pd = cfg.contagion.outside_pd;
-                g.add_guarantee(GuaranteeEdge {
-                    guarantor: b,
-                    borrower: bi,
-                    amount: x.amount,
-                    lender: x.lender.clone(),
-                    kind: x.kind.clone(),
-                    fact: x.fact,
-                    start: x.start.map(data::day_str),
-                    end: x.end.map(data::day_str),
-                });
-            }
-        }
-        for h in f.holdings_at(t, k) {
-            if h.holder_id.is_empty() {
-                continue;
-            }
-            let (id, kind) = if h.holder_type == "person" {
-                (person_id(&h.holder_id), NodeKind::Person)
-            } else {
-                (h.holder_id.clone(), NodeKind::Outside)
-            };
-            let from = g.node(&id, kind);
-            g.add_link(Link {
-                from,
-                to: b,
-                kind: LinkKind::Shareholder,
-                share: h.share,
-                fact: h.fact,
-            });
-        }
-        if let Some(r) = f.registration_at(t, k.max(t)) {
-            if !r.legal_rep_id.is_empty() {
-                let p = g.node(&person_id(&r.legal_rep_id), NodeKind::Person);
-                if g.nodes[p as usize].name.is_empty() {
-                    g.nodes[p as usize].name = r.legal_rep.clone();
-                }
-                g.add_link(Link {
-                    from: p,
-                    to: b,
-                    kind: LinkKind::LegalRep,
-                    share: 0.0,
-                    fact: r.fact,
-                });
-            }
-            if !r.parent_id.is_empty() && r.parent_id != f.uscc {
-                let p = g.node(&r.parent_id, NodeKind::Outside);
-                g.add_link(Link {
-                    from: p,
-                    to: b,
-                    kind: LinkKind::Parent,
-                    share: 0.0,
-                    fact: r.fact,
-                });
-            }
-        }
+        let tv = g.find(&to).unwrap_or(0);
+        g.add_link(Link {
+            from: fv,
+            to: tv,
+            kind,
+            share,
+            fact,
+        });
     }
     g.finish();
     g
@@ -234,7 +302,8 @@ pub struct NetFirm {
     /// Firms it guarantees or that guarantee it that are red, and the contracts between them.
     pub neighbours_red: Vec<String>,
     pub neighbour_contracts: Vec<i64>,
-    /// Own PD, contagion-adjusted PD (vulnerable-node model) and the add-on between them.
+    /// Own PD (the model's; 1 for a firm in default), contagion-adjusted PD (vulnerable-node model) and the
+    /// add-on between them.
     pub pd_self: f64,
     pub pd_network: f64,
     pub contagion: f64,
@@ -292,7 +361,17 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
     let values = net::economic_values(&graph);
     let debtrank = net::debtrank_each(&graph, &values, &cfg.contagion);
     let corp = net::corporate_groups(&graph, &cfg.pattern_config());
-    let t12 = t - 365;
+    // Firms (not persons) of each corporate group, built once.
+    let mut corp_members: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+    for (w, &r) in corp.iter().enumerate() {
+        if graph.nodes[w].kind != NodeKind::Person {
+            corp_members.entry(r).or_default().push(w as u32);
+        }
+    }
+    // Sources' distress for risk paths: own PD (1 in default, as in the graph).
+    let distress: Vec<f64> = graph.nodes.iter().map(|n| n.pd).collect();
+    // The same day 12 months earlier (month arithmetic; the 29th of February falls back to the 28th).
+    let t12 = same_day_months_back(t, 12);
     let by_uscc: FxHashMap<&str, usize> = firms.iter().enumerate().map(|(i, f)| (f.uscc.as_str(), i)).collect();
     let mut out: FxHashMap<String, NetFirm> = FxHashMap::default();
     for (v, node) in graph.nodes.iter().enumerate() {
@@ -351,11 +430,8 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
             }
         }
         if fnet.corporate.is_some() {
-            // Members of the corporate group that appear in the guarantee graph or hold links.
-            for (w, &r) in corp.iter().enumerate() {
-                if r == corp[v] && w != v && graph.nodes[w].kind != NodeKind::Person {
-                    related.push(w as u32);
-                }
+            if let Some(ms) = corp_members.get(&corp[v]) {
+                related.extend(ms.iter().copied().filter(|&w| w != v32));
             }
         }
         related.sort_unstable();
@@ -411,11 +487,6 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
             }
         }
         if nf.contagion >= cfg.path_threshold {
-            let distress: Vec<f64> = graph
-                .nodes
-                .iter()
-                .map(|n| if n.defaulted { 1.0 } else { n.pd })
-                .collect();
             for p in net::risk_paths(&graph, v32, &distress, &cfg.contagion) {
                 for w in p.nodes.windows(2) {
                     for f in contracts_between(&graph, w[0], w[1]) {
@@ -504,4 +575,14 @@ impl NetRun {
             })
             .collect()
     }
+}
+
+/// The same day `n` months before `t` (clamped to the month's last day).
+pub fn same_day_months_back(t: Day, n: i32) -> Day {
+    let m = data::month_of_day(t);
+    let first = data::month_end(m - 1) + 1;
+    let dom = t - first; // 0-based day of month
+    let target = m - n;
+    let start = data::month_end(target - 1) + 1;
+    (start + dom).min(data::month_end(target))
 }

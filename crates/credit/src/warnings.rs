@@ -655,9 +655,10 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
     }
 }
 
-/// Evaluates every rule for one firm as of `cx.t`; returns the active warnings, by rule id.
+/// Evaluates the rules that do not read the guarantee network (the first pass) for one firm as of `cx.t`;
+/// returns the active warnings, by rule id.
 pub fn evaluate(rules: &[Rule], cx: &Context) -> Vec<Warning> {
-    evaluate_where(rules, cx, |_| true)
+    evaluate_where(rules, cx, |r| !r.uses_network())
 }
 
 /// Evaluates the rules that read the guarantee network (the second pass; `cx.net` set).

@@ -7,8 +7,9 @@
 //! circles) and the same share of bank loans backed by one of three financing-guarantee firms. Firms carry an
 //! equity (yuan) and an own 12-month PD drawn like the district's.
 //!
-//! Output: `nodes.csv` (id, equity, pd) and `edges.csv` (guarantor, borrower, amount, lender, kind); ids are
-//! `F0000001…` for district firms, `O…` outside firms (the first three are the guarantee firms `GC…`).
+//! Output: `nodes.csv` (id, equity, pd), `edges.csv` (guarantor, borrower, amount, lender, kind) and
+//! `links.csv` (from, to, kind = parent, share: the corporate groups); ids are `F0000001…` for district firms,
+//! `O…` outside firms (the first three are the guarantee firms `GC…`).
 
 use crate::rng::stream;
 use crate::world::{build_relations, GCS};
@@ -126,6 +127,16 @@ pub fn generate(n: usize, seed: u64, dir: &Path) -> std::io::Result<GraphStats> 
             writeln!(w, "{},{:.0},{:.6}", id(i, n), 3e8, 0.01)?;
         } else {
             writeln!(w, "{},{:.0},{:.6}", id(i, n), equity[i], pd[i])?;
+        }
+    }
+    w.flush()?;
+    // Corporate links: parent → subsidiary with the parent's majority share.
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("links.csv"))?);
+    writeln!(w, "from,to,kind,share")?;
+    for (s, p) in group_of.iter().enumerate() {
+        if let Some(p) = *p {
+            let mut rng = stream(seed, "graph-share", s as u64, 0);
+            writeln!(w, "{},{},parent,{:.2}", id(p, n), id(s, n), rng.gen_range(0.51..1.0f64))?;
         }
     }
     w.flush()?;

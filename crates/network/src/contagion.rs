@@ -150,18 +150,20 @@ pub struct DebtRank {
 }
 
 /// Relative economic value of each node: its share of total positive equity (unknown equity counts as the
-/// median of the known).
+/// median of the known; persons count 0).
 pub fn economic_values(g: &Graph) -> Vec<f64> {
     let mut known: Vec<f64> = g.nodes.iter().filter_map(|n| n.equity.filter(|e| *e > 0.0)).collect();
     known.sort_by(f64::total_cmp);
     let median = known.get(known.len() / 2).copied().unwrap_or(1.0);
+    // Persons carry no economic value here (their assets are not in the data).
     let raw: Vec<f64> = g
         .nodes
         .iter()
-        .map(|n| match n.equity {
-            Some(e) if e > 0.0 => e,
-            Some(_) => 0.0,
-            None => median,
+        .map(|n| match (n.kind, n.equity) {
+            (crate::graph::NodeKind::Person, _) => 0.0,
+            (_, Some(e)) if e > 0.0 => e,
+            (_, Some(_)) => 0.0,
+            (_, None) => median,
         })
         .collect();
     let total: f64 = raw.iter().sum();

@@ -151,7 +151,8 @@ impl Graph {
             .filter(|e| e.guarantor != e.borrower)
             .map(|e| (e.guarantor, e.borrower, e.amount.max(0.0)))
             .collect();
-        pairs.sort_unstable_by_key(|a| (a.0, a.1));
+        // Amounts in a fixed order inside each pair, so sums do not depend on contract order.
+        pairs.sort_unstable_by_key(|a| (a.0, a.1, a.2.to_bits()));
         let mut agg: Vec<(u32, u32, f64)> = Vec::with_capacity(pairs.len());
         for (g, b, a) in pairs {
             match agg.last_mut() {

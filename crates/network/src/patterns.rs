@@ -104,7 +104,7 @@ pub struct CircleMetrics {
     pub total_amount: f64,
     /// pairs / (size · (size − 1)).
     pub density: f64,
-    /// The most steps on a guarantee path through the condensation (a circle counts as one step).
+    /// The most firms on a guarantee path through the condensation (a circle counts as one).
     pub longest_chain: usize,
     /// Firms (ids) whose colour is red, and yellow.
     pub red: Vec<String>,
@@ -192,9 +192,12 @@ pub fn analyse(g: &Graph, c: &Components, cfg: &PatternConfig) -> Network {
     let n = g.len();
     let corp = corporate_groups(g, cfg);
     // Size of each corporate group, to tell real groups from singletons.
+    // Firms (not persons) in each corporate group: a firm and its majority owner are not a group.
     let mut corp_size = vec![0u32; n];
-    for &r in &corp {
-        corp_size[r as usize] += 1;
+    for (v, &r) in corp.iter().enumerate() {
+        if g.nodes[v].kind != NodeKind::Person {
+            corp_size[r as usize] += 1;
+        }
     }
     let mut bits = vec![0u8; n];
     // Longest chain: DP over the condensation in Tarjan order (successors first).
@@ -359,13 +362,14 @@ pub fn analyse(g: &Graph, c: &Components, cfg: &PatternConfig) -> Network {
         })
         .collect();
     let mut groups = Vec::new();
+    let mut core_seen = vec![false; c.sccs.len()];
     for members in &c.wccs {
         if members.len() < 2 {
             continue;
         }
         let gi = groups.len() as u32;
         let mut cores: Vec<Vec<u32>> = Vec::new();
-        let mut seen_scc: Vec<u32> = Vec::new();
+        let mut seen_scc: Vec<u32> = Vec::new(); // few per group; checked against `core_seen` below
         let mut group_bits = 0u8;
         let mut pairs = 0usize;
         let mut longest = 0usize;
@@ -377,7 +381,8 @@ pub fn analyse(g: &Graph, c: &Components, cfg: &PatternConfig) -> Network {
             pairs += g.borrowers(v).len();
             longest = longest.max(chain_len[v as usize]);
             let s = c.scc_of[v as usize];
-            if c.sccs[s as usize].len() >= 2 && !seen_scc.contains(&s) {
+            if c.sccs[s as usize].len() >= 2 && !core_seen[s as usize] {
+                core_seen[s as usize] = true;
                 seen_scc.push(s);
                 cores.push(c.sccs[s as usize].clone());
             }
