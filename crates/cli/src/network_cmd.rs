@@ -265,13 +265,17 @@ fn show(out: &mut impl Write, st: &NetworkState, a: &NetworkArgs, elapsed: f64) 
             n.group.as_deref().map(|g| format!(", group {g}")).unwrap_or_default()
         )?;
         for p in n.paths.iter().take(2) {
-            writeln!(out, "      why: {}", path_text(st, &p.firms, &p.amounts, p.weight))?;
+            writeln!(
+                out,
+                "      why: {}",
+                path_text(st, &p.firms, &p.amounts, p.weight, false)
+            )?;
         }
     }
     Ok(())
 }
 
-fn path_text(st: &NetworkState, firms: &[String], amounts: &[f64], weight: f64) -> String {
+fn path_text(st: &NetworkState, firms: &[String], amounts: &[f64], weight: f64, failed: bool) -> String {
     let mut s = String::new();
     for (i, f) in firms.iter().enumerate() {
         if i == 0 {
@@ -283,7 +287,9 @@ fn path_text(st: &NetworkState, firms: &[String], amounts: &[f64], weight: f64) 
             }
         }
     }
-    if let Some(src) = firms.last().and_then(|f| st.scores.iter().find(|x| &x.uscc == f)) {
+    if failed {
+        s.push_str(" (fails in this test)");
+    } else if let Some(src) = firms.last().and_then(|f| st.scores.iter().find(|x| &x.uscc == f)) {
         s.push_str(&format!(" (PD {}", pct(src.pd)));
         if let Some(c) = src.colour {
             s.push_str(&format!(", {}", c.key()));
@@ -318,7 +324,11 @@ fn print_stress(out: &mut impl Write, st: &NetworkState, s: &net::Stress) -> Res
         )?;
         for p in &a.paths {
             let firms: Vec<String> = p.nodes.iter().map(|&v| id(v)).collect();
-            writeln!(out, "      because {}", path_text(st, &firms, &p.amounts, p.weight))?;
+            writeln!(
+                out,
+                "      because {}",
+                path_text(st, &firms, &p.amounts, p.weight, true)
+            )?;
         }
     }
     if s.affected.is_empty() {

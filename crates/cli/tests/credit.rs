@@ -3,34 +3,14 @@
 //! reproduces what was computed then, whatever was delivered later.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use xinyong_store::Store;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_xinyong")
-}
+mod common;
+use common::run;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xinyong-credit-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp");
-    d
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .args(args)
-        .env("XINYONG_CLOCK", "2026-02-01T00:00:00")
-        .output()
-        .expect("run xinyong");
-    assert!(
-        out.status.success(),
-        "xinyong {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::tmp("credit", name)
 }
 
 /// A small district (600 firms, 3 years), generated once per test binary.

@@ -167,24 +167,7 @@ pub fn network_warnings(
     bm: &Benchmarks,
     nf: &crate::network::NetFirm,
 ) -> Vec<Warning> {
-    let reg = f.registration_at(t, k);
-    let keys = bench::keys(
-        reg.map_or("", |r| r.industry.as_str()),
-        reg.map_or("", |r| r.size_class.as_str()),
-    );
-    let pct = |i: usize, v: f64| -> Option<f64> {
-        let (_, g) = bm.group(&keys)?;
-        g.dists.get(i)?.as_ref().map(|d| d.percentile(v))
-    };
-    let cx = warnings::Context {
-        firm: f,
-        t,
-        k,
-        row,
-        pct: &pct,
-        net: Some(nf),
-    };
-    warnings::evaluate_network(rules, &cx)
+    warnings_with(f, t, k, row, rules, bm, Some(nf))
 }
 
 /// Places a score's forces in its benchmark group.
@@ -208,6 +191,19 @@ pub fn evaluate_warnings(
     rules: &[Rule],
     bm: &Benchmarks,
 ) -> Vec<Warning> {
+    warnings_with(f, t, k, row, rules, bm, None)
+}
+
+/// The first pass (rules that do not read the network) without `net`; the network rules with it.
+fn warnings_with(
+    f: &FirmData,
+    t: Day,
+    k: Day,
+    row: &FeatureRow,
+    rules: &[Rule],
+    bm: &Benchmarks,
+    net: Option<&crate::network::NetFirm>,
+) -> Vec<Warning> {
     let reg = f.registration_at(t, k);
     let keys = bench::keys(
         reg.map_or("", |r| r.industry.as_str()),
@@ -223,9 +219,12 @@ pub fn evaluate_warnings(
         k,
         row,
         pct: &pct,
-        net: None,
+        net,
     };
-    warnings::evaluate(rules, &cx)
+    match net {
+        None => warnings::evaluate(rules, &cx),
+        Some(_) => warnings::evaluate_network(rules, &cx),
+    }
 }
 
 /// Scores one firm alone as of `t`, with benchmarks from an earlier full run: the incremental recompute.

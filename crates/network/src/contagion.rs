@@ -173,64 +173,115 @@ pub fn economic_values(g: &Graph) -> Vec<f64> {
     raw.iter().map(|x| x / total).collect()
 }
 
+/// DebtRank's state, with buffers reused across shocks: only the nodes a shock reaches are touched and reset.
+struct Spread {
+    h: Vec<f64>,
+    /// 0 undistressed, 1 distressed (spreads next round), 2 inactive.
+    state: Vec<u8>,
+    touched: Vec<u32>,
+    front: Vec<u32>,
+    prev: Vec<(u32, f64)>,
+}
+
+impl Spread {
+    fn new(n: usize) -> Spread {
+        Spread {
+            h: vec![0.0; n],
+            state: vec![0; n],
+            touched: Vec::new(),
+            front: Vec::new(),
+            prev: Vec::new(),
+        }
+    }
+
+    /// Runs one shock to the end; returns the rounds. Leaves `h` and `touched` for the caller to read.
+    fn run(&mut self, g: &Graph, shock: &[(u32, f64)], cfg: &StressConfig) -> usize {
+        for &(v, x) in shock {
+            let x = x.clamp(0.0, 1.0);
+            let v = v as usize;
+            if self.state[v] == 0 && self.h[v] == 0.0 {
+                self.touched.push(v as u32);
+            }
+            if x > self.h[v] {
+                self.h[v] = x;
+            }
+            if self.state[v] == 0 && x > 0.0 {
+                self.state[v] = 1;
+                self.front.push(v as u32);
+            }
+        }
+        let mut rounds = 0;
+        while !self.front.is_empty() {
+            rounds += 1;
+            // Distress each front node passes on: its level at the end of the previous round.
+            self.prev.clear();
+            let h = &self.h;
+            self.prev.extend(self.front.iter().map(|&j| (j, h[j as usize])));
+            self.front.clear();
+            for &(j, hj) in &self.prev {
+                for &(i, amount) in g.guarantors(j) {
+                    let iu = i as usize;
+                    if self.state[iu] == 2 {
+                        continue;
+                    }
+                    let w = g.vulnerability(i, amount, cfg.unknown_vulnerability);
+                    if w <= 0.0 {
+                        continue;
+                    }
+                    let x = (self.h[iu] + w * hj).min(1.0);
+                    if x > self.h[iu] {
+                        if self.state[iu] == 0 && self.h[iu] == 0.0 {
+                            self.touched.push(i);
+                        }
+                        self.h[iu] = x;
+                        if self.state[iu] == 0 {
+                            self.state[iu] = 1;
+                            self.front.push(i);
+                        }
+                    }
+                }
+            }
+            for &(j, _) in &self.prev {
+                self.state[j as usize] = 2;
+            }
+            // Front nodes that were also distressed this round became inactive above; only new ones spread.
+            let state = &self.state;
+            self.front.retain(|&i| state[i as usize] == 1);
+        }
+        rounds
+    }
+
+    fn reset(&mut self) {
+        for &v in &self.touched {
+            self.h[v as usize] = 0.0;
+            self.state[v as usize] = 0;
+        }
+        self.touched.clear();
+    }
+}
+
 /// DebtRank (Battiston et al. 2012) from an initial shock (node, distress in 0–1): each round, every node
 /// distressed in the previous round passes its distress once to the guarantors exposed to it,
 /// h_i ← min(1, h_i + Σ_j W[i][j] h_j), then becomes inactive; it stops when no node is newly distressed.
 pub fn debtrank(g: &Graph, shock: &[(u32, f64)], values: &[f64], cfg: &StressConfig) -> DebtRank {
-    let n = g.len();
-    let mut h = vec![0.0f64; n];
-    // 0 undistressed, 1 distressed (spreads next round), 2 inactive.
-    let mut state = vec![0u8; n];
-    let mut front: Vec<u32> = Vec::new();
+    let mut sp = Spread::new(g.len());
+    let mut initial_h: Vec<(u32, f64)> = Vec::new();
     for &(v, x) in shock {
         let x = x.clamp(0.0, 1.0);
-        if x > h[v as usize] {
-            h[v as usize] = x;
-        }
-        if state[v as usize] == 0 && x > 0.0 {
-            state[v as usize] = 1;
-            front.push(v);
+        match initial_h.iter_mut().find(|e| e.0 == v) {
+            Some(e) => e.1 = e.1.max(x),
+            None => initial_h.push((v, x)),
         }
     }
-    let initial: f64 = front.iter().map(|&v| values[v as usize] * h[v as usize]).sum();
-    let mut rounds = 0;
-    let mut prev_h: Vec<(u32, f64)> = Vec::new();
-    while !front.is_empty() {
-        rounds += 1;
-        // Distress each front node passes on: its level at the end of the previous round.
-        prev_h.clear();
-        prev_h.extend(front.iter().map(|&j| (j, h[j as usize])));
-        let mut next: Vec<u32> = Vec::new();
-        for &(j, hj) in &prev_h {
-            for &(i, amount) in g.guarantors(j) {
-                if state[i as usize] == 2 {
-                    continue;
-                }
-                let w = g.vulnerability(i, amount, cfg.unknown_vulnerability);
-                if w <= 0.0 {
-                    continue;
-                }
-                let x = (h[i as usize] + w * hj).min(1.0);
-                if x > h[i as usize] {
-                    h[i as usize] = x;
-                    if state[i as usize] == 0 {
-                        state[i as usize] = 1;
-                        next.push(i);
-                    }
-                }
-            }
-        }
-        for &(j, _) in &prev_h {
-            state[j as usize] = 2;
-        }
-        // Nodes distressed this round that were already in the front became inactive above; only new ones
-        // spread next round.
-        next.retain(|&i| state[i as usize] == 1);
-        front = next;
-    }
-    let total: f64 = h.iter().zip(values).map(|(x, v)| x * v).sum();
+    let initial: f64 = initial_h
+        .iter()
+        .filter(|e| e.1 > 0.0)
+        .map(|&(v, x)| values[v as usize] * x)
+        .sum();
+    let rounds = sp.run(g, shock, cfg);
+    let total: f64 = sp.h.iter().zip(values).map(|(x, v)| x * v).sum();
     DebtRank {
-        h,
+        h: sp.h,
         induced: total - initial,
         rounds,
     }
@@ -240,59 +291,19 @@ pub fn debtrank(g: &Graph, shock: &[(u32, f64)], values: &[f64], cfg: &StressCon
 pub fn debtrank_each(g: &Graph, values: &[f64], cfg: &StressConfig) -> Vec<f64> {
     let n = g.len();
     let mut out = vec![0.0; n];
-    // Reused buffers: the same algorithm as `debtrank`, touching only the nodes the shock reaches.
-    let mut h = vec![0.0f64; n];
-    let mut state = vec![0u8; n];
-    let mut touched: Vec<u32> = Vec::new();
-    let mut front: Vec<u32> = Vec::new();
-    let mut prev_h: Vec<(u32, f64)> = Vec::new();
+    let mut sp = Spread::new(n);
     for s in 0..n as u32 {
         if g.guarantors(s).is_empty() {
             continue;
         }
-        h[s as usize] = 1.0;
-        state[s as usize] = 1;
-        touched.push(s);
-        front.push(s);
-        while !front.is_empty() {
-            prev_h.clear();
-            prev_h.extend(front.iter().map(|&j| (j, h[j as usize])));
-            front.clear();
-            for &(j, hj) in &prev_h {
-                for &(i, amount) in g.guarantors(j) {
-                    if state[i as usize] == 2 {
-                        continue;
-                    }
-                    let w = g.vulnerability(i, amount, cfg.unknown_vulnerability);
-                    if w <= 0.0 {
-                        continue;
-                    }
-                    let x = (h[i as usize] + w * hj).min(1.0);
-                    if x > h[i as usize] {
-                        h[i as usize] = x;
-                        if state[i as usize] == 0 {
-                            state[i as usize] = 1;
-                            touched.push(i);
-                            front.push(i);
-                        }
-                    }
-                }
-            }
-            for &(j, _) in &prev_h {
-                state[j as usize] = 2;
-            }
-            front.retain(|&i| state[i as usize] == 1);
-        }
-        let mut r = 0.0;
-        for &v in &touched {
-            if v != s {
-                r += h[v as usize] * values[v as usize];
-            }
-            h[v as usize] = 0.0;
-            state[v as usize] = 0;
-        }
-        touched.clear();
-        out[s as usize] = r;
+        sp.run(g, &[(s, 1.0)], cfg);
+        out[s as usize] = sp
+            .touched
+            .iter()
+            .filter(|&&v| v != s)
+            .map(|&v| sp.h[v as usize] * values[v as usize])
+            .sum();
+        sp.reset();
     }
     out
 }

@@ -158,18 +158,20 @@ pub struct Network {
     pub chain_len: Vec<usize>,
 }
 
+/// Union-find: the root of `x`, halving the path.
+fn find(p: &mut [u32], mut x: u32) -> u32 {
+    while p[x as usize] != x {
+        let q = p[p[x as usize] as usize];
+        p[x as usize] = q;
+        x = q;
+    }
+    x
+}
+
 /// Corporate groups: union of parent links and control (a holder of ≥ `control_share`, a controller).
 pub fn corporate_groups(g: &Graph, cfg: &PatternConfig) -> Vec<u32> {
     let n = g.len();
     let mut parent: Vec<u32> = (0..n as u32).collect();
-    fn find(p: &mut [u32], mut x: u32) -> u32 {
-        while p[x as usize] != x {
-            let q = p[p[x as usize] as usize];
-            p[x as usize] = q;
-            x = q;
-        }
-        x
-    }
     for l in &g.links {
         let control = match l.kind {
             LinkKind::Parent | LinkKind::Controller => true,
@@ -289,14 +291,6 @@ pub fn analyse(g: &Graph, c: &Components, cfg: &PatternConfig) -> Network {
     // Joint-guarantee contract groups: components of joint_group contracts with ≥ 3 firms.
     {
         let mut p: Vec<u32> = (0..n as u32).collect();
-        fn find(p: &mut [u32], mut x: u32) -> u32 {
-            while p[x as usize] != x {
-                let q = p[p[x as usize] as usize];
-                p[x as usize] = q;
-                x = q;
-            }
-            x
-        }
         let mut touched = Vec::new();
         for e in &g.guarantees {
             if e.kind == "joint_group" && e.guarantor != e.borrower {
