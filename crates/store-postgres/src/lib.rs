@@ -1,0 +1,1100 @@
+//! PostgreSQL backend: the storage interface on a PostgreSQL server, with the semantics of the SQLite
+//! backend (`store-sqlite`): the same bitemporal facts, outcomes, orderings and content hash.
+//!
+//! Durability: a committed transaction is durable. The server's default `synchronous_commit=on` makes
+//! `COMMIT` return only after the commit record is flushed to the WAL on disk; [`PgStore::connect`] raises the
+//! session's setting to `on` if the server was configured with `off` (`local` and the replication levels are
+//! kept, they are at least as strong). That holds while the server runs with `fsync=on`, as it must in
+//! production. Batches are committed in groups by the caller; the verbatim archive of each delivered file
+//! lives in the same database, so one commit covers facts, quarantine and archive.
+//!
+//! Schema: versioned migrations in `schema_migrations`, applied on connect under an advisory lock (so that
+//! processes connecting at once apply each migration once). Migration 1 is the schema of the SQLite backend:
+//! dates as TEXT (the same strings), BIGINT ids, DOUBLE PRECISION reals, BYTEA archive chunks. Every text
+//! column compares bytewise (`COLLATE "C"`), as SQLite's BINARY collation does, so orderings and the content
+//! hash do not depend on the server's locale.
+//!
+//! Writers: one at a time per database, like SQLite's `BEGIN IMMEDIATE`: [`Store::begin`] takes a
+//! transaction-level advisory lock (a second writer waits for the first to commit or roll back), and so does
+//! [`Store::put_run`] (with a lock of its own: runs and deliveries touch different tables).
+//!
+//! Reads: `scan_facts` streams its rows from the server while it calls the callback, so the callback must not
+//! use the same store (that is an error here; SQLite allows it).
+//!
+//! Fact ids: a current version is inserted only when its key has none (checked in the same statement), so no
+//! id is drawn for an unchanged or replaced delivery, and the same write history gives the same fact ids
+//! as SQLite. (A rolled-back transaction, or a server crash, still consumes sequence values: ids then stay
+//! increasing, as the credit models need, but may skip.)
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement, Transaction};
+use sha2::{Digest, Sha256};
+use std::cell::{RefCell, RefMut};
+use xinyong_store::*;
+
+/// Migration 1: the whole schema of the SQLite backend.
+const MIGRATION_1: &str = r#"
+CREATE TABLE batches (
+  batch_id TEXT COLLATE "C" PRIMARY KEY,          -- SHA-256 of the delivered file's bytes
+  source TEXT COLLATE "C" NOT NULL, dataset TEXT COLLATE "C" NOT NULL, file_name TEXT COLLATE "C" NOT NULL,
+  delivered_on TEXT COLLATE "C" NOT NULL, ingested_at TEXT COLLATE "C" NOT NULL,
+  rows_read BIGINT NOT NULL, inserted BIGINT NOT NULL, replaced BIGINT NOT NULL,
+  unchanged BIGINT NOT NULL, retired BIGINT NOT NULL, quarantined BIGINT NOT NULL,
+  diagnostics TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE archive_chunks (                    -- the delivered file, verbatim, as gzip members
+  batch_id TEXT COLLATE "C" NOT NULL, chunk BIGINT NOT NULL, first_row BIGINT NOT NULL,
+  data BYTEA NOT NULL, PRIMARY KEY (batch_id, chunk)
+);
+CREATE TABLE facts (
+  fact_id BIGSERIAL PRIMARY KEY,
+  uscc TEXT COLLATE "C" NOT NULL, source TEXT COLLATE "C" NOT NULL, dataset TEXT COLLATE "C" NOT NULL,
+  key TEXT COLLATE "C" NOT NULL, period TEXT COLLATE "C", event_date TEXT COLLATE "C", end_date TEXT COLLATE "C",
+  fields TEXT COLLATE "C" NOT NULL, content_hash TEXT COLLATE "C" NOT NULL,
+  batch_id TEXT COLLATE "C" NOT NULL, row BIGINT NOT NULL, n_rows BIGINT NOT NULL,
+  known_from TEXT COLLATE "C" NOT NULL,           -- the delivery date of its batch
+  known_to TEXT COLLATE "C",                      -- NULL while current; the delivery date of its replacement
+  ingested_at TEXT COLLATE "C" NOT NULL, superseded_by BIGINT
+);
+CREATE UNIQUE INDEX facts_current ON facts (source, dataset, key) WHERE known_to IS NULL;
+CREATE INDEX facts_uscc ON facts (uscc, dataset);
+-- Guarantees are stored under the borrower; the guarantor's side is found through this partial index.
+-- (jsonb cannot hold the escape \u0000, which a cell with a NUL character becomes in the canonical fields:
+-- it is read as U+FFFD here, so that such a fact is stored, as SQLite stores it, instead of failing the commit.)
+CREATE INDEX facts_guarantor ON facts ((replace(fields, '\u0000', '\ufffd')::jsonb ->> 'guarantor_id'))
+  WHERE dataset IN ('lender.bank.guarantees', 'lender.gc.guarantees');
+-- A rejected row may hold any character (NUL too, which TEXT cannot): detail and raw are its UTF-8 bytes.
+CREATE TABLE quarantine (
+  id BIGSERIAL PRIMARY KEY, batch_id TEXT COLLATE "C" NOT NULL, source TEXT COLLATE "C" NOT NULL,
+  dataset TEXT COLLATE "C" NOT NULL, row BIGINT NOT NULL, reason TEXT COLLATE "C" NOT NULL,
+  detail BYTEA NOT NULL, raw BYTEA NOT NULL
+);
+CREATE INDEX quarantine_reason ON quarantine (reason);
+-- Credit model results. Enterprise-scoped tables carry the USCC (see ARCHITECTURE.md, distribution plan).
+-- `seq` is the insertion order (SQLite's rowid), the tie-break of the latest model.
+CREATE TABLE models (
+  version TEXT COLLATE "C" PRIMARY KEY, created_at TEXT COLLATE "C" NOT NULL, json TEXT COLLATE "C" NOT NULL,
+  seq BIGSERIAL NOT NULL
+);
+CREATE TABLE score_runs (
+  run_id TEXT COLLATE "C" PRIMARY KEY, as_of TEXT COLLATE "C" NOT NULL, model_version TEXT COLLATE "C" NOT NULL,
+  created_at TEXT COLLATE "C" NOT NULL, firms BIGINT NOT NULL, benchmarks TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE scores (
+  run_id TEXT COLLATE "C" NOT NULL, uscc TEXT COLLATE "C" NOT NULL, score DOUBLE PRECISION NOT NULL,
+  pd DOUBLE PRECISION NOT NULL, grade TEXT COLLATE "C" NOT NULL, grade_unadjusted TEXT COLLATE "C" NOT NULL,
+  colour TEXT COLLATE "C", detail TEXT COLLATE "C" NOT NULL, PRIMARY KEY (uscc, run_id)
+);
+CREATE INDEX scores_run ON scores (run_id);
+CREATE TABLE warnings (
+  run_id TEXT COLLATE "C" NOT NULL, uscc TEXT COLLATE "C" NOT NULL, rule BIGINT NOT NULL,
+  colour TEXT COLLATE "C" NOT NULL, since TEXT COLLATE "C", clears_on TEXT COLLATE "C",
+  evidence TEXT COLLATE "C" NOT NULL, PRIMARY KEY (uscc, run_id, rule)
+);
+CREATE INDEX warnings_run ON warnings (run_id);
+CREATE TABLE warning_spans (
+  run_id TEXT COLLATE "C" NOT NULL, uscc TEXT COLLATE "C" NOT NULL, rule BIGINT NOT NULL,
+  colour TEXT COLLATE "C" NOT NULL, start TEXT COLLATE "C" NOT NULL, end_date TEXT COLLATE "C"
+);
+CREATE INDEX warning_spans_uscc ON warning_spans (uscc, run_id);
+CREATE TABLE credit_events (
+  event_id TEXT COLLATE "C" PRIMARY KEY, uscc TEXT COLLATE "C" NOT NULL, date TEXT COLLATE "C" NOT NULL,
+  kind TEXT COLLATE "C" NOT NULL, rule BIGINT, before TEXT COLLATE "C" NOT NULL, after TEXT COLLATE "C" NOT NULL,
+  first_run TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX credit_events_uscc ON credit_events (uscc, date);
+CREATE TABLE firm_months (
+  run_id TEXT COLLATE "C" NOT NULL, uscc TEXT COLLATE "C" NOT NULL, month TEXT COLLATE "C" NOT NULL,
+  pd DOUBLE PRECISION NOT NULL, score DOUBLE PRECISION NOT NULL, grade TEXT COLLATE "C" NOT NULL,
+  colour TEXT COLLATE "C", PRIMARY KEY (uscc, run_id, month)
+);
+CREATE INDEX firm_months_run ON firm_months (run_id);
+CREATE TABLE risk_index (
+  run_id TEXT COLLATE "C" NOT NULL, month TEXT COLLATE "C" NOT NULL, dimension TEXT COLLATE "C" NOT NULL,
+  member TEXT COLLATE "C" NOT NULL, value DOUBLE PRECISION NOT NULL, detail TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (run_id, dimension, member, month)
+);
+CREATE TABLE index_movers (
+  run_id TEXT COLLATE "C" NOT NULL, month TEXT COLLATE "C" NOT NULL, dimension TEXT COLLATE "C" NOT NULL,
+  member TEXT COLLATE "C" NOT NULL, uscc TEXT COLLATE "C" NOT NULL, delta DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX index_movers_run ON index_movers (run_id, dimension, member, month);
+CREATE TABLE circles (
+  run_id TEXT COLLATE "C" NOT NULL, group_id TEXT COLLATE "C" NOT NULL, firms BIGINT NOT NULL,
+  in_circles BIGINT NOT NULL, total_amount DOUBLE PRECISION NOT NULL, detail TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (run_id, group_id)
+);
+"#;
+
+/// The schema migrations, in order: (version, SQL). A migration is applied once, in one transaction with
+/// its row in `schema_migrations`; released migrations are never edited, only followed by new ones.
+const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1)];
+
+/// Advisory lock keys (per database): schema migrations, the batch writer, scoring runs.
+const LOCK_MIGRATE: i64 = 0x7879_0001;
+const LOCK_WRITER: i64 = 0x7879_0002;
+const LOCK_RUNS: i64 = 0x7879_0003;
+
+/// Rows per multi-row insert of a scoring run.
+const RUN_CHUNK: usize = 5_000;
+
+/// The driver's error with its causes (the server's message among them).
+fn pg_msg(e: &postgres::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+fn be(e: postgres::Error) -> StoreError {
+    StoreError::Backend(pg_msg(&e))
+}
+
+fn no_batch() -> StoreError {
+    StoreError::Backend("no batch started".into())
+}
+
+/// A stored non-negative integer (rows, counts) back as u64, as SQLite's `as u64`.
+fn u(v: i64) -> u64 {
+    v as u64
+}
+
+fn u32_of(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Backend(format!("{what} {v} out of range")))
+}
+
+fn text_of(b: Vec<u8>) -> Result<String> {
+    String::from_utf8(b).map_err(|e| StoreError::Backend(format!("stored text is not UTF-8: {e}")))
+}
+
+/// The statements of the write path, prepared once per connection.
+struct Stmts {
+    /// Inserts the current version unless the key has one; returns the new fact id (no row otherwise).
+    insert_current: Statement,
+    /// Inserts a historical version (known_to set); returns the new fact id.
+    insert_history: Statement,
+    current: Statement,
+    at: Statement,
+    next_from: Statement,
+    set_known_to: Statement,
+    set_superseded: Statement,
+    retire_candidates: Statement,
+    quarantine: Statement,
+    chunk: Statement,
+    batch: Statement,
+}
+
+impl Stmts {
+    fn prepare(c: &mut Client) -> Result<Stmts> {
+        let mut p = |sql: &str| c.prepare(sql).map_err(be);
+        Ok(Stmts {
+            insert_current: p("INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, known_to, ingested_at)
+                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, $13::text, NULL, $14::text
+                 WHERE NOT EXISTS (SELECT 1 FROM facts WHERE source = $2 AND dataset = $3 AND key = $4 AND known_to IS NULL)
+                 ON CONFLICT (source, dataset, key) WHERE known_to IS NULL DO NOTHING
+                 RETURNING fact_id")?,
+            insert_history: p("INSERT INTO facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, row, n_rows, known_from, known_to, ingested_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 RETURNING fact_id")?,
+            current: p("SELECT fact_id, content_hash, known_from FROM facts WHERE source = $1 AND dataset = $2 AND key = $3 AND known_to IS NULL")?,
+            at: p("SELECT fact_id, content_hash FROM facts WHERE source = $1 AND dataset = $2 AND key = $3
+                 AND known_from <= $4 AND known_to > $4 ORDER BY known_from DESC LIMIT 1")?,
+            next_from: p("SELECT min(known_from) FROM facts WHERE source = $1 AND dataset = $2 AND key = $3 AND known_from > $4")?,
+            set_known_to: p("UPDATE facts SET known_to = $1 WHERE fact_id = $2")?,
+            set_superseded: p("UPDATE facts SET superseded_by = $1 WHERE fact_id = $2")?,
+            retire_candidates: p("SELECT fact_id, key FROM facts WHERE uscc = $1 AND dataset = $2 AND source = $3
+                 AND period IS NOT DISTINCT FROM $4::text AND known_to IS NULL AND known_from <= $5 ORDER BY fact_id")?,
+            quarantine: p("INSERT INTO quarantine (batch_id, source, dataset, row, reason, detail, raw) VALUES ($1, $2, $3, $4, $5, $6, $7)")?,
+            chunk: p("INSERT INTO archive_chunks (batch_id, chunk, first_row, data) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (batch_id, chunk) DO UPDATE SET first_row = EXCLUDED.first_row, data = EXCLUDED.data")?,
+            batch: p("INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, unchanged, retired, quarantined, diagnostics)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")?,
+        })
+    }
+}
+
+/// The PostgreSQL store: one connection. Reads take `&self` (the connection sits in a `RefCell`): a read
+/// started from inside a `scan_facts` callback on the same store is an error, not a deadlock.
+pub struct PgStore {
+    client: RefCell<Client>,
+    st: Stmts,
+}
+
+impl PgStore {
+    /// Connects (`postgres://user@host:port/db` or `host=… user=… dbname=…`, without TLS) and applies
+    /// the schema migrations the database does not have yet.
+    pub fn connect(url: &str) -> Result<PgStore> {
+        let mut client = Client::connect(url, NoTls).map_err(be)?;
+        let sc: String = client.query_one("SHOW synchronous_commit", &[]).map_err(be)?.get(0);
+        if sc == "off" {
+            client.batch_execute("SET synchronous_commit = on").map_err(be)?;
+        }
+        let enc: String = client.query_one("SHOW server_encoding", &[]).map_err(be)?.get(0);
+        if enc != "UTF8" {
+            return Err(StoreError::Backend(format!(
+                "the database's encoding is {enc}: the store needs a UTF8 database (CREATE DATABASE … ENCODING 'UTF8')"
+            )));
+        }
+        migrate(&mut client)?;
+        let st = Stmts::prepare(&mut client)?;
+        Ok(PgStore {
+            client: RefCell::new(client),
+            st,
+        })
+    }
+
+    /// The schema version of the database (the last migration applied).
+    pub fn schema_version(&self) -> Result<i64> {
+        let row = self
+            .client()?
+            .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
+            .map_err(be)?;
+        Ok(row.get(0))
+    }
+
+    fn client(&self) -> Result<RefMut<'_, Client>> {
+        self.client
+            .try_borrow_mut()
+            .map_err(|_| StoreError::Backend("the store was used again from inside a scan_facts callback".into()))
+    }
+
+    /// The rows of a read query.
+    fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.client()?.query(sql, params).map_err(be)
+    }
+
+    /// Streams the rows of a read query to `f`, one at a time.
+    fn each(&self, sql: &str, params: &[&(dyn ToSql + Sync)], f: &mut dyn FnMut(&Row) -> Result<()>) -> Result<()> {
+        let mut c = self.client()?;
+        let mut it = c.query_raw(sql, params.iter().copied()).map_err(be)?;
+        while let Some(r) = it.next().map_err(be)? {
+            f(&r)?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies the migrations the database does not have, in one transaction under an advisory lock.
+fn migrate(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction().map_err(be)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_MIGRATE])
+        .map_err(be)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+           version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .map_err(be)?;
+    let have: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
+        .map_err(be)?
+        .get(0);
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if have > latest {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {have}, newer than this build knows ({latest})"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > have) {
+        tx.batch_execute(sql)
+            .map_err(|e| StoreError::Backend(format!("migration {version}: {}", pg_msg(&e))))?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[version])
+            .map_err(be)?;
+    }
+    tx.commit().map_err(be)
+}
+
+struct Writer<'s> {
+    tx: Transaction<'s>,
+    st: &'s Stmts,
+    meta: Option<BatchMeta>,
+}
+
+impl Writer<'_> {
+    /// A delivery older than the current version arrives late: it becomes the version known from its
+    /// delivery date until the next later version, and the version before it (if any) ends there.
+    fn backdate(&mut self, f: &NewFact<'_>) -> Result<PutOutcome> {
+        let m = self.meta.as_ref().ok_or_else(no_batch)?;
+        let (s, d, k, t) = (&m.source, &m.dataset, f.key, &m.delivered_on);
+        let at: Option<(i64, String)> = self
+            .tx
+            .query_opt(&self.st.at, &[s, d, &k, t])
+            .map_err(be)?
+            .map(|r| (r.get(0), r.get(1)));
+        if at.as_ref().is_some_and(|(_, h)| h == f.content_hash) {
+            return Ok(PutOutcome::Unchanged);
+        }
+        let next_from: Option<String> = self
+            .tx
+            .query_one(&self.st.next_from, &[s, d, &k, t])
+            .map_err(be)?
+            .get(0);
+        let next_from =
+            next_from.ok_or_else(|| StoreError::Backend(format!("no later version of fact {k} to backdate before")))?;
+        if let Some((prev, _)) = at {
+            self.tx.execute(&self.st.set_known_to, &[t, &prev]).map_err(be)?;
+        }
+        insert_history(&mut self.tx, self.st, m, f, &next_from)?;
+        Ok(PutOutcome::Backdated)
+    }
+}
+
+impl BatchWriter for Writer<'_> {
+    fn start_batch(&mut self, meta: &BatchMeta) -> Result<()> {
+        self.meta = Some(meta.clone());
+        Ok(())
+    }
+
+    fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome> {
+        let m = self.meta.as_ref().ok_or_else(no_batch)?;
+        // Most facts are new: try the insert first; it is a no-op when the key is already current.
+        if insert_current(&mut self.tx, self.st, m, f)?.is_some() {
+            return Ok(PutOutcome::Inserted);
+        }
+        let cur = self
+            .tx
+            .query_opt(&self.st.current, &[&m.source, &m.dataset, &f.key])
+            .map_err(be)?
+            .ok_or_else(|| StoreError::Backend(format!("fact {} is neither new nor current", f.key)))?;
+        let (old, hash, old_from): (i64, String, String) = (cur.get(0), cur.get(1), cur.get(2));
+        if m.delivered_on < old_from {
+            return self.backdate(f);
+        }
+        if hash == f.content_hash {
+            return Ok(PutOutcome::Unchanged);
+        }
+        self.tx
+            .execute(&self.st.set_known_to, &[&m.delivered_on, &old])
+            .map_err(be)?;
+        let new = insert_current(&mut self.tx, self.st, m, f)?
+            .ok_or_else(|| StoreError::Backend(format!("could not replace fact {}", f.key)))?;
+        self.tx.execute(&self.st.set_superseded, &[&new, &old]).map_err(be)?;
+        Ok(PutOutcome::Replaced)
+    }
+
+    fn retire_absent(&mut self, uscc: &str, period: Option<&str>, keep: &[&str]) -> Result<u64> {
+        let m = self.meta.as_ref().ok_or_else(no_batch)?;
+        let current = self
+            .tx
+            .query(
+                &self.st.retire_candidates,
+                &[&uscc, &m.dataset, &m.source, &period, &m.delivered_on],
+            )
+            .map_err(be)?;
+        let mut n = 0;
+        for r in current {
+            let (id, key): (i64, &str) = (r.get(0), r.get(1));
+            if !keep.contains(&key) {
+                self.tx
+                    .execute(&self.st.set_known_to, &[&m.delivered_on, &id])
+                    .map_err(be)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()> {
+        let m = self.meta.as_ref().ok_or_else(no_batch)?;
+        let row = q.row as i64;
+        self.tx
+            .execute(
+                &self.st.quarantine,
+                &[
+                    &m.batch_id,
+                    &m.source,
+                    &m.dataset,
+                    &row,
+                    &q.reason,
+                    &q.detail.as_bytes(),
+                    &q.raw.as_bytes(),
+                ],
+            )
+            .map_err(be)?;
+        Ok(())
+    }
+
+    fn add_chunk(&mut self, c: &ArchiveChunk) -> Result<()> {
+        let m = self.meta.as_ref().ok_or_else(no_batch)?;
+        let (chunk, first_row) = (i64::from(c.chunk), c.first_row as i64);
+        self.tx
+            .execute(&self.st.chunk, &[&m.batch_id, &chunk, &first_row, &c.data])
+            .map_err(be)?;
+        Ok(())
+    }
+
+    fn end_batch(&mut self, c: BatchCounts, diagnostics: &[String]) -> Result<()> {
+        let m = self.meta.take().ok_or_else(no_batch)?;
+        let n = |v: u64| v as i64;
+        self.tx
+            .execute(
+                &self.st.batch,
+                &[
+                    &m.batch_id,
+                    &m.source,
+                    &m.dataset,
+                    &m.file_name,
+                    &m.delivered_on,
+                    &m.ingested_at,
+                    &n(c.rows_read),
+                    &n(c.inserted),
+                    &n(c.replaced),
+                    &n(c.unchanged),
+                    &n(c.retired),
+                    &n(c.quarantined),
+                    &diagnostics.join("\n"),
+                ],
+            )
+            .map_err(be)?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().map_err(be)
+    }
+}
+
+/// Inserts the current version of a fact unless its key already has one. Returns the new fact id.
+fn insert_current(tx: &mut Transaction<'_>, st: &Stmts, m: &BatchMeta, f: &NewFact<'_>) -> Result<Option<i64>> {
+    let (row, n_rows) = (f.row as i64, f.n_rows as i64);
+    let r = tx
+        .query_opt(
+            &st.insert_current,
+            &[
+                &f.uscc,
+                &m.source,
+                &m.dataset,
+                &f.key,
+                &f.period,
+                &f.date,
+                &f.end_date,
+                &f.fields,
+                &f.content_hash,
+                &m.batch_id,
+                &row,
+                &n_rows,
+                &m.delivered_on,
+                &m.ingested_at,
+            ],
+        )
+        .map_err(be)?;
+    Ok(r.map(|r| r.get(0)))
+}
+
+/// Inserts a historical version of a fact, known until `known_to`. Returns the new fact id.
+fn insert_history(tx: &mut Transaction<'_>, st: &Stmts, m: &BatchMeta, f: &NewFact<'_>, known_to: &str) -> Result<i64> {
+    let (row, n_rows) = (f.row as i64, f.n_rows as i64);
+    let r = tx
+        .query_one(
+            &st.insert_history,
+            &[
+                &f.uscc,
+                &m.source,
+                &m.dataset,
+                &f.key,
+                &f.period,
+                &f.date,
+                &f.end_date,
+                &f.fields,
+                &f.content_hash,
+                &m.batch_id,
+                &row,
+                &n_rows,
+                &m.delivered_on,
+                &known_to,
+                &m.ingested_at,
+            ],
+        )
+        .map_err(be)?;
+    Ok(r.get(0))
+}
+
+fn stored(r: &Row) -> StoredFact {
+    StoredFact {
+        fact_id: r.get(0),
+        uscc: r.get(1),
+        source: r.get(2),
+        dataset: r.get(3),
+        key: r.get(4),
+        period: r.get(5),
+        fields: r.get(6),
+        batch_id: r.get(7),
+        row: u(r.get(8)),
+        n_rows: u(r.get(9)),
+        known_from: r.get(10),
+        known_to: r.get(11),
+        ingested_at: r.get(12),
+    }
+}
+
+fn scanned(r: &Row) -> ScanFact {
+    ScanFact {
+        fact_id: r.get(0),
+        uscc: r.get(1),
+        source: r.get(2),
+        dataset: r.get(3),
+        period: r.get(4),
+        event_date: r.get(5),
+        end_date: r.get(6),
+        fields: r.get(7),
+        known_from: r.get(8),
+        known_to: r.get(9),
+    }
+}
+
+const FACT_COLS: &str = "f.fact_id, f.uscc, f.source, f.dataset, f.key, f.period, f.fields, f.batch_id, f.row, f.n_rows, f.known_from, f.known_to, f.ingested_at";
+/// The guarantees naming a guarantor: the predicate and expression of the partial index `facts_guarantor`.
+const GUARANTEE_DATASETS: &str = "dataset IN ('lender.bank.guarantees', 'lender.gc.guarantees')";
+const GUARANTOR: &str = "(replace(fields, '\\u0000', '\\ufffd')::jsonb ->> 'guarantor_id')";
+const SCAN_COLS: &str = "fact_id, uscc, source, dataset, period, event_date, end_date, fields, known_from, known_to";
+
+/// One column of a chunk of rows, as an array parameter.
+fn col<'a, T, U>(c: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
+    c.iter().map(f).collect()
+}
+
+/// Tables holding a run's rows (deleted when the run is written again).
+const RUN_TABLES: [&str; 8] = [
+    "score_runs",
+    "scores",
+    "warnings",
+    "warning_spans",
+    "firm_months",
+    "risk_index",
+    "index_movers",
+    "circles",
+];
+
+impl Store for PgStore {
+    fn has_batch(&self, batch_id: &str) -> Result<bool> {
+        Ok(self
+            .client()?
+            .query_opt("SELECT 1 FROM batches WHERE batch_id = $1", &[&batch_id])
+            .map_err(be)?
+            .is_some())
+    }
+
+    fn batch_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .rows("SELECT batch_id FROM batches ORDER BY batch_id", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn begin<'s>(&'s mut self) -> Result<Box<dyn BatchWriter + 's>> {
+        let PgStore { client, st } = self;
+        let mut tx = client.get_mut().transaction().map_err(be)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_WRITER])
+            .map_err(be)?;
+        Ok(Box::new(Writer { tx, st, meta: None }))
+    }
+
+    fn crosswalk(&self) -> Result<Vec<(String, Option<String>)>> {
+        Ok(self
+            .rows(
+                "SELECT uscc, replace(fields, '\\u0000', '\\ufffd')::jsonb ->> 'reg_no' FROM facts \
+                 WHERE dataset = 'amr.registration' AND known_to IS NULL \
+                 ORDER BY source, dataset, key",
+                &[],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn fact(&self, fact_id: i64) -> Result<StoredFact> {
+        self.client()?
+            .query_opt(
+                &format!("SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) WHERE f.fact_id = $1"),
+                &[&fact_id],
+            )
+            .map_err(be)?
+            .map(|r| stored(&r))
+            .ok_or_else(|| StoreError::NotFound(format!("fact {fact_id}")))
+    }
+
+    fn facts_of(&self, uscc: &str, as_of: Option<&str>) -> Result<Vec<StoredFact>> {
+        let rows = match as_of {
+            None => self.rows(
+                &format!(
+                    "SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) \
+                     WHERE f.uscc = $1 AND f.known_to IS NULL ORDER BY f.dataset, f.key, f.fact_id"
+                ),
+                &[&uscc],
+            )?,
+            Some(t) => self.rows(
+                &format!(
+                    "SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) \
+                     WHERE f.uscc = $1 AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) \
+                     ORDER BY f.dataset, f.key, f.fact_id"
+                ),
+                &[&uscc, &t],
+            )?,
+        };
+        Ok(rows.iter().map(stored).collect())
+    }
+
+    fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk> {
+        let r = self
+            .client()?
+            .query_opt(
+                "SELECT chunk, first_row, data FROM archive_chunks WHERE batch_id = $1 AND first_row <= $2 \
+                 ORDER BY first_row DESC LIMIT 1",
+                &[&batch_id, &(row as i64)],
+            )
+            .map_err(be)?
+            .ok_or_else(|| StoreError::NotFound(format!("row {row} of batch {batch_id}")))?;
+        Ok(ArchiveChunk {
+            chunk: u32_of(r.get(0), "chunk")?,
+            first_row: u(r.get(1)),
+            data: r.get(2),
+        })
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let mut c = self.client()?;
+        let mut one = |sql: &str| -> Result<u64> { Ok(u(c.query_one(sql, &[]).map_err(be)?.get(0))) };
+        let batches = one("SELECT count(*) FROM batches")?;
+        let firms = one("SELECT count(*) FROM facts WHERE dataset = 'amr.registration' AND known_to IS NULL")?;
+        let facts_current = one("SELECT count(*) FROM facts WHERE known_to IS NULL")?;
+        let facts_history = one("SELECT count(*) FROM facts WHERE known_to IS NOT NULL")?;
+        let source_rows = one("SELECT coalesce(sum(rows_read), 0)::bigint FROM batches")?;
+        let mut pairs = |sql: &str| -> Result<Vec<(String, u64)>> {
+            Ok(c.query(sql, &[])
+                .map_err(be)?
+                .iter()
+                .map(|r| (r.get(0), u(r.get(1))))
+                .collect())
+        };
+        Ok(StoreStats {
+            batches,
+            firms,
+            facts_current,
+            facts_history,
+            source_rows,
+            facts_by_source: pairs(
+                "SELECT source, count(*) FROM facts WHERE known_to IS NULL GROUP BY source ORDER BY source",
+            )?,
+            quarantine_by_reason: pairs(
+                "SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY count(*) DESC, reason",
+            )?,
+        })
+    }
+
+    fn quarantine_rows(&self, reason_prefix: Option<&str>, limit: u64) -> Result<Vec<StoredQuarantine>> {
+        // SQLite's LIKE: ASCII-only case folding (ILIKE under the "C" collation), no escape character.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.rows(
+            "SELECT batch_id, source, dataset, row, reason, detail, raw FROM quarantine \
+             WHERE reason ILIKE ($1::text || '%') ESCAPE '' ORDER BY id LIMIT $2",
+            &[&reason_prefix.unwrap_or(""), &limit],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredQuarantine {
+                    batch_id: r.get(0),
+                    source: r.get(1),
+                    dataset: r.get(2),
+                    row: u(r.get(3)),
+                    reason: r.get(4),
+                    detail: text_of(r.get(5))?,
+                    raw: text_of(r.get(6))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The SQLite backend's algorithm: the same lines in the same order (bytewise, with the insertion order
+    /// breaking ties, as SQLite's sort does), so equal content gives equal hashes across backends.
+    fn content_hash(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        let mut line = |parts: &[&[u8]]| {
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    h.update(b"|");
+                }
+                h.update(p);
+            }
+            h.update(b"\n");
+        };
+        self.each(
+            "SELECT batch_id, source, dataset, delivered_on, rows_read, inserted, replaced, unchanged, retired, quarantined \
+             FROM batches ORDER BY batch_id",
+            &[],
+            &mut |r| {
+                let n: Vec<String> = (4..10).map(|i| r.get::<_, i64>(i).to_string()).collect();
+                let s: Vec<&str> = (0..4).map(|i| r.get::<_, &str>(i)).collect();
+                line(&[
+                    s[0].as_bytes(),
+                    s[1].as_bytes(),
+                    s[2].as_bytes(),
+                    s[3].as_bytes(),
+                    n[0].as_bytes(),
+                    n[1].as_bytes(),
+                    n[2].as_bytes(),
+                    n[3].as_bytes(),
+                    n[4].as_bytes(),
+                    n[5].as_bytes(),
+                ]);
+                Ok(())
+            },
+        )?;
+        self.each(
+            "SELECT source, dataset, key, content_hash, batch_id, row, known_from, coalesce(known_to, '') FROM facts \
+             ORDER BY source, dataset, key, known_from, batch_id, fact_id",
+            &[],
+            &mut |r| {
+                let row = r.get::<_, i64>(5).to_string();
+                let s = |i: usize| r.get::<_, &str>(i).as_bytes();
+                line(&[s(0), s(1), s(2), s(3), s(4), row.as_bytes(), s(6), s(7)]);
+                Ok(())
+            },
+        )?;
+        self.each(
+            "SELECT batch_id, row, reason, detail, raw FROM quarantine ORDER BY batch_id, row, reason, id",
+            &[],
+            &mut |r| {
+                let row = r.get::<_, i64>(1).to_string();
+                line(&[
+                    r.get::<_, &str>(0).as_bytes(),
+                    row.as_bytes(),
+                    r.get::<_, &str>(2).as_bytes(),
+                    r.get::<_, &[u8]>(3),
+                    r.get::<_, &[u8]>(4),
+                ]);
+                Ok(())
+            },
+        )?;
+        Ok(hex::encode(h.finalize()))
+    }
+
+    fn scan_facts(&self, known_by: &str, f: &mut dyn FnMut(ScanFact) -> Result<()>) -> Result<()> {
+        self.each(
+            &format!("SELECT {SCAN_COLS} FROM facts WHERE known_from <= $1 ORDER BY fact_id"),
+            &[&known_by],
+            &mut |r| f(scanned(r)),
+        )
+    }
+
+    fn data_cutoff(&self) -> Result<Option<String>> {
+        Ok(self
+            .client()?
+            .query_one("SELECT max(delivered_on) FROM batches", &[])
+            .map_err(be)?
+            .get(0))
+    }
+
+    fn guarantees_given(&self, guarantor: &str, known_by: &str) -> Result<Vec<ScanFact>> {
+        Ok(self
+            .rows(
+                &format!(
+                    "SELECT {SCAN_COLS} FROM facts WHERE {GUARANTEE_DATASETS} AND {GUARANTOR} = $1 AND known_from <= $2 \
+                     AND (known_to IS NULL OR known_to > $2) ORDER BY fact_id"
+                ),
+                &[&guarantor, &known_by],
+            )?
+            .iter()
+            .map(scanned)
+            .collect())
+    }
+
+    fn put_model(&mut self, version: &str, created_at: &str, json: &str) -> Result<()> {
+        self.client
+            .get_mut()
+            .execute(
+                "INSERT INTO models (version, created_at, json) VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING",
+                &[&version, &created_at, &json],
+            )
+            .map_err(be)?;
+        Ok(())
+    }
+
+    fn model(&self, version: Option<&str>) -> Result<Option<(String, String)>> {
+        let mut c = self.client()?;
+        let r = match version {
+            Some(v) => c.query_opt("SELECT version, json FROM models WHERE version = $1", &[&v]),
+            None => c.query_opt(
+                "SELECT version, json FROM models ORDER BY created_at DESC, seq DESC LIMIT 1",
+                &[],
+            ),
+        }
+        .map_err(be)?;
+        Ok(r.map(|r| (r.get(0), r.get(1))))
+    }
+
+    fn put_run(&mut self, run: &ScoreRun) -> Result<()> {
+        let mut tx = self.client.get_mut().transaction().map_err(be)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_RUNS])
+            .map_err(be)?;
+        let id = &run.run_id;
+        for t in RUN_TABLES {
+            tx.execute(&format!("DELETE FROM {t} WHERE run_id = $1"), &[id])
+                .map_err(be)?;
+        }
+        tx.execute(
+            "INSERT INTO score_runs (run_id, as_of, model_version, created_at, firms, benchmarks) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[id, &run.as_of, &run.model_version, &run.created_at, &(run.scores.len() as i64), &run.benchmarks],
+        )
+        .map_err(be)?;
+        // Rows go in chunks of multi-row inserts (one round trip per chunk), column by column.
+        for c in run.scores.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO scores (run_id, uscc, score, pd, grade, grade_unadjusted, colour, detail) \
+                 SELECT $1::text, * FROM unnest($2::text[], $3::float8[], $4::float8[], $5::text[], $6::text[], $7::text[], $8::text[])",
+                &[
+                    id,
+                    &col(c, |r| r.uscc.as_str()),
+                    &col(c, |r| r.score),
+                    &col(c, |r| r.pd),
+                    &col(c, |r| r.grade.as_str()),
+                    &col(c, |r| r.grade_unadjusted.as_str()),
+                    &col(c, |r| r.colour.as_deref()),
+                    &col(c, |r| r.detail.as_str()),
+                ],
+            )
+            .map_err(be)?;
+        }
+        for c in run.warnings.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO warnings (run_id, uscc, rule, colour, since, clears_on, evidence) \
+                 SELECT $1::text, * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[])",
+                &[
+                    id,
+                    &col(c, |w| w.uscc.as_str()),
+                    &col(c, |w| i64::from(w.rule)),
+                    &col(c, |w| w.colour.as_str()),
+                    &col(c, |w| w.since.as_deref()),
+                    &col(c, |w| w.clears_on.as_deref()),
+                    &col(c, |w| w.evidence.as_str()),
+                ],
+            )
+            .map_err(be)?;
+        }
+        for c in run.spans.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO warning_spans (run_id, uscc, rule, colour, start, end_date) \
+                 SELECT $1::text, * FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[])",
+                &[
+                    id,
+                    &col(c, |s| s.0.as_str()),
+                    &col(c, |s| i64::from(s.1)),
+                    &col(c, |s| s.2.as_str()),
+                    &col(c, |s| s.3.as_str()),
+                    &col(c, |s| s.4.as_deref()),
+                ],
+            )
+            .map_err(be)?;
+        }
+        // Events are kept once per id, the first written winning (SQLite's INSERT OR IGNORE, in order).
+        for c in run.events.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO credit_events (event_id, uscc, date, kind, rule, before, after, first_run) \
+                 SELECT e.id, e.uscc, e.date, e.kind, e.rule, e.before, e.after, $1::text \
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[]) \
+                 WITH ORDINALITY AS e(id, uscc, date, kind, rule, before, after, ord) \
+                 ORDER BY e.ord ON CONFLICT (event_id) DO NOTHING",
+                &[
+                    id,
+                    &col(c, |e| e.id.as_str()),
+                    &col(c, |e| e.uscc.as_str()),
+                    &col(c, |e| e.date.as_str()),
+                    &col(c, |e| e.kind.as_str()),
+                    &col(c, |e| e.rule.map(i64::from)),
+                    &col(c, |e| e.before.as_str()),
+                    &col(c, |e| e.after.as_str()),
+                ],
+            )
+            .map_err(be)?;
+        }
+        for c in run.history.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO firm_months (run_id, uscc, month, pd, score, grade, colour) \
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::text[])",
+                &[
+                    id,
+                    &col(c, |h| h.0.as_str()),
+                    &col(c, |h| h.1.as_str()),
+                    &col(c, |h| h.2),
+                    &col(c, |h| h.3),
+                    &col(c, |h| h.4.as_str()),
+                    &col(c, |h| h.5.as_deref()),
+                ],
+            )
+            .map_err(be)?;
+        }
+        for c in run.index.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO risk_index (run_id, month, dimension, member, value, detail) \
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[])",
+                &[
+                    id,
+                    &col(c, |x| x.0.as_str()),
+                    &col(c, |x| x.1.as_str()),
+                    &col(c, |x| x.2.as_str()),
+                    &col(c, |x| x.3),
+                    &col(c, |x| x.4.as_str()),
+                ],
+            )
+            .map_err(be)?;
+        }
+        for c in run.movers.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO index_movers (run_id, month, dimension, member, uscc, delta) \
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[])",
+                &[
+                    id,
+                    &col(c, |x| x.0.as_str()),
+                    &col(c, |x| x.1.as_str()),
+                    &col(c, |x| x.2.as_str()),
+                    &col(c, |x| x.3.as_str()),
+                    &col(c, |x| x.4),
+                ],
+            )
+            .map_err(be)?;
+        }
+        for c in run.circles.chunks(RUN_CHUNK) {
+            tx.execute(
+                "INSERT INTO circles (run_id, group_id, firms, in_circles, total_amount, detail) \
+                 SELECT $1::text, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::float8[], $6::text[])",
+                &[
+                    id,
+                    &col(c, |x| x.0.as_str()),
+                    &col(c, |x| x.1 as i64),
+                    &col(c, |x| x.2 as i64),
+                    &col(c, |x| x.3),
+                    &col(c, |x| x.4.as_str()),
+                ],
+            )
+            .map_err(be)?;
+        }
+        tx.commit().map_err(be)
+    }
+
+    fn runs(&self) -> Result<Vec<RunInfo>> {
+        Ok(self
+            .rows(
+                "SELECT run_id, as_of, model_version, created_at, firms FROM score_runs ORDER BY as_of DESC, created_at DESC",
+                &[],
+            )?
+            .iter()
+            .map(|r| RunInfo {
+                run_id: r.get(0),
+                as_of: r.get(1),
+                model_version: r.get(2),
+                created_at: r.get(3),
+                firms: u(r.get(4)),
+            })
+            .collect())
+    }
+
+    fn run_benchmarks(&self, run_id: &str) -> Result<String> {
+        self.client()?
+            .query_opt("SELECT benchmarks FROM score_runs WHERE run_id = $1", &[&run_id])
+            .map_err(be)?
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
+    }
+
+    fn run_score(&self, run_id: &str, uscc: &str) -> Result<Option<String>> {
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT detail FROM scores WHERE run_id = $1 AND uscc = $2",
+                &[&run_id, &uscc],
+            )
+            .map_err(be)?
+            .map(|r| r.get(0)))
+    }
+
+    fn run_scores(&self, run_id: &str) -> Result<Vec<ScoreRow>> {
+        Ok(self
+            .rows(
+                "SELECT uscc, score, pd, grade, grade_unadjusted, colour FROM scores WHERE run_id = $1 ORDER BY uscc",
+                &[&run_id],
+            )?
+            .iter()
+            .map(|r| ScoreRow {
+                uscc: r.get(0),
+                score: r.get(1),
+                pd: r.get(2),
+                grade: r.get(3),
+                grade_unadjusted: r.get(4),
+                colour: r.get(5),
+                detail: String::new(),
+            })
+            .collect())
+    }
+
+    fn run_index(&self, run_id: &str, dimension: Option<&str>) -> Result<Vec<(String, String, String, f64)>> {
+        Ok(self
+            .rows(
+                "SELECT month, dimension, member, value FROM risk_index \
+                 WHERE run_id = $1 AND ($2::text IS NULL OR dimension = $2::text) ORDER BY dimension, member, month",
+                &[&run_id, &dimension],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    fn run_movers(&self, run_id: &str, dimension: &str, member: &str, month: &str) -> Result<Vec<(String, f64)>> {
+        Ok(self
+            .rows(
+                "SELECT uscc, delta FROM index_movers WHERE run_id = $1 AND dimension = $2 AND member = $3 AND month = $4 \
+                 ORDER BY abs(delta) DESC, uscc",
+                &[&run_id, &dimension, &member, &month],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn run_circles(&self, run_id: &str, group_id: Option<&str>) -> Result<Vec<String>> {
+        Ok(self
+            .rows(
+                "SELECT detail FROM circles WHERE run_id = $1 AND ($2::text IS NULL OR group_id = $2::text) \
+                 ORDER BY total_amount DESC, group_id",
+                &[&run_id, &group_id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>> {
+        self.rows(
+            "SELECT event_id, uscc, date, kind, rule, before, after FROM credit_events \
+             WHERE ($1::text IS NULL OR uscc = $1::text) ORDER BY date, uscc, event_id",
+            &[&uscc],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(EventRow {
+                id: r.get(0),
+                uscc: r.get(1),
+                date: r.get(2),
+                kind: r.get(3),
+                rule: r.get::<_, Option<i64>>(4).map(|v| u32_of(v, "rule")).transpose()?,
+                before: r.get(5),
+                after: r.get(6),
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guarantor_query_matches_its_index() {
+        let index = format!("CREATE INDEX facts_guarantor ON facts ({GUARANTOR})\n  WHERE {GUARANTEE_DATASETS};");
+        assert!(MIGRATION_1.contains(&index), "{index}");
+    }
+}
