@@ -69,7 +69,7 @@ pub fn run(a: &NetworkArgs) -> Result<()> {
     let store = open(&a.db.db)?;
     let rules = warnings::builtin_rules();
     let t0 = Instant::now();
-    let st = appnet::state(&store, a.as_of.as_deref(), &rules)?;
+    let st = appnet::state(&*store, a.as_of.as_deref(), &rules)?;
     let elapsed = t0.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
     if let Some(dir) = &a.export_graph {

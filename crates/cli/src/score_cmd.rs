@@ -148,12 +148,12 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         // Incremental: the model and benchmarks are loaded once (as a server holds them); each firm is then
         // read from the store and scored alone.
         let t = Instant::now();
-        let scorer = credit::Scorer::open(&store, rules)?;
+        let scorer = credit::Scorer::open(&*store, rules)?;
         let open_ms = t.elapsed().as_secs_f64() * 1000.0;
         let mut times = Vec::new();
         for u in &a.firms {
             let t = Instant::now();
-            let s = scorer.score(&store, u, &as_of)?;
+            let s = scorer.score(&*store, u, &as_of)?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             if a.firms.len() <= 5 {
                 print_firm(&s);
@@ -178,13 +178,13 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         let model = match &a.model {
             Some(m) => std::fs::read_to_string(m)?,
             None => {
-                credit::latest_model(&store)?
+                credit::latest_model(&*store)?
                     .context("no stored model: run `xinyong score` first")?
                     .1
             }
         };
         let model = xinyong_credit::CreditModel::from_json(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (rows, t_load, t_compute) = credit::core(&store, &as_of, &model)?;
+        let (rows, t_load, t_compute) = credit::core(&*store, &as_of, &model)?;
         let mut csv = String::from("uscc,");
         csv.push_str(&features::IDS.join(","));
         csv.push_str(",points\n");
@@ -207,7 +207,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         return Ok(());
     }
     if let Some(p) = &a.export_training {
-        let csv = credit::training_csv(&store, &as_of, &config)?;
+        let csv = credit::training_csv(&*store, &as_of, &config)?;
         std::fs::write(p, &csv).with_context(|| format!("writing {}", p.display()))?;
         println!("wrote {} training rows to {}", csv.lines().count() - 1, p.display());
         return Ok(());
@@ -221,7 +221,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
     };
     let t = Instant::now();
     let s = credit::score_district(
-        &mut store,
+        &mut *store,
         ScoreOptions {
             as_of: &as_of,
             model,
@@ -265,7 +265,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             v.snapshot, v.auc, v.ks, v.rows, v.bads
         );
     }
-    summary(&store, &s.run_id, o)?;
+    summary(&*store, &s.run_id, o)?;
     Ok(())
 }
 
@@ -391,7 +391,7 @@ fn pick_run(store: &dyn Store, run: Option<&String>) -> Result<String> {
 
 pub fn firm(a: &FirmArgs) -> Result<()> {
     let store = open(&a.db.db)?;
-    let run = pick_run(&store, a.run.as_ref())?;
+    let run = pick_run(&*store, a.run.as_ref())?;
     let Some(json) = store.run_score(&run, &a.uscc)? else {
         bail!("{} has no score in run {run}", a.uscc);
     };
@@ -412,7 +412,7 @@ pub fn firm(a: &FirmArgs) -> Result<()> {
 
 pub fn index(a: &IndexArgs) -> Result<()> {
     let store = open(&a.db.db)?;
-    let run = pick_run(&store, a.run.as_ref())?;
+    let run = pick_run(&*store, a.run.as_ref())?;
     let mut last = String::new();
     for (month, dim, member, v) in store.run_index(&run, Some(&a.dimension))? {
         if member != last {
@@ -457,7 +457,7 @@ pub fn validate(a: &ValidateArgs) -> Result<()> {
     };
     let rules = rules(a.rules.as_ref())?;
     let t = Instant::now();
-    let r = xinyong_app::validate::validate(&store, &truth, &cfg, &rules)?;
+    let r = xinyong_app::validate::validate(&*store, &truth, &cfg, &rules)?;
     println!(
         "## Out of time: trained on data up to {}, validated on the snapshot {}",
         r.train_cut, r.snapshot

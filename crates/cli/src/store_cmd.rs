@@ -11,7 +11,8 @@ use xinyong_store_sqlite::SqliteStore;
 
 #[derive(Args, Clone)]
 pub struct DbArgs {
-    /// The SQLite database file (it also holds the verbatim archive of delivered files).
+    /// The store: a SQLite database file (the embedded default; it also holds the verbatim archive of
+    /// delivered files), or a PostgreSQL URL (`postgres://user@host:5432/db`).
     #[arg(long, default_value = "data/xinyong.db")]
     pub db: PathBuf,
 }
@@ -70,11 +71,35 @@ pub struct QuarantineArgs {
     pub limit: u64,
 }
 
-pub fn open(db: &Path) -> Result<SqliteStore> {
+/// Opens the store named by `--db`: a `postgres://` (or `postgresql://`) URL is the PostgreSQL server store;
+/// anything else is a SQLite database file (the embedded default), created with its folder if needed.
+pub fn open(db: &Path) -> Result<Box<dyn Store>> {
+    let s = db.to_string_lossy();
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        let st =
+            xinyong_store_postgres::PgStore::connect(&s).with_context(|| format!("connecting to {}", redact(&s)))?;
+        return Ok(Box::new(st));
+    }
     if let Some(p) = db.parent() {
         std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
     }
-    SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))
+    Ok(Box::new(
+        SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))?,
+    ))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(a), Some(b)) if b > a => {
+            let cred = &url[a + 3..b];
+            match cred.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..a + 3], &cred[..c], &url[b..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// The built-in registry plus the definitions in `extra` (every *.toml in it).
@@ -113,7 +138,7 @@ fn run_ingest(
         bar("ingest", done, total);
     };
     Ok(xinyong_app::ingest_paths(
-        &mut store,
+        store.as_mut(),
         &registry,
         paths,
         &opts,
@@ -163,7 +188,7 @@ pub fn print_stats(store: &dyn Store) -> Result<()> {
 }
 
 pub fn stats(a: &DbArgs) -> Result<()> {
-    print_stats(&open(&a.db)?)
+    print_stats(open(&a.db)?.as_ref())
 }
 
 pub fn demo(a: &DemoArgs) -> Result<()> {
@@ -194,25 +219,25 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         t.elapsed().as_secs_f64(),
         a.db.display()
     );
-    print_stats(&open(&a.db)?)?;
+    print_stats(open(&a.db)?.as_ref())?;
     // The credit models over what was ingested: scores, grades, warnings, the index.
     println!();
     crate::score_cmd::score(&crate::score_cmd::ScoreArgs::for_db(&a.db))?;
     let store = open(&a.db)?;
-    crate::score_cmd::show_examples(&store)?;
+    crate::score_cmd::show_examples(&*store)?;
     // The guarantee network: circles, top contagion risks and a what-if.
     println!();
-    crate::network_cmd::demo(&store)
+    crate::network_cmd::demo(&*store)
 }
 
 pub fn fact(a: &FactArgs) -> Result<()> {
     let store = open(&a.db.db)?;
     if let Some(n) = a.sample {
-        return sample(&store, n);
+        return sample(&*store, n);
     }
     let id = a.fact_id.context("a fact id")?;
     let t = Instant::now();
-    let (f, raw) = xinyong_app::raw_row(&store, id)?;
+    let (f, raw) = xinyong_app::raw_row(&*store, id)?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     println!(
         "fact {} of {} ({} {}), key {}",
@@ -234,7 +259,7 @@ pub fn fact(a: &FactArgs) -> Result<()> {
 }
 
 /// Looks up `n` facts spread evenly over the fact ids, each back to its raw row.
-fn sample(store: &SqliteStore, n: u64) -> Result<()> {
+fn sample(store: &dyn Store, n: u64) -> Result<()> {
     let st = store.stats()?;
     let max = st.facts_current + st.facts_history;
     let n = n.clamp(1, max.max(1));
