@@ -494,6 +494,14 @@ pub fn validate(a: &ValidateArgs) -> Result<()> {
             c.auc_network, c.auc_network_all
         );
         println!("| contagion add-on alone | {:.3} | - |", c.auc_addon);
+        println!(
+            "| logistic regression on logit(own PD), 5-fold cross-validated | {:.3} | - |",
+            c.cv_auc_own
+        );
+        println!(
+            "| logistic regression on logit(own PD) and the add-on, 5-fold cross-validated | {:.3} | - |",
+            c.cv_auc_with_addon
+        );
     }
     println!();
     println!("## Calibration by grade (unadjusted)\n");

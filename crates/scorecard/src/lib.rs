@@ -13,7 +13,7 @@
 mod binning;
 mod boost;
 mod config;
-mod logistic;
+pub mod logistic;
 pub mod metrics;
 mod model;
 mod table;

@@ -6,7 +6,7 @@ use crate::model::sigmoid;
 /// Fits `P(y = 1) = σ(b0 + Σ b_j x_j)`. `x` is column-major (one `Vec` per feature), `y` is 0/1. The penalty is
 /// `½·l2·Σ b_j²` (the intercept is not penalised). `start` (intercept first) warm-starts the iterations.
 /// Returns `(b0, b)`.
-pub(crate) fn fit(x: &[Vec<f64>], y: &[f64], l2: f64, start: Option<&[f64]>) -> (f64, Vec<f64>) {
+pub fn fit(x: &[Vec<f64>], y: &[f64], l2: f64, start: Option<&[f64]>) -> (f64, Vec<f64>) {
     let n = y.len();
     let p = x.len();
     let ybar = (y.iter().sum::<f64>() / n.max(1) as f64).clamp(1e-9, 1.0 - 1e-9);
