@@ -4,6 +4,7 @@
 //! the backend. This is the only library crate that touches the file system.
 
 pub mod archive;
+pub mod backup;
 pub mod credit;
 pub mod network;
 pub mod pipeline;

@@ -40,6 +40,13 @@ enum Cmd {
     Fact(store_cmd::FactArgs),
     /// List quarantined rows.
     Quarantine(store_cmd::QuarantineArgs),
+    /// Write a backup of the store (one consistent snapshot, taken while ingest may go on) to a file.
+    Backup(store_cmd::BackupArgs),
+    /// Restore a backup file into a new, empty store (SQLite or PostgreSQL), checked by content hash.
+    Restore(store_cmd::RestoreArgs),
+    /// Copy a whole store into a new, empty one of either backend (e.g. SQLite to PostgreSQL), checked by
+    /// content hash.
+    Migrate(store_cmd::MigrateArgs),
     /// Fit, evaluate and show points scorecards on any CSV table.
     Scorecard(scorecard_cmd::ScorecardArgs),
     /// Recompute the credit models for the district as of a date (features, benchmarks, scores, warnings,
@@ -75,6 +82,9 @@ fn main() -> Result<()> {
         Cmd::Stats(a) => store_cmd::stats(&a),
         Cmd::Fact(a) => store_cmd::fact(&a),
         Cmd::Quarantine(a) => store_cmd::quarantine(&a),
+        Cmd::Backup(a) => store_cmd::backup(&a),
+        Cmd::Restore(a) => store_cmd::restore(&a),
+        Cmd::Migrate(a) => store_cmd::migrate(&a),
         Cmd::Scorecard(a) => scorecard_cmd::run(&a),
         Cmd::Score(a) => score_cmd::score(&a),
         Cmd::Firm(a) => score_cmd::firm(&a),

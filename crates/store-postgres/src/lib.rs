@@ -28,7 +28,7 @@
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement, Transaction};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Row, Statement, Transaction};
 use sha2::{Digest, Sha256};
 use std::cell::{RefCell, RefMut};
 use xinyong_store::*;
@@ -569,7 +569,597 @@ const RUN_TABLES: [&str; 8] = [
     "circles",
 ];
 
+/// Streams the rows of a read query on `c` to `f`, one at a time.
+fn each_on<C: GenericClient>(
+    c: &mut C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    f: &mut dyn FnMut(&Row) -> Result<()>,
+) -> Result<()> {
+    let mut it = c.query_raw(sql, params.iter().copied()).map_err(be)?;
+    while let Some(r) = it.next().map_err(be)? {
+        f(&r)?;
+    }
+    Ok(())
+}
+
+/// The SQLite backend's algorithm: the same lines in the same order (bytewise, with the insertion order
+/// breaking ties, as SQLite's sort does), so equal content gives equal hashes across backends. On a client or
+/// inside a transaction (an export's snapshot, an import before it commits).
+fn content_hash_on<C: GenericClient>(c: &mut C) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut line = |parts: &[&[u8]]| {
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                h.update(b"|");
+            }
+            h.update(p);
+        }
+        h.update(b"\n");
+    };
+    each_on(
+        c,
+        "SELECT batch_id, source, dataset, delivered_on, rows_read, inserted, replaced, unchanged, retired, quarantined \
+         FROM batches ORDER BY batch_id",
+        &[],
+        &mut |r| {
+            let n: Vec<String> = (4..10).map(|i| r.get::<_, i64>(i).to_string()).collect();
+            let s: Vec<&str> = (0..4).map(|i| r.get::<_, &str>(i)).collect();
+            line(&[
+                s[0].as_bytes(),
+                s[1].as_bytes(),
+                s[2].as_bytes(),
+                s[3].as_bytes(),
+                n[0].as_bytes(),
+                n[1].as_bytes(),
+                n[2].as_bytes(),
+                n[3].as_bytes(),
+                n[4].as_bytes(),
+                n[5].as_bytes(),
+            ]);
+            Ok(())
+        },
+    )?;
+    each_on(
+        c,
+        "SELECT source, dataset, key, content_hash, batch_id, row, known_from, coalesce(known_to, '') FROM facts \
+         ORDER BY source, dataset, key, known_from, batch_id, fact_id",
+        &[],
+        &mut |r| {
+            let row = r.get::<_, i64>(5).to_string();
+            let s = |i: usize| r.get::<_, &str>(i).as_bytes();
+            line(&[s(0), s(1), s(2), s(3), s(4), row.as_bytes(), s(6), s(7)]);
+            Ok(())
+        },
+    )?;
+    each_on(
+        c,
+        "SELECT batch_id, row, reason, detail, raw FROM quarantine ORDER BY batch_id, row, reason, id",
+        &[],
+        &mut |r| {
+            let row = r.get::<_, i64>(1).to_string();
+            line(&[
+                r.get::<_, &str>(0).as_bytes(),
+                row.as_bytes(),
+                r.get::<_, &str>(2).as_bytes(),
+                r.get::<_, &[u8]>(3),
+                r.get::<_, &[u8]>(4),
+            ]);
+            Ok(())
+        },
+    )?;
+    Ok(hex::encode(h.finalize()))
+}
+
+fn opt_u32(v: Option<i64>, what: &str) -> Result<Option<u32>> {
+    v.map(|v| u32_of(v, what)).transpose()
+}
+
+/// Every table's rows as records, from the transaction's snapshot, then its content hash.
+fn export_all(tx: &mut Transaction<'_>, sink: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+    let mut rows =
+        |sql: &str, f: &dyn Fn(&Row) -> Result<Record>| -> Result<()> { each_on(tx, sql, &[], &mut |r| sink(f(r)?)) };
+    rows(
+        "SELECT batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, \
+         unchanged, retired, quarantined, diagnostics FROM batches ORDER BY batch_id",
+        &|r| {
+            Ok(Record::Batch {
+                meta: BatchMeta {
+                    batch_id: r.get(0),
+                    source: r.get(1),
+                    dataset: r.get(2),
+                    file_name: r.get(3),
+                    delivered_on: r.get(4),
+                    ingested_at: r.get(5),
+                },
+                counts: BatchCounts {
+                    rows_read: u(r.get(6)),
+                    inserted: u(r.get(7)),
+                    replaced: u(r.get(8)),
+                    unchanged: u(r.get(9)),
+                    retired: u(r.get(10)),
+                    quarantined: u(r.get(11)),
+                },
+                diagnostics: r.get(12),
+            })
+        },
+    )?;
+    rows(
+        "SELECT batch_id, chunk, first_row, data FROM archive_chunks ORDER BY batch_id, chunk",
+        &|r| {
+            Ok(Record::Chunk {
+                batch_id: r.get(0),
+                chunk: ArchiveChunk {
+                    chunk: u32_of(r.get(1), "chunk")?,
+                    first_row: u(r.get(2)),
+                    data: r.get(3),
+                },
+            })
+        },
+    )?;
+    rows(
+        "SELECT fact_id, uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, \
+         row, n_rows, known_from, known_to, ingested_at, superseded_by FROM facts ORDER BY fact_id",
+        &|r| {
+            Ok(Record::Fact(FactRecord {
+                fact_id: r.get(0),
+                uscc: r.get(1),
+                source: r.get(2),
+                dataset: r.get(3),
+                key: r.get(4),
+                period: r.get(5),
+                event_date: r.get(6),
+                end_date: r.get(7),
+                fields: r.get(8),
+                content_hash: r.get(9),
+                batch_id: r.get(10),
+                row: u(r.get(11)),
+                n_rows: u(r.get(12)),
+                known_from: r.get(13),
+                known_to: r.get(14),
+                ingested_at: r.get(15),
+                superseded_by: r.get(16),
+            }))
+        },
+    )?;
+    rows(
+        "SELECT id, batch_id, source, dataset, row, reason, detail, raw FROM quarantine ORDER BY id",
+        &|r| {
+            Ok(Record::Quarantine {
+                id: r.get(0),
+                row: StoredQuarantine {
+                    batch_id: r.get(1),
+                    source: r.get(2),
+                    dataset: r.get(3),
+                    row: u(r.get(4)),
+                    reason: r.get(5),
+                    detail: text_of(r.get(6))?,
+                    raw: text_of(r.get(7))?,
+                },
+            })
+        },
+    )?;
+    rows("SELECT version, created_at, json FROM models ORDER BY seq", &|r| {
+        Ok(Record::Model {
+            version: r.get(0),
+            created_at: r.get(1),
+            json: r.get(2),
+        })
+    })?;
+    rows(
+        "SELECT run_id, as_of, model_version, created_at, firms, benchmarks FROM score_runs ORDER BY run_id",
+        &|r| {
+            Ok(Record::Run {
+                run_id: r.get(0),
+                as_of: r.get(1),
+                model_version: r.get(2),
+                created_at: r.get(3),
+                firms: u(r.get(4)),
+                benchmarks: r.get(5),
+            })
+        },
+    )?;
+    rows(
+        "SELECT run_id, uscc, score, pd, grade, grade_unadjusted, colour, detail FROM scores ORDER BY run_id, uscc",
+        &|r| {
+            Ok(Record::Score {
+                run_id: r.get(0),
+                row: ScoreRow {
+                    uscc: r.get(1),
+                    score: r.get(2),
+                    pd: r.get(3),
+                    grade: r.get(4),
+                    grade_unadjusted: r.get(5),
+                    colour: r.get(6),
+                    detail: r.get(7),
+                },
+            })
+        },
+    )?;
+    rows(
+        "SELECT run_id, uscc, rule, colour, since, clears_on, evidence FROM warnings ORDER BY run_id, uscc, rule",
+        &|r| {
+            Ok(Record::Warning {
+                run_id: r.get(0),
+                row: WarningRow {
+                    uscc: r.get(1),
+                    rule: u32_of(r.get(2), "rule")?,
+                    colour: r.get(3),
+                    since: r.get(4),
+                    clears_on: r.get(5),
+                    evidence: r.get(6),
+                },
+            })
+        },
+    )?;
+    // No insertion order is kept for spans and movers: every column orders them.
+    rows(
+        "SELECT run_id, uscc, rule, colour, start, end_date FROM warning_spans \
+         ORDER BY run_id, uscc, rule, colour, start, end_date NULLS FIRST",
+        &|r| {
+            Ok(Record::Span {
+                run_id: r.get(0),
+                uscc: r.get(1),
+                rule: u32_of(r.get(2), "rule")?,
+                colour: r.get(3),
+                start: r.get(4),
+                end: r.get(5),
+            })
+        },
+    )?;
+    rows(
+        "SELECT event_id, uscc, date, kind, rule, before, after, first_run FROM credit_events ORDER BY event_id",
+        &|r| {
+            Ok(Record::Event {
+                row: EventRow {
+                    id: r.get(0),
+                    uscc: r.get(1),
+                    date: r.get(2),
+                    kind: r.get(3),
+                    rule: opt_u32(r.get(4), "rule")?,
+                    before: r.get(5),
+                    after: r.get(6),
+                },
+                first_run: r.get(7),
+            })
+        },
+    )?;
+    rows(
+        "SELECT run_id, uscc, month, pd, score, grade, colour FROM firm_months ORDER BY run_id, uscc, month",
+        &|r| {
+            Ok(Record::FirmMonth {
+                run_id: r.get(0),
+                uscc: r.get(1),
+                month: r.get(2),
+                pd: r.get(3),
+                score: r.get(4),
+                grade: r.get(5),
+                colour: r.get(6),
+            })
+        },
+    )?;
+    rows(
+        "SELECT run_id, month, dimension, member, value, detail FROM risk_index ORDER BY run_id, dimension, member, month",
+        &|r| {
+            Ok(Record::Index {
+                run_id: r.get(0),
+                month: r.get(1),
+                dimension: r.get(2),
+                member: r.get(3),
+                value: r.get(4),
+                detail: r.get(5),
+            })
+        },
+    )?;
+    rows(
+        "SELECT run_id, month, dimension, member, uscc, delta FROM index_movers \
+         ORDER BY run_id, month, dimension, member, uscc, delta",
+        &|r| {
+            Ok(Record::Mover {
+                run_id: r.get(0),
+                month: r.get(1),
+                dimension: r.get(2),
+                member: r.get(3),
+                uscc: r.get(4),
+                delta: r.get(5),
+            })
+        },
+    )?;
+    rows(
+        "SELECT run_id, group_id, firms, in_circles, total_amount, detail FROM circles ORDER BY run_id, group_id",
+        &|r| {
+            Ok(Record::Circle {
+                run_id: r.get(0),
+                group_id: r.get(1),
+                firms: u(r.get(2)),
+                in_circles: u(r.get(3)),
+                total_amount: r.get(4),
+                detail: r.get(5),
+            })
+        },
+    )?;
+    let h = content_hash_on(tx)?;
+    sink(Record::ContentHash(h))
+}
+
+/// Inserts one record (import); statements are prepared once per table.
+fn import_one(
+    tx: &mut Transaction<'_>,
+    prepared: &mut std::collections::HashMap<&'static str, Statement>,
+    rec: &Record,
+) -> Result<()> {
+    let table = rec.table();
+    let sql = match rec {
+        Record::Batch { .. } => {
+            "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, \
+             replaced, unchanged, retired, quarantined, diagnostics) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+        }
+        Record::Chunk { .. } => "INSERT INTO archive_chunks (batch_id, chunk, first_row, data) VALUES ($1,$2,$3,$4)",
+        Record::Fact(_) => {
+            "INSERT INTO facts (fact_id, uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, \
+             batch_id, row, n_rows, known_from, known_to, ingested_at, superseded_by) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
+        }
+        Record::Quarantine { .. } => {
+            "INSERT INTO quarantine (id, batch_id, source, dataset, row, reason, detail, raw) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        }
+        Record::Model { .. } => "INSERT INTO models (version, created_at, json) VALUES ($1,$2,$3)",
+        Record::Run { .. } => {
+            "INSERT INTO score_runs (run_id, as_of, model_version, created_at, firms, benchmarks) VALUES ($1,$2,$3,$4,$5,$6)"
+        }
+        Record::Score { .. } => {
+            "INSERT INTO scores (run_id, uscc, score, pd, grade, grade_unadjusted, colour, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        }
+        Record::Warning { .. } => {
+            "INSERT INTO warnings (run_id, uscc, rule, colour, since, clears_on, evidence) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+        }
+        Record::Span { .. } => {
+            "INSERT INTO warning_spans (run_id, uscc, rule, colour, start, end_date) VALUES ($1,$2,$3,$4,$5,$6)"
+        }
+        Record::Event { .. } => {
+            "INSERT INTO credit_events (event_id, uscc, date, kind, rule, before, after, first_run) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        }
+        Record::FirmMonth { .. } => {
+            "INSERT INTO firm_months (run_id, uscc, month, pd, score, grade, colour) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+        }
+        Record::Index { .. } => {
+            "INSERT INTO risk_index (run_id, month, dimension, member, value, detail) VALUES ($1,$2,$3,$4,$5,$6)"
+        }
+        Record::Mover { .. } => {
+            "INSERT INTO index_movers (run_id, month, dimension, member, uscc, delta) VALUES ($1,$2,$3,$4,$5,$6)"
+        }
+        Record::Circle { .. } => {
+            "INSERT INTO circles (run_id, group_id, firms, in_circles, total_amount, detail) VALUES ($1,$2,$3,$4,$5,$6)"
+        }
+        Record::ContentHash(_) => return Ok(()),
+    };
+    if !prepared.contains_key(table) {
+        let st = tx.prepare(sql).map_err(be)?;
+        prepared.insert(table, st);
+    }
+    let st = &prepared[table];
+    let n = |v: u64| v as i64;
+    let r = match rec {
+        Record::Batch {
+            meta: m,
+            counts: k,
+            diagnostics,
+        } => tx.execute(
+            st,
+            &[
+                &m.batch_id,
+                &m.source,
+                &m.dataset,
+                &m.file_name,
+                &m.delivered_on,
+                &m.ingested_at,
+                &n(k.rows_read),
+                &n(k.inserted),
+                &n(k.replaced),
+                &n(k.unchanged),
+                &n(k.retired),
+                &n(k.quarantined),
+                diagnostics,
+            ],
+        ),
+        Record::Chunk { batch_id, chunk } => tx.execute(
+            st,
+            &[batch_id, &i64::from(chunk.chunk), &n(chunk.first_row), &chunk.data],
+        ),
+        Record::Fact(f) => tx.execute(
+            st,
+            &[
+                &f.fact_id,
+                &f.uscc,
+                &f.source,
+                &f.dataset,
+                &f.key,
+                &f.period,
+                &f.event_date,
+                &f.end_date,
+                &f.fields,
+                &f.content_hash,
+                &f.batch_id,
+                &n(f.row),
+                &n(f.n_rows),
+                &f.known_from,
+                &f.known_to,
+                &f.ingested_at,
+                &f.superseded_by,
+            ],
+        ),
+        Record::Quarantine { id, row: q } => tx.execute(
+            st,
+            &[
+                id,
+                &q.batch_id,
+                &q.source,
+                &q.dataset,
+                &n(q.row),
+                &q.reason,
+                &q.detail.as_bytes(),
+                &q.raw.as_bytes(),
+            ],
+        ),
+        Record::Model {
+            version,
+            created_at,
+            json,
+        } => tx.execute(st, &[version, created_at, json]),
+        Record::Run {
+            run_id,
+            as_of,
+            model_version,
+            created_at,
+            firms,
+            benchmarks,
+        } => tx.execute(st, &[run_id, as_of, model_version, created_at, &n(*firms), benchmarks]),
+        Record::Score { run_id, row: r } => tx.execute(
+            st,
+            &[
+                run_id,
+                &r.uscc,
+                &r.score,
+                &r.pd,
+                &r.grade,
+                &r.grade_unadjusted,
+                &r.colour,
+                &r.detail,
+            ],
+        ),
+        Record::Warning { run_id, row: w } => tx.execute(
+            st,
+            &[
+                run_id,
+                &w.uscc,
+                &i64::from(w.rule),
+                &w.colour,
+                &w.since,
+                &w.clears_on,
+                &w.evidence,
+            ],
+        ),
+        Record::Span {
+            run_id,
+            uscc,
+            rule,
+            colour,
+            start,
+            end,
+        } => tx.execute(st, &[run_id, uscc, &i64::from(*rule), colour, start, end]),
+        Record::Event { row: e, first_run } => tx.execute(
+            st,
+            &[
+                &e.id,
+                &e.uscc,
+                &e.date,
+                &e.kind,
+                &e.rule.map(i64::from),
+                &e.before,
+                &e.after,
+                first_run,
+            ],
+        ),
+        Record::FirmMonth {
+            run_id,
+            uscc,
+            month,
+            pd,
+            score,
+            grade,
+            colour,
+        } => tx.execute(st, &[run_id, uscc, month, pd, score, grade, colour]),
+        Record::Index {
+            run_id,
+            month,
+            dimension,
+            member,
+            value,
+            detail,
+        } => tx.execute(st, &[run_id, month, dimension, member, value, detail]),
+        Record::Mover {
+            run_id,
+            month,
+            dimension,
+            member,
+            uscc,
+            delta,
+        } => tx.execute(st, &[run_id, month, dimension, member, uscc, delta]),
+        Record::Circle {
+            run_id,
+            group_id,
+            firms,
+            in_circles,
+            total_amount,
+            detail,
+        } => tx.execute(
+            st,
+            &[run_id, group_id, &n(*firms), &n(*in_circles), total_amount, detail],
+        ),
+        Record::ContentHash(_) => return Ok(()),
+    };
+    r.map_err(be)?;
+    Ok(())
+}
+
 impl Store for PgStore {
+    fn export(&self, sink: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        // One REPEATABLE READ transaction: every query sees the snapshot of its first, while writers go on.
+        let mut c = self.client()?;
+        let mut tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(be)?;
+        export_all(&mut tx, sink)?;
+        tx.commit().map_err(be)
+    }
+
+    fn import(&mut self, next: &mut dyn FnMut() -> Result<Option<Record>>) -> Result<u64> {
+        let mut tx = self.client.get_mut().transaction().map_err(be)?;
+        // No batch writer nor run writer meanwhile.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1), pg_advisory_xact_lock($2)",
+            &[&LOCK_WRITER, &LOCK_RUNS],
+        )
+        .map_err(be)?;
+        for t in TABLES {
+            let any: bool = tx
+                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {t})"), &[])
+                .map_err(be)?
+                .get(0);
+            if any {
+                return Err(not_empty(t));
+            }
+        }
+        let mut prepared = std::collections::HashMap::new();
+        let (mut n, mut expected) = (0u64, None);
+        while let Some(rec) = next()? {
+            match rec {
+                Record::ContentHash(h) => expected = Some(h),
+                r => {
+                    import_one(&mut tx, &mut prepared, &r)?;
+                    n += 1;
+                }
+            }
+        }
+        // New facts and quarantine rows get ids after the imported ones.
+        tx.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('facts', 'fact_id'), (SELECT coalesce(max(fact_id), 0) + 1 FROM facts), false);
+             SELECT setval(pg_get_serial_sequence('quarantine', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM quarantine), false);",
+        )
+        .map_err(be)?;
+        if let Some(h) = expected {
+            let got = content_hash_on(&mut tx)?;
+            if got != h {
+                return Err(hash_mismatch(&h, &got));
+            }
+        }
+        tx.commit().map_err(be)?;
+        Ok(n)
+    }
+
     fn has_batch(&self, batch_id: &str) -> Result<bool> {
         Ok(self
             .client()?
@@ -709,68 +1299,8 @@ impl Store for PgStore {
             .collect()
     }
 
-    /// The SQLite backend's algorithm: the same lines in the same order (bytewise, with the insertion order
-    /// breaking ties, as SQLite's sort does), so equal content gives equal hashes across backends.
     fn content_hash(&self) -> Result<String> {
-        let mut h = Sha256::new();
-        let mut line = |parts: &[&[u8]]| {
-            for (i, p) in parts.iter().enumerate() {
-                if i > 0 {
-                    h.update(b"|");
-                }
-                h.update(p);
-            }
-            h.update(b"\n");
-        };
-        self.each(
-            "SELECT batch_id, source, dataset, delivered_on, rows_read, inserted, replaced, unchanged, retired, quarantined \
-             FROM batches ORDER BY batch_id",
-            &[],
-            &mut |r| {
-                let n: Vec<String> = (4..10).map(|i| r.get::<_, i64>(i).to_string()).collect();
-                let s: Vec<&str> = (0..4).map(|i| r.get::<_, &str>(i)).collect();
-                line(&[
-                    s[0].as_bytes(),
-                    s[1].as_bytes(),
-                    s[2].as_bytes(),
-                    s[3].as_bytes(),
-                    n[0].as_bytes(),
-                    n[1].as_bytes(),
-                    n[2].as_bytes(),
-                    n[3].as_bytes(),
-                    n[4].as_bytes(),
-                    n[5].as_bytes(),
-                ]);
-                Ok(())
-            },
-        )?;
-        self.each(
-            "SELECT source, dataset, key, content_hash, batch_id, row, known_from, coalesce(known_to, '') FROM facts \
-             ORDER BY source, dataset, key, known_from, batch_id, fact_id",
-            &[],
-            &mut |r| {
-                let row = r.get::<_, i64>(5).to_string();
-                let s = |i: usize| r.get::<_, &str>(i).as_bytes();
-                line(&[s(0), s(1), s(2), s(3), s(4), row.as_bytes(), s(6), s(7)]);
-                Ok(())
-            },
-        )?;
-        self.each(
-            "SELECT batch_id, row, reason, detail, raw FROM quarantine ORDER BY batch_id, row, reason, id",
-            &[],
-            &mut |r| {
-                let row = r.get::<_, i64>(1).to_string();
-                line(&[
-                    r.get::<_, &str>(0).as_bytes(),
-                    row.as_bytes(),
-                    r.get::<_, &str>(2).as_bytes(),
-                    r.get::<_, &[u8]>(3),
-                    r.get::<_, &[u8]>(4),
-                ]);
-                Ok(())
-            },
-        )?;
-        Ok(hex::encode(h.finalize()))
+        content_hash_on(&mut *self.client()?)
     }
 
     fn scan_facts(&self, known_by: &str, f: &mut dyn FnMut(ScanFact) -> Result<()>) -> Result<()> {

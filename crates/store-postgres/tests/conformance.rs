@@ -105,6 +105,27 @@ fn postgres_passes_the_conformance_story() {
 }
 
 #[test]
+fn postgres_exports_and_imports() {
+    let (da, db) = (TestDb::create(), TestDb::create());
+    xinyong_store::conformance::round_trip(&mut da.connect(), &mut db.connect());
+}
+
+#[test]
+fn postgres_and_sqlite_export_into_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = TestDb::create();
+    xinyong_store::conformance::round_trip(
+        &mut pg.connect(),
+        &mut SqliteStore::open(&dir.path().join("b.db")).unwrap(),
+    );
+    let pg = TestDb::create();
+    xinyong_store::conformance::round_trip(
+        &mut SqliteStore::open(&dir.path().join("a.db")).unwrap(),
+        &mut pg.connect(),
+    );
+}
+
+#[test]
 fn an_unreachable_server_is_an_error() {
     let e = PgStore::connect("postgres://postgres@127.0.0.1:1/postgres?connect_timeout=5")
         .err()

@@ -354,7 +354,400 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredFact> {
 
 const FACT_COLS: &str = "f.fact_id, f.uscc, f.source, f.dataset, f.key, f.period, f.fields, f.batch_id, f.row, f.n_rows, f.known_from, f.known_to, f.ingested_at";
 
+/// Streams the rows of `sql`, each made a record by `f`, to `sink`.
+fn export_rows(
+    conn: &Connection,
+    sql: &str,
+    f: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Record>,
+    sink: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
+    let mut st = conn.prepare(sql).map_err(be)?;
+    let mut rows = st.query([]).map_err(be)?;
+    while let Some(r) = rows.next().map_err(be)? {
+        sink(f(r).map_err(be)?)?;
+    }
+    Ok(())
+}
+
+fn u64_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(r.get::<_, i64>(i)? as u64)
+}
+
+impl SqliteStore {
+    fn export_all(&self, sink: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        let c = &self.conn;
+        export_rows(
+            c,
+            "SELECT batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, \
+             unchanged, retired, quarantined, diagnostics FROM batches ORDER BY batch_id",
+            |r| {
+                Ok(Record::Batch {
+                    meta: BatchMeta {
+                        batch_id: r.get(0)?,
+                        source: r.get(1)?,
+                        dataset: r.get(2)?,
+                        file_name: r.get(3)?,
+                        delivered_on: r.get(4)?,
+                        ingested_at: r.get(5)?,
+                    },
+                    counts: BatchCounts {
+                        rows_read: u64_of(r, 6)?,
+                        inserted: u64_of(r, 7)?,
+                        replaced: u64_of(r, 8)?,
+                        unchanged: u64_of(r, 9)?,
+                        retired: u64_of(r, 10)?,
+                        quarantined: u64_of(r, 11)?,
+                    },
+                    diagnostics: r.get(12)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT batch_id, chunk, first_row, data FROM archive_chunks ORDER BY batch_id, chunk",
+            |r| {
+                Ok(Record::Chunk {
+                    batch_id: r.get(0)?,
+                    chunk: ArchiveChunk {
+                        chunk: r.get(1)?,
+                        first_row: u64_of(r, 2)?,
+                        data: r.get(3)?,
+                    },
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT fact_id, uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, \
+             row, n_rows, known_from, known_to, ingested_at, superseded_by FROM facts ORDER BY fact_id",
+            |r| {
+                Ok(Record::Fact(FactRecord {
+                    fact_id: r.get(0)?,
+                    uscc: r.get(1)?,
+                    source: r.get(2)?,
+                    dataset: r.get(3)?,
+                    key: r.get(4)?,
+                    period: r.get(5)?,
+                    event_date: r.get(6)?,
+                    end_date: r.get(7)?,
+                    fields: r.get(8)?,
+                    content_hash: r.get(9)?,
+                    batch_id: r.get(10)?,
+                    row: u64_of(r, 11)?,
+                    n_rows: u64_of(r, 12)?,
+                    known_from: r.get(13)?,
+                    known_to: r.get(14)?,
+                    ingested_at: r.get(15)?,
+                    superseded_by: r.get(16)?,
+                }))
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT id, batch_id, source, dataset, row, reason, detail, raw FROM quarantine ORDER BY id",
+            |r| {
+                Ok(Record::Quarantine {
+                    id: r.get(0)?,
+                    row: StoredQuarantine {
+                        batch_id: r.get(1)?,
+                        source: r.get(2)?,
+                        dataset: r.get(3)?,
+                        row: u64_of(r, 4)?,
+                        reason: r.get(5)?,
+                        detail: r.get(6)?,
+                        raw: r.get(7)?,
+                    },
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT version, created_at, json FROM models ORDER BY rowid",
+            |r| {
+                Ok(Record::Model {
+                    version: r.get(0)?,
+                    created_at: r.get(1)?,
+                    json: r.get(2)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, as_of, model_version, created_at, firms, benchmarks FROM score_runs ORDER BY run_id",
+            |r| {
+                Ok(Record::Run {
+                    run_id: r.get(0)?,
+                    as_of: r.get(1)?,
+                    model_version: r.get(2)?,
+                    created_at: r.get(3)?,
+                    firms: u64_of(r, 4)?,
+                    benchmarks: r.get(5)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, uscc, score, pd, grade, grade_unadjusted, colour, detail FROM scores ORDER BY run_id, uscc",
+            |r| {
+                Ok(Record::Score {
+                    run_id: r.get(0)?,
+                    row: ScoreRow {
+                        uscc: r.get(1)?,
+                        score: r.get(2)?,
+                        pd: r.get(3)?,
+                        grade: r.get(4)?,
+                        grade_unadjusted: r.get(5)?,
+                        colour: r.get(6)?,
+                        detail: r.get(7)?,
+                    },
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, uscc, rule, colour, since, clears_on, evidence FROM warnings ORDER BY run_id, uscc, rule",
+            |r| {
+                Ok(Record::Warning {
+                    run_id: r.get(0)?,
+                    row: WarningRow {
+                        uscc: r.get(1)?,
+                        rule: r.get(2)?,
+                        colour: r.get(3)?,
+                        since: r.get(4)?,
+                        clears_on: r.get(5)?,
+                        evidence: r.get(6)?,
+                    },
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, uscc, rule, colour, start, end_date FROM warning_spans ORDER BY rowid",
+            |r| {
+                Ok(Record::Span {
+                    run_id: r.get(0)?,
+                    uscc: r.get(1)?,
+                    rule: r.get(2)?,
+                    colour: r.get(3)?,
+                    start: r.get(4)?,
+                    end: r.get(5)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT event_id, uscc, date, kind, rule, before, after, first_run FROM credit_events ORDER BY rowid",
+            |r| {
+                Ok(Record::Event {
+                    row: EventRow {
+                        id: r.get(0)?,
+                        uscc: r.get(1)?,
+                        date: r.get(2)?,
+                        kind: r.get(3)?,
+                        rule: r.get(4)?,
+                        before: r.get(5)?,
+                        after: r.get(6)?,
+                    },
+                    first_run: r.get(7)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, uscc, month, pd, score, grade, colour FROM firm_months ORDER BY run_id, uscc, month",
+            |r| {
+                Ok(Record::FirmMonth {
+                    run_id: r.get(0)?,
+                    uscc: r.get(1)?,
+                    month: r.get(2)?,
+                    pd: r.get(3)?,
+                    score: r.get(4)?,
+                    grade: r.get(5)?,
+                    colour: r.get(6)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, month, dimension, member, value, detail FROM risk_index ORDER BY run_id, dimension, member, month",
+            |r| {
+                Ok(Record::Index {
+                    run_id: r.get(0)?,
+                    month: r.get(1)?,
+                    dimension: r.get(2)?,
+                    member: r.get(3)?,
+                    value: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, month, dimension, member, uscc, delta FROM index_movers ORDER BY rowid",
+            |r| {
+                Ok(Record::Mover {
+                    run_id: r.get(0)?,
+                    month: r.get(1)?,
+                    dimension: r.get(2)?,
+                    member: r.get(3)?,
+                    uscc: r.get(4)?,
+                    delta: r.get(5)?,
+                })
+            },
+            sink,
+        )?;
+        export_rows(
+            c,
+            "SELECT run_id, group_id, firms, in_circles, total_amount, detail FROM circles ORDER BY run_id, group_id",
+            |r| {
+                Ok(Record::Circle {
+                    run_id: r.get(0)?,
+                    group_id: r.get(1)?,
+                    firms: u64_of(r, 2)?,
+                    in_circles: u64_of(r, 3)?,
+                    total_amount: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            },
+            sink,
+        )?;
+        sink(Record::ContentHash(self.content_hash()?))
+    }
+
+    /// Inserts one record (import).
+    fn import_one(&self, rec: &Record) -> Result<()> {
+        let c = &self.conn;
+        let exec = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<()> {
+            c.prepare_cached(sql).map_err(be)?.execute(p).map_err(be)?;
+            Ok(())
+        };
+        let n = |v: u64| v as i64;
+        match rec {
+            Record::Batch { meta: m, counts: k, diagnostics } => exec(
+                "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, \
+                 replaced, unchanged, retired, quarantined, diagnostics) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                params![
+                    m.batch_id, m.source, m.dataset, m.file_name, m.delivered_on, m.ingested_at,
+                    n(k.rows_read), n(k.inserted), n(k.replaced), n(k.unchanged), n(k.retired), n(k.quarantined),
+                    diagnostics
+                ],
+            ),
+            Record::Chunk { batch_id, chunk } => exec(
+                "INSERT INTO archive_chunks (batch_id, chunk, first_row, data) VALUES (?1,?2,?3,?4)",
+                params![batch_id, chunk.chunk, n(chunk.first_row), chunk.data],
+            ),
+            Record::Fact(f) => exec(
+                "INSERT INTO facts (fact_id, uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, \
+                 batch_id, row, n_rows, known_from, known_to, ingested_at, superseded_by) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+                params![
+                    f.fact_id, f.uscc, f.source, f.dataset, f.key, f.period, f.event_date, f.end_date, f.fields,
+                    f.content_hash, f.batch_id, n(f.row), n(f.n_rows), f.known_from, f.known_to, f.ingested_at,
+                    f.superseded_by
+                ],
+            ),
+            Record::Quarantine { id, row: q } => exec(
+                "INSERT INTO quarantine (id, batch_id, source, dataset, row, reason, detail, raw) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                params![id, q.batch_id, q.source, q.dataset, n(q.row), q.reason, q.detail, q.raw],
+            ),
+            Record::Model { version, created_at, json } => exec(
+                "INSERT INTO models (version, created_at, json) VALUES (?1,?2,?3)",
+                params![version, created_at, json],
+            ),
+            Record::Run { run_id, as_of, model_version, created_at, firms, benchmarks } => exec(
+                "INSERT INTO score_runs (run_id, as_of, model_version, created_at, firms, benchmarks) VALUES (?1,?2,?3,?4,?5,?6)",
+                params![run_id, as_of, model_version, created_at, n(*firms), benchmarks],
+            ),
+            Record::Score { run_id, row: r } => exec(
+                "INSERT INTO scores (run_id, uscc, score, pd, grade, grade_unadjusted, colour, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                params![run_id, r.uscc, r.score, r.pd, r.grade, r.grade_unadjusted, r.colour, r.detail],
+            ),
+            Record::Warning { run_id, row: w } => exec(
+                "INSERT INTO warnings (run_id, uscc, rule, colour, since, clears_on, evidence) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                params![run_id, w.uscc, w.rule, w.colour, w.since, w.clears_on, w.evidence],
+            ),
+            Record::Span { run_id, uscc, rule, colour, start, end } => exec(
+                "INSERT INTO warning_spans (run_id, uscc, rule, colour, start, end_date) VALUES (?1,?2,?3,?4,?5,?6)",
+                params![run_id, uscc, rule, colour, start, end],
+            ),
+            Record::Event { row: e, first_run } => exec(
+                "INSERT INTO credit_events (event_id, uscc, date, kind, rule, before, after, first_run) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                params![e.id, e.uscc, e.date, e.kind, e.rule, e.before, e.after, first_run],
+            ),
+            Record::FirmMonth { run_id, uscc, month, pd, score, grade, colour } => exec(
+                "INSERT INTO firm_months (run_id, uscc, month, pd, score, grade, colour) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                params![run_id, uscc, month, pd, score, grade, colour],
+            ),
+            Record::Index { run_id, month, dimension, member, value, detail } => exec(
+                "INSERT INTO risk_index (run_id, month, dimension, member, value, detail) VALUES (?1,?2,?3,?4,?5,?6)",
+                params![run_id, month, dimension, member, value, detail],
+            ),
+            Record::Mover { run_id, month, dimension, member, uscc, delta } => exec(
+                "INSERT INTO index_movers (run_id, month, dimension, member, uscc, delta) VALUES (?1,?2,?3,?4,?5,?6)",
+                params![run_id, month, dimension, member, uscc, delta],
+            ),
+            Record::Circle { run_id, group_id, firms, in_circles, total_amount, detail } => exec(
+                "INSERT INTO circles (run_id, group_id, firms, in_circles, total_amount, detail) VALUES (?1,?2,?3,?4,?5,?6)",
+                params![run_id, group_id, n(*firms), n(*in_circles), total_amount, detail],
+            ),
+            Record::ContentHash(_) => Ok(()),
+        }
+    }
+}
+
 impl Store for SqliteStore {
+    fn export(&self, sink: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        // A deferred read transaction: its snapshot is taken at the first read and kept to the end, while a
+        // writer on another connection goes on (WAL).
+        let tx = self.conn.unchecked_transaction().map_err(be)?;
+        self.export_all(sink)?;
+        tx.commit().map_err(be)
+    }
+
+    fn import(&mut self, next: &mut dyn FnMut() -> Result<Option<Record>>) -> Result<u64> {
+        let tx =
+            rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        for t in TABLES {
+            let any: bool = self
+                .conn
+                .query_row(&format!("SELECT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0))
+                .map_err(be)?;
+            if any {
+                return Err(not_empty(t));
+            }
+        }
+        let (mut n, mut expected) = (0u64, None);
+        while let Some(rec) = next()? {
+            match rec {
+                Record::ContentHash(h) => expected = Some(h),
+                r => {
+                    self.import_one(&r)?;
+                    n += 1;
+                }
+            }
+        }
+        if let Some(h) = expected {
+            let got = self.content_hash()?;
+            if got != h {
+                return Err(hash_mismatch(&h, &got));
+            }
+        }
+        tx.commit().map_err(be)?;
+        Ok(n)
+    }
+
     fn has_batch(&self, batch_id: &str) -> Result<bool> {
         self.conn
             .query_row("SELECT 1 FROM batches WHERE batch_id=?1", [batch_id], |_| Ok(()))

@@ -248,8 +248,184 @@ pub struct RunInfo {
     pub firms: u64,
 }
 
+/// One stored fact version with every column (see [`Record::Fact`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactRecord {
+    pub fact_id: i64,
+    pub uscc: String,
+    pub source: String,
+    pub dataset: String,
+    pub key: String,
+    pub period: Option<String>,
+    pub event_date: Option<String>,
+    pub end_date: Option<String>,
+    pub fields: String,
+    pub content_hash: String,
+    pub batch_id: String,
+    pub row: u64,
+    pub n_rows: u64,
+    pub known_from: String,
+    pub known_to: Option<String>,
+    pub ingested_at: String,
+    pub superseded_by: Option<i64>,
+}
+
+/// One row of any stored table, as plain data: what [`Store::export`] hands out and [`Store::import`]
+/// takes, so that a store can be copied to another backend or to a file and back. Ids (fact ids,
+/// quarantine ids) are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// `batches`.
+    Batch {
+        meta: BatchMeta,
+        counts: BatchCounts,
+        /// The file-level diagnostics, one per line.
+        diagnostics: String,
+    },
+    /// `archive_chunks`.
+    Chunk { batch_id: String, chunk: ArchiveChunk },
+    /// `facts`.
+    Fact(FactRecord),
+    /// `quarantine` (`row.batch_id` names its batch).
+    Quarantine { id: i64, row: StoredQuarantine },
+    /// `models`, in the order they were stored (the tie-break of the latest model).
+    Model {
+        version: String,
+        created_at: String,
+        json: String,
+    },
+    /// `score_runs`.
+    Run {
+        run_id: String,
+        as_of: String,
+        model_version: String,
+        created_at: String,
+        firms: u64,
+        benchmarks: String,
+    },
+    /// `scores`.
+    Score { run_id: String, row: ScoreRow },
+    /// `warnings`.
+    Warning { run_id: String, row: WarningRow },
+    /// `warning_spans`.
+    Span {
+        run_id: String,
+        uscc: String,
+        rule: u32,
+        colour: String,
+        start: String,
+        end: Option<String>,
+    },
+    /// `credit_events`, with the run that first wrote it.
+    Event { row: EventRow, first_run: String },
+    /// `firm_months`.
+    FirmMonth {
+        run_id: String,
+        uscc: String,
+        month: String,
+        pd: f64,
+        score: f64,
+        grade: String,
+        colour: Option<String>,
+    },
+    /// `risk_index`.
+    Index {
+        run_id: String,
+        month: String,
+        dimension: String,
+        member: String,
+        value: f64,
+        detail: String,
+    },
+    /// `index_movers`.
+    Mover {
+        run_id: String,
+        month: String,
+        dimension: String,
+        member: String,
+        uscc: String,
+        delta: f64,
+    },
+    /// `circles`.
+    Circle {
+        run_id: String,
+        group_id: String,
+        firms: u64,
+        in_circles: u64,
+        total_amount: f64,
+        detail: String,
+    },
+    /// The last record of an export: [`Store::content_hash`] of the exported snapshot, computed in the same
+    /// read transaction. An import that receives it checks the imported content against it before committing.
+    ContentHash(String),
+}
+
+impl Record {
+    /// The table the record belongs to (`content_hash` for the trailer).
+    pub fn table(&self) -> &'static str {
+        match self {
+            Record::Batch { .. } => "batches",
+            Record::Chunk { .. } => "archive_chunks",
+            Record::Fact(_) => "facts",
+            Record::Quarantine { .. } => "quarantine",
+            Record::Model { .. } => "models",
+            Record::Run { .. } => "score_runs",
+            Record::Score { .. } => "scores",
+            Record::Warning { .. } => "warnings",
+            Record::Span { .. } => "warning_spans",
+            Record::Event { .. } => "credit_events",
+            Record::FirmMonth { .. } => "firm_months",
+            Record::Index { .. } => "risk_index",
+            Record::Mover { .. } => "index_movers",
+            Record::Circle { .. } => "circles",
+            Record::ContentHash(_) => "content_hash",
+        }
+    }
+}
+
+/// Every table an export covers, in export order.
+pub const TABLES: [&str; 14] = [
+    "batches",
+    "archive_chunks",
+    "facts",
+    "quarantine",
+    "models",
+    "score_runs",
+    "scores",
+    "warnings",
+    "warning_spans",
+    "credit_events",
+    "firm_months",
+    "risk_index",
+    "index_movers",
+    "circles",
+];
+
+/// The error of an import whose imported content does not hash to the exported snapshot's content hash.
+pub fn hash_mismatch(expected: &str, got: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "import: the imported content hashes to {got}, the export's snapshot to {expected}; nothing was imported"
+    ))
+}
+
+/// The error of an import into a store that holds data.
+pub fn not_empty(table: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "import: the target store is not empty (table {table} has rows); import only into a new, empty store"
+    ))
+}
+
 /// The storage interface.
 pub trait Store {
+    /// Hands every row of every table to `sink` (in [`TABLES`] order, then a [`Record::ContentHash`]),
+    /// from one consistent snapshot: a single read transaction, so writers may go on meanwhile (SQLite in
+    /// WAL mode, PostgreSQL in REPEATABLE READ).
+    fn export(&self, sink: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
+    /// Writes the records `next` yields (until `None`) into this store, which must be empty, in one
+    /// transaction, keeping fact and quarantine ids; new facts written afterwards get ids after the
+    /// imported ones. When a [`Record::ContentHash`] arrives, the imported content must hash to it, or
+    /// nothing is imported. Returns the number of table rows imported.
+    fn import(&mut self, next: &mut dyn FnMut() -> Result<Option<Record>>) -> Result<u64>;
     /// Whether a batch (by content hash) is already stored.
     fn has_batch(&self, batch_id: &str) -> Result<bool>;
     /// The ids of every stored batch.
