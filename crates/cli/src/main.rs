@@ -70,7 +70,40 @@ enum UsccCmd {
     Check { codes: Vec<String> },
 }
 
+/// A reader that stops early (`xinyong index | head`) closes the pipe: `println!` then panics. End quietly
+/// instead, with the status a shell gives a process killed by SIGPIPE (128 + 13).
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("os error 32") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> Result<()> {
+    quiet_on_closed_pipe();
+    let r = run();
+    if let Err(e) = &r {
+        let closed = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if closed {
+            std::process::exit(141);
+        }
+    }
+    r
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Uscc {

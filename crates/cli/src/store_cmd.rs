@@ -74,10 +74,10 @@ pub struct QuarantineArgs {
 /// Opens the store named by `--db`: a `postgres://` (or `postgresql://`) URL is the PostgreSQL server store;
 /// anything else is a SQLite database file (the embedded default; `sqlite://PATH` names it too), created with
 /// its folder if needed.
-pub fn open(db: &Path) -> Result<Box<dyn Store + Send>> {
+pub fn open_or_create(db: &Path) -> Result<Box<dyn Store + Send>> {
     let s = db.to_string_lossy();
     if let Some(path) = s.strip_prefix("sqlite://") {
-        return open(Path::new(path));
+        return open_or_create(Path::new(path));
     }
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         let st =
@@ -90,6 +90,22 @@ pub fn open(db: &Path) -> Result<Box<dyn Store + Send>> {
     Ok(Box::new(
         SqliteStore::open(db).with_context(|| format!("opening {}", db.display()))?,
     ))
+}
+
+/// Opens an existing store (commands that read it): a SQLite file that does not exist is an error, not a new
+/// empty store.
+pub fn open(db: &Path) -> Result<Box<dyn Store + Send>> {
+    let s = db.to_string_lossy();
+    let path = Path::new(s.strip_prefix("sqlite://").unwrap_or(&s));
+    let url = s.starts_with("postgres://") || s.starts_with("postgresql://");
+    if !url && !path.exists() {
+        anyhow::bail!(
+            "no store at {}: ingest deliveries into it first (`xinyong ingest --db {} DIR`)",
+            path.display(),
+            path.display()
+        );
+    }
+    open_or_create(db)
 }
 
 /// The store named as in `--db`, for messages (a URL without its password).
@@ -136,7 +152,7 @@ fn run_ingest(
     verbose: bool,
     extra: Option<&Path>,
 ) -> Result<xinyong_app::IngestSummary> {
-    let mut store = open(db)?;
+    let mut store = open_or_create(db)?;
     let registry = registry(extra)?;
     let opts = IngestOptions { clock };
     let bar = crate::gen_cmd::bar();
@@ -388,7 +404,7 @@ pub fn restore(a: &RestoreArgs) -> Result<()> {
     let t = Instant::now();
     let mut r = xinyong_app::backup::read(&a.file)?;
     let header = r.header().clone();
-    let mut store = open(&a.db)?;
+    let mut store = open_or_create(&a.db)?;
     let n = store
         .import(&mut || r.next_record().map_err(|e| StoreError::Backend(e.to_string())))
         .with_context(|| format!("restoring {} into {}", a.file.display(), shown(&a.db)))?;
@@ -411,7 +427,7 @@ pub fn migrate(a: &MigrateArgs) -> Result<()> {
     anyhow::ensure!(a.from != a.to, "--from and --to name the same store");
     let t = Instant::now();
     let from = open(&a.from)?;
-    let mut to = open(&a.to)?;
+    let mut to = open_or_create(&a.to)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Record>(4096);
     let (imported, exported, source_hash) = std::thread::scope(|s| {
         let exporter = s.spawn(move || {
