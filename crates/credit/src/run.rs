@@ -99,7 +99,7 @@ fn assess_with(
         .par_iter()
         .zip(rows)
         .map(|(f, row)| {
-            let ws = evaluate_warnings(f, t, k, &row, rules, &ib);
+            let ws = evaluate_warnings(f, t, k, &row, rules, &ib, None);
             score::score_firm(model, f, t, k, row, ws, &ib)
         })
         .collect();
@@ -150,24 +150,11 @@ fn network_pass(
     };
     scores.par_iter_mut().zip(firms).for_each(|(s, f)| {
         if let Some(nf) = net.firms.get(&f.uscc) {
-            let extra = network_warnings(f, t, k, &s.features, rules, ib, nf);
+            let extra = evaluate_warnings(f, t, k, &s.features, rules, ib, Some(nf));
             score::apply_network(model, s, extra, nf.clone());
         }
     });
     net
-}
-
-/// The network rules' warnings for one firm, given its place in the network.
-pub fn network_warnings(
-    f: &FirmData,
-    t: Day,
-    k: Day,
-    row: &FeatureRow,
-    rules: &[Rule],
-    bm: &Benchmarks,
-    nf: &crate::network::NetFirm,
-) -> Vec<Warning> {
-    warnings_with(f, t, k, row, rules, bm, Some(nf))
 }
 
 /// Places a score's forces in its benchmark group.
@@ -183,19 +170,9 @@ pub fn fill_force_percentiles(s: &mut FirmScore, bm: &Benchmarks) {
     }
 }
 
+/// A firm's warnings at `t` as known on `k`: without `net`, the first pass (the rules that do not read the
+/// guarantee network); with the firm's place in the network, the network rules (the second pass).
 pub fn evaluate_warnings(
-    f: &FirmData,
-    t: Day,
-    k: Day,
-    row: &FeatureRow,
-    rules: &[Rule],
-    bm: &Benchmarks,
-) -> Vec<Warning> {
-    warnings_with(f, t, k, row, rules, bm, None)
-}
-
-/// The first pass (rules that do not read the network) without `net`; the network rules with it.
-fn warnings_with(
     f: &FirmData,
     t: Day,
     k: Day,
@@ -239,10 +216,10 @@ pub fn assess_one(
     net: Option<&crate::network::NetFirm>,
 ) -> FirmScore {
     let row = features::compute(f, t);
-    let ws = evaluate_warnings(f, t, t, &row, rules, bm);
+    let ws = evaluate_warnings(f, t, t, &row, rules, bm, None);
     let mut s = score::score_firm(model, f, t, t, row, ws, bm);
     if let Some(nf) = net {
-        let extra = network_warnings(f, t, t, &s.features, rules, bm, nf);
+        let extra = evaluate_warnings(f, t, t, &s.features, rules, bm, Some(nf));
         score::apply_network(model, &mut s, extra, nf.clone());
     }
     fill_force_percentiles(&mut s, bm);

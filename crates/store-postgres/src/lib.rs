@@ -338,7 +338,7 @@ impl Writer<'_> {
         if let Some((prev, _)) = at {
             self.tx.execute(&self.st.set_known_to, &[t, &prev]).map_err(be)?;
         }
-        insert_history(&mut self.tx, self.st, m, f, &next_from)?;
+        insert_fact(&mut self.tx, self.st, m, f, Some(&next_from))?;
         Ok(PutOutcome::Backdated)
     }
 }
@@ -352,7 +352,7 @@ impl BatchWriter for Writer<'_> {
     fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome> {
         let m = self.meta.as_ref().ok_or_else(no_batch)?;
         // Most facts are new: try the insert first; it is a no-op when the key is already current.
-        if insert_current(&mut self.tx, self.st, m, f)?.is_some() {
+        if insert_fact(&mut self.tx, self.st, m, f, None)?.is_some() {
             return Ok(PutOutcome::Inserted);
         }
         let cur = self
@@ -370,7 +370,7 @@ impl BatchWriter for Writer<'_> {
         self.tx
             .execute(&self.st.set_known_to, &[&m.delivered_on, &old])
             .map_err(be)?;
-        let new = insert_current(&mut self.tx, self.st, m, f)?
+        let new = insert_fact(&mut self.tx, self.st, m, f, None)?
             .ok_or_else(|| StoreError::Backend(format!("could not replace fact {}", f.key)))?;
         self.tx.execute(&self.st.set_superseded, &[&new, &old]).map_err(be)?;
         Ok(PutOutcome::Replaced)
@@ -458,59 +458,41 @@ impl BatchWriter for Writer<'_> {
     }
 }
 
-/// Inserts the current version of a fact unless its key already has one. Returns the new fact id.
-fn insert_current(tx: &mut Transaction<'_>, st: &Stmts, m: &BatchMeta, f: &NewFact<'_>) -> Result<Option<i64>> {
+/// Inserts a version of a fact: the current one (`known_to` None; nothing is inserted, and None returned, when
+/// its key already has a current version) or a historical one known until `known_to`. Returns the new fact id.
+fn insert_fact(
+    tx: &mut Transaction<'_>,
+    st: &Stmts,
+    m: &BatchMeta,
+    f: &NewFact<'_>,
+    known_to: Option<&str>,
+) -> Result<Option<i64>> {
     let (row, n_rows) = (f.row as i64, f.n_rows as i64);
-    let r = tx
-        .query_opt(
-            &st.insert_current,
-            &[
-                &f.uscc,
-                &m.source,
-                &m.dataset,
-                &f.key,
-                &f.period,
-                &f.date,
-                &f.end_date,
-                &f.fields,
-                &f.content_hash,
-                &m.batch_id,
-                &row,
-                &n_rows,
-                &m.delivered_on,
-                &m.ingested_at,
-            ],
-        )
-        .map_err(be)?;
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+        &f.uscc,
+        &m.source,
+        &m.dataset,
+        &f.key,
+        &f.period,
+        &f.date,
+        &f.end_date,
+        &f.fields,
+        &f.content_hash,
+        &m.batch_id,
+        &row,
+        &n_rows,
+        &m.delivered_on,
+    ];
+    let stmt = match &known_to {
+        Some(k) => {
+            params.push(k);
+            &st.insert_history
+        }
+        None => &st.insert_current,
+    };
+    params.push(&m.ingested_at);
+    let r = tx.query_opt(stmt, &params).map_err(be)?;
     Ok(r.map(|r| r.get(0)))
-}
-
-/// Inserts a historical version of a fact, known until `known_to`. Returns the new fact id.
-fn insert_history(tx: &mut Transaction<'_>, st: &Stmts, m: &BatchMeta, f: &NewFact<'_>, known_to: &str) -> Result<i64> {
-    let (row, n_rows) = (f.row as i64, f.n_rows as i64);
-    let r = tx
-        .query_one(
-            &st.insert_history,
-            &[
-                &f.uscc,
-                &m.source,
-                &m.dataset,
-                &f.key,
-                &f.period,
-                &f.date,
-                &f.end_date,
-                &f.fields,
-                &f.content_hash,
-                &m.batch_id,
-                &row,
-                &n_rows,
-                &m.delivered_on,
-                &known_to,
-                &m.ingested_at,
-            ],
-        )
-        .map_err(be)?;
-    Ok(r.get(0))
 }
 
 fn stored(r: &Row) -> StoredFact {
