@@ -246,27 +246,40 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
         }
         Ok(parsed) => {
             counts.rows_read = parsed.rows_read;
-            for r in &parsed.records {
-                let date = r.date.map(|d| d.to_string());
-                let end = r.end_date.map(|d| d.to_string());
-                let out = w.put_fact(&NewFact {
-                    uscc: r.uscc.as_str(),
-                    key: &r.key,
-                    period: r.period.as_deref(),
-                    date: date.as_deref(),
-                    end_date: end.as_deref(),
-                    fields: &r.fields,
-                    content_hash: &r.content_hash,
-                    row: r.row,
-                    n_rows: r.n_rows,
-                })?;
-                match out {
-                    PutOutcome::Inserted | PutOutcome::Backdated => counts.inserted += 1,
-                    PutOutcome::Replaced => counts.replaced += 1,
-                    PutOutcome::Unchanged => counts.unchanged += 1,
+            // In slices, so that a backend that loads in bulk (PostgreSQL's COPY) holds a bounded amount.
+            for slice in parsed.records.chunks(PUT_SLICE) {
+                let dates: Vec<(Option<String>, Option<String>)> = slice
+                    .iter()
+                    .map(|r| (r.date.map(|d| d.to_string()), r.end_date.map(|d| d.to_string())))
+                    .collect();
+                let facts: Vec<NewFact<'_>> = slice
+                    .iter()
+                    .zip(&dates)
+                    .map(|(r, (date, end))| NewFact {
+                        uscc: r.uscc.as_str(),
+                        key: &r.key,
+                        period: r.period.as_deref(),
+                        date: date.as_deref(),
+                        end_date: end.as_deref(),
+                        fields: &r.fields,
+                        content_hash: &r.content_hash,
+                        row: r.row,
+                        n_rows: r.n_rows,
+                    })
+                    .collect();
+                for out in w.put_facts(&facts)? {
+                    match out {
+                        PutOutcome::Inserted | PutOutcome::Backdated => counts.inserted += 1,
+                        PutOutcome::Replaced => counts.replaced += 1,
+                        PutOutcome::Unchanged => counts.unchanged += 1,
+                    }
                 }
                 if p.register {
-                    new_firms.push((r.uscc, r.reg_no.as_deref().and_then(|s| RegNo::parse(s).ok())));
+                    new_firms.extend(
+                        slice
+                            .iter()
+                            .map(|r| (r.uscc, r.reg_no.as_deref().and_then(|s| RegNo::parse(s).ok()))),
+                    );
                 }
             }
             for q in &parsed.quarantine {
@@ -303,6 +316,9 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
     p.report.counts = counts;
     Ok(new_firms)
 }
+
+/// Facts handed to the store at once.
+const PUT_SLICE: usize = 20_000;
 
 /// Group commit: a transaction is committed after this many source rows or files, whichever first.
 const GROUP_ROWS: u64 = 500_000;

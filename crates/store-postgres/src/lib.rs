@@ -136,6 +136,9 @@ const LOCK_MIGRATE: i64 = 0x7879_0001;
 const LOCK_WRITER: i64 = 0x7879_0002;
 const LOCK_RUNS: i64 = 0x7879_0003;
 
+/// Facts written before the first refresh of the planner's statistics (see [`Growth`]).
+const ANALYZE_MIN: u64 = 20_000;
+
 /// Rows per multi-row insert of a scoring run.
 const RUN_CHUNK: usize = 5_000;
 
@@ -179,6 +182,12 @@ struct Stmts {
     /// Inserts a historical version (known_to set); returns the new fact id.
     insert_history: Statement,
     current: Statement,
+    /// The current versions of many keys of one source and dataset.
+    current_many: Statement,
+    /// Closes many versions at one date.
+    close_many: Statement,
+    /// Points the closed versions at the current versions of their keys.
+    supersede_many: Statement,
     at: Statement,
     next_from: Statement,
     set_known_to: Statement,
@@ -202,6 +211,12 @@ impl Stmts {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  RETURNING fact_id")?,
             current: p("SELECT fact_id, content_hash, known_from FROM facts WHERE source = $1 AND dataset = $2 AND key = $3 AND known_to IS NULL")?,
+            current_many: p("SELECT key, fact_id, content_hash, known_from FROM facts
+                 WHERE source = $1 AND dataset = $2 AND key = ANY($3) AND known_to IS NULL")?,
+            close_many: p("UPDATE facts SET known_to = $1 WHERE fact_id = ANY($2)")?,
+            supersede_many: p("UPDATE facts o SET superseded_by = n.fact_id FROM facts n
+                 WHERE o.fact_id = ANY($1) AND n.source = o.source AND n.dataset = o.dataset AND n.key = o.key
+                 AND n.known_to IS NULL")?,
             at: p("SELECT fact_id, content_hash FROM facts WHERE source = $1 AND dataset = $2 AND key = $3
                  AND known_from <= $4 AND known_to > $4 ORDER BY known_from DESC LIMIT 1")?,
             next_from: p("SELECT min(known_from) FROM facts WHERE source = $1 AND dataset = $2 AND key = $3 AND known_from > $4")?,
@@ -223,6 +238,7 @@ impl Stmts {
 pub struct PgStore {
     client: RefCell<Client>,
     st: Stmts,
+    growth: Growth,
 }
 
 impl PgStore {
@@ -242,9 +258,17 @@ impl PgStore {
         }
         migrate(&mut client)?;
         let st = Stmts::prepare(&mut client)?;
+        let analysed: f32 = client
+            .query_one("SELECT reltuples FROM pg_class WHERE oid = 'facts'::regclass", &[])
+            .map_err(be)?
+            .get(0);
         Ok(PgStore {
             client: RefCell::new(client),
             st,
+            growth: Growth {
+                analysed_at: analysed.max(0.0) as u64,
+                since: 0,
+            },
         })
     }
 
@@ -312,6 +336,32 @@ struct Writer<'s> {
     tx: Transaction<'s>,
     st: &'s Stmts,
     meta: Option<BatchMeta>,
+    growth: &'s mut Growth,
+}
+
+/// The facts table's size when its planner statistics were last refreshed, and the facts written since.
+/// A bulk load into a small table outgrows the statistics the planner had when it cached the writer's
+/// plans: a fact was then looked up through the (source, dataset) prefix of the index and filtered by key,
+/// a scan of the whole dataset per lookup. The writer refreshes the statistics (ANALYZE, which sees the
+/// transaction's own rows) each time the table has grown by as much as it held, so that the plans are
+/// made again for its size: a handful of times over a district's load.
+#[derive(Default)]
+struct Growth {
+    analysed_at: u64,
+    since: u64,
+}
+
+impl Writer<'_> {
+    fn grew(&mut self, n: u64) -> Result<()> {
+        let g = &mut *self.growth;
+        g.since += n;
+        if g.since >= ANALYZE_MIN.max(g.analysed_at) {
+            self.tx.batch_execute("ANALYZE facts").map_err(be)?;
+            g.analysed_at += g.since;
+            g.since = 0;
+        }
+        Ok(())
+    }
 }
 
 impl Writer<'_> {
@@ -374,6 +424,58 @@ impl BatchWriter for Writer<'_> {
             .ok_or_else(|| StoreError::Backend(format!("could not replace fact {}", f.key)))?;
         self.tx.execute(&self.st.set_superseded, &[&new, &old]).map_err(be)?;
         Ok(PutOutcome::Replaced)
+    }
+
+    /// In bulk: one query finds the keys' current versions, one update closes the replaced ones, COPY
+    /// writes the new versions in the given order (so that their ids are drawn in that order, as one
+    /// `put_fact` after another would draw them), and one update links the closed versions to their
+    /// successors. A call with a key twice, or with a late (backdated) delivery, is stored one fact at a
+    /// time instead (before anything is written), since each fact then depends on the one before it.
+    fn put_facts(&mut self, facts: &[NewFact<'_>]) -> Result<Vec<PutOutcome>> {
+        let m = self.meta.clone().ok_or_else(no_batch)?;
+        self.grew(facts.len() as u64)?;
+        let one_by_one = |w: &mut Self| -> Result<Vec<PutOutcome>> { facts.iter().map(|f| w.put_fact(f)).collect() };
+        let mut seen = std::collections::HashSet::with_capacity(facts.len());
+        if facts.len() < 2 || !facts.iter().all(|f| seen.insert(f.key)) {
+            return one_by_one(self);
+        }
+        let keys: Vec<&str> = facts.iter().map(|f| f.key).collect();
+        let mut current = std::collections::HashMap::with_capacity(facts.len());
+        for r in self
+            .tx
+            .query(&self.st.current_many, &[&m.source, &m.dataset, &keys])
+            .map_err(be)?
+        {
+            let (key, id, hash, from): (String, i64, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
+            current.insert(key, (id, hash, from));
+        }
+        let mut out = Vec::with_capacity(facts.len());
+        let mut closed: Vec<i64> = Vec::new();
+        for f in facts {
+            out.push(match current.get(f.key) {
+                None => PutOutcome::Inserted,
+                Some((_, _, from)) if m.delivered_on < *from => return one_by_one(self),
+                Some((_, hash, _)) if hash == f.content_hash => PutOutcome::Unchanged,
+                Some((id, _, _)) => {
+                    closed.push(*id);
+                    PutOutcome::Replaced
+                }
+            });
+        }
+        if !closed.is_empty() {
+            self.tx
+                .execute(&self.st.close_many, &[&m.delivered_on, &closed])
+                .map_err(be)?;
+        }
+        copy_facts(
+            &mut self.tx,
+            &m,
+            facts.iter().zip(&out).filter(|(_, o)| **o != PutOutcome::Unchanged),
+        )?;
+        if !closed.is_empty() {
+            self.tx.execute(&self.st.supersede_many, &[&closed]).map_err(be)?;
+        }
+        Ok(out)
     }
 
     fn retire_absent(&mut self, uscc: &str, period: Option<&str>, keep: &[&str]) -> Result<u64> {
@@ -456,6 +558,62 @@ impl BatchWriter for Writer<'_> {
     fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().map_err(be)
     }
+}
+
+/// Writes current versions with COPY (binary format), in the iterator's order.
+fn copy_facts<'f: 'i, 'i>(
+    tx: &mut Transaction<'_>,
+    m: &BatchMeta,
+    facts: impl Iterator<Item = (&'i NewFact<'f>, &'i PutOutcome)>,
+) -> Result<()> {
+    use postgres::binary_copy::BinaryCopyInWriter;
+    use postgres::types::Type;
+    let sink = tx
+        .copy_in(
+            "COPY facts (uscc, source, dataset, key, period, event_date, end_date, fields, content_hash, batch_id, \
+             row, n_rows, known_from, ingested_at) FROM STDIN (FORMAT binary)",
+        )
+        .map_err(be)?;
+    let (t, i) = (Type::TEXT, Type::INT8);
+    let types = [
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        i.clone(),
+        i,
+        t.clone(),
+        t,
+    ];
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for (f, _) in facts {
+        let (row, n_rows) = (f.row as i64, f.n_rows as i64);
+        w.write(&[
+            &f.uscc,
+            &m.source,
+            &m.dataset,
+            &f.key,
+            &f.period,
+            &f.date,
+            &f.end_date,
+            &f.fields,
+            &f.content_hash,
+            &m.batch_id,
+            &row,
+            &n_rows,
+            &m.delivered_on,
+            &m.ingested_at,
+        ])
+        .map_err(be)?;
+    }
+    w.finish().map_err(be)?;
+    Ok(())
 }
 
 /// Inserts a version of a fact: the current one (`known_to` None; nothing is inserted, and None returned, when
@@ -1159,11 +1317,16 @@ impl Store for PgStore {
     }
 
     fn begin<'s>(&'s mut self) -> Result<Box<dyn BatchWriter + 's>> {
-        let PgStore { client, st } = self;
+        let PgStore { client, st, growth } = self;
         let mut tx = client.get_mut().transaction().map_err(be)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_WRITER])
             .map_err(be)?;
-        Ok(Box::new(Writer { tx, st, meta: None }))
+        Ok(Box::new(Writer {
+            tx,
+            st,
+            meta: None,
+            growth,
+        }))
     }
 
     fn crosswalk(&self) -> Result<Vec<(String, Option<String>)>> {

@@ -105,6 +105,19 @@ fn postgres_passes_the_conformance_story() {
 }
 
 #[test]
+fn postgres_bulk_writes_store_what_single_writes_store() {
+    let (da, db) = (TestDb::create(), TestDb::create());
+    xinyong_store::conformance::bulk(&mut da.connect(), &mut db.connect());
+    // And what SQLite stores one at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let dc = TestDb::create();
+    xinyong_store::conformance::bulk(
+        &mut dc.connect(),
+        &mut SqliteStore::open(&dir.path().join("one.db")).unwrap(),
+    );
+}
+
+#[test]
 fn postgres_exports_and_imports() {
     let (da, db) = (TestDb::create(), TestDb::create());
     xinyong_store::conformance::round_trip(&mut da.connect(), &mut db.connect());

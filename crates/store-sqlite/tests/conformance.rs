@@ -14,3 +14,11 @@ fn sqlite_exports_and_imports() {
     let mut b = xinyong_store_sqlite::SqliteStore::open(&dir.path().join("b.db")).unwrap();
     xinyong_store::conformance::round_trip(&mut a, &mut b);
 }
+
+#[test]
+fn sqlite_bulk_writes_store_what_single_writes_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = xinyong_store_sqlite::SqliteStore::open(&dir.path().join("a.db")).unwrap();
+    let mut b = xinyong_store_sqlite::SqliteStore::open(&dir.path().join("b.db")).unwrap();
+    xinyong_store::conformance::bulk(&mut a, &mut b);
+}

@@ -312,6 +312,101 @@ fn results(store: &mut dyn Store) {
     assert!(store.run_benchmarks("none").is_err());
 }
 
+/// Bulk writing: the same batches written with `put_facts` into `bulk` and one `put_fact` at a time into
+/// `one` (both fresh, of any backends) give the same outcomes and the same export — fact ids, history,
+/// supersession links — across new keys, unchanged and replaced versions interleaved in one call, a late
+/// (backdated) delivery, a key twice in one call, and calls of one fact and of none.
+pub fn bulk(bulk: &mut dyn Store, one: &mut dyn Store) {
+    use PutOutcome::*;
+    let (u, v) = ("91110000600037341L", "91330604MA2C00002Y");
+    let ds = "lender.bank.loans";
+    let h = |k: &str, n: u32| format!("h-{k}-{n}");
+    // (batch, delivered on, facts as (firm, key, version), expected outcomes)
+    type Step<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str, u32)>, Vec<PutOutcome>);
+    let steps: Vec<Step> = vec![
+        (
+            "b1",
+            "2025-02-10",
+            vec![(u, "A", 1), (u, "B", 1), (v, "C", 1), (v, "D", 1), (u, "E", 1)],
+            vec![Inserted; 5],
+        ),
+        (
+            "b2",
+            "2025-03-10",
+            vec![
+                (u, "A", 1),
+                (u, "B", 2),
+                (v, "F", 1),
+                (v, "C", 2),
+                (u, "G", 1),
+                (u, "E", 1),
+            ],
+            vec![Unchanged, Replaced, Inserted, Replaced, Inserted, Unchanged],
+        ),
+        // Between b1 and b2: B's late version is history; H is new.
+        (
+            "b3",
+            "2025-02-20",
+            vec![(u, "B", 9), (u, "H", 1)],
+            vec![Backdated, Inserted],
+        ),
+        // A key twice in one call: the second replaces the first.
+        (
+            "b4",
+            "2025-04-10",
+            vec![(v, "I", 1), (u, "A", 2), (v, "I", 2)],
+            vec![Inserted, Replaced, Replaced],
+        ),
+        ("b5", "2025-05-10", vec![(v, "D", 3)], vec![Replaced]),
+        ("b6", "2025-06-10", vec![], vec![]),
+    ];
+    for (bid, date, facts, expected) in &steps {
+        let m = meta(bid, ds, date);
+        let fields: Vec<(String, String, String)> = facts
+            .iter()
+            .map(|(_, k, n)| (format!("k|2025-01|{k}"), format!("{{\"v\":{n}}}"), h(k, *n)))
+            .collect();
+        let nf: Vec<NewFact<'_>> = facts
+            .iter()
+            .zip(&fields)
+            .enumerate()
+            .map(|(i, ((firm, _, _), (key, f, hash)))| fact(firm, key, "2025-01", f, hash, i as u64 + 2))
+            .collect();
+        for (out, in_bulk) in [(write(bulk, &m, &nf, true), true), (write(one, &m, &nf, false), false)] {
+            assert_eq!(&out, expected, "batch {bid}, bulk {in_bulk}");
+        }
+    }
+    let (a, b) = (export_all(bulk), export_all(one));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "bulk and one at a time store the same");
+    }
+    assert_eq!(bulk.content_hash().unwrap(), one.content_hash().unwrap());
+    assert_eq!(
+        fields_as_of(bulk, u, Some("2025-02-25")),
+        [
+            "k|2025-01|A {\"v\":1}",
+            "k|2025-01|B {\"v\":9}",
+            "k|2025-01|E {\"v\":1}",
+            "k|2025-01|H {\"v\":1}"
+        ]
+    );
+}
+
+/// One batch, in bulk or one fact at a time.
+fn write(store: &mut dyn Store, m: &BatchMeta, facts: &[NewFact<'_>], in_bulk: bool) -> Vec<PutOutcome> {
+    let mut w = store.begin().expect("begin");
+    w.start_batch(m).expect("start");
+    let out = if in_bulk {
+        w.put_facts(facts).expect("put_facts")
+    } else {
+        facts.iter().map(|f| w.put_fact(f).expect("put")).collect()
+    };
+    w.end_batch(BatchCounts::default(), &[]).expect("end");
+    w.commit().expect("commit");
+    out
+}
+
 /// Every record of a store's export.
 pub fn export_all(store: &dyn Store) -> Vec<Record> {
     let mut out = Vec::new();

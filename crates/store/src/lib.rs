@@ -108,6 +108,11 @@ pub trait BatchWriter {
     /// Starts a batch; facts, quarantine rows and chunks that follow belong to it.
     fn start_batch(&mut self, meta: &BatchMeta) -> Result<()>;
     fn put_fact(&mut self, f: &NewFact<'_>) -> Result<PutOutcome>;
+    /// Stores facts in order, exactly as `put_fact` on each in turn would: the same outcomes, and new fact
+    /// ids drawn in the same order. A backend may load them in bulk (PostgreSQL uses COPY).
+    fn put_facts(&mut self, facts: &[NewFact<'_>]) -> Result<Vec<PutOutcome>> {
+        facts.iter().map(|f| self.put_fact(f)).collect()
+    }
     fn quarantine(&mut self, q: &QuarantineRow<'_>) -> Result<()>;
     fn add_chunk(&mut self, c: &ArchiveChunk) -> Result<()>;
     /// Snapshot replacement by set: closes the current facts of this source and dataset for the firm
