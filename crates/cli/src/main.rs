@@ -35,7 +35,7 @@ enum Cmd {
     /// Generate the demo district (or reuse it), ingest it, and print what the store holds.
     Demo(store_cmd::DemoArgs),
     /// Print what the store holds: firms, facts by source, quarantined rows by reason.
-    Stats(store_cmd::DbArgs),
+    Stats(store_cmd::StatsArgs),
     /// Show a stored fact, its provenance and its raw source row.
     Fact(store_cmd::FactArgs),
     /// List quarantined rows.

@@ -18,6 +18,16 @@ pub struct DbArgs {
 }
 
 #[derive(Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Also print the content hash of the facts, their history, quarantine and batches (the same on every
+    /// backend for the same content: how a migration or a restore is checked).
+    #[arg(long)]
+    pub hash: bool,
+}
+
+#[derive(Args)]
 pub struct IngestArgs {
     #[command(flatten)]
     pub db: DbArgs,
@@ -212,8 +222,13 @@ pub fn print_stats(store: &dyn Store) -> Result<()> {
     Ok(())
 }
 
-pub fn stats(a: &DbArgs) -> Result<()> {
-    print_stats(open(&a.db)?.as_ref())
+pub fn stats(a: &StatsArgs) -> Result<()> {
+    let store = open(&a.db.db)?;
+    print_stats(store.as_ref())?;
+    if a.hash {
+        println!("content hash: {}", store.content_hash()?);
+    }
+    Ok(())
 }
 
 pub fn demo(a: &DemoArgs) -> Result<()> {
