@@ -1741,6 +1741,15 @@ impl Store for PgStore {
             .collect())
     }
 
+    fn ping(&self) -> Result<()> {
+        self.client()?.simple_query("SELECT 1").map_err(be)?;
+        Ok(())
+    }
+
+    fn is_broken(&self) -> bool {
+        self.client.try_borrow().map(|c| c.is_closed()).unwrap_or(false)
+    }
+
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>> {
         self.rows(
             "SELECT event_id, uscc, date, kind, rule, before, after FROM credit_events \

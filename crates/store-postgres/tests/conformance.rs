@@ -477,3 +477,43 @@ fn the_same_writes_give_the_same_content_as_sqlite() {
     assert!(!pg.has_batch("b11").unwrap());
     assert_eq!(pg.content_hash().unwrap(), lite.content_hash().unwrap());
 }
+
+fn pg_pool(db: &TestDb, max_size: u32, wait: std::time::Duration) -> pool::Pool {
+    let url = db.url.clone();
+    pool::Pool::new(
+        &pool::PoolConfig { max_size, wait },
+        Box::new(move || Ok(Box::new(PgStore::connect(&url)?) as Box<dyn Store + Send>)),
+    )
+    .expect("pool")
+}
+
+#[test]
+fn postgres_serves_many_threads_through_the_pool() {
+    let db = TestDb::create();
+    xinyong_store::conformance::pool(&pg_pool(&db, 3, std::time::Duration::from_secs(30)), 3);
+}
+
+#[test]
+fn a_full_postgres_pool_makes_a_request_wait_then_fail_clearly() {
+    let db = TestDb::create();
+    xinyong_store::conformance::pool_wait(&pg_pool(&db, 1, std::time::Duration::from_millis(200)));
+}
+
+/// The server ends the pool's connections (a restart, an administrator's pg_terminate_backend): the next
+/// request gets a fresh connection instead of an error.
+#[test]
+fn the_pool_replaces_connections_the_server_closed() {
+    let db = TestDb::create();
+    let p = pg_pool(&db, 2, std::time::Duration::from_secs(10));
+    p.get().unwrap().stats().unwrap();
+    let ended: i64 = admin(&db.admin_url)
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1) t",
+            &[&db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended >= 1, "the pool's connection was ended");
+    let store = p.get().expect("a fresh connection");
+    store.stats().expect("it answers");
+}

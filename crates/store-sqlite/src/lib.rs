@@ -1177,6 +1177,10 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
 
+    fn ping(&self) -> Result<()> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(())).map_err(be)
+    }
+
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>> {
         let mut st = self
             .conn

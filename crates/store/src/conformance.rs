@@ -503,3 +503,47 @@ pub fn round_trip(a: &mut dyn Store, b: &mut dyn Store) {
     );
     assert_eq!(b.facts_of(u, None).unwrap()[0].fact_id, max + 1);
 }
+
+/// A pool on a fresh store (of any backend, at most `max_size` connections): many threads read and write at
+/// once through it — every write lands, once; no more connections are open than the pool's size; a request
+/// that finds every connection out waits, and fails with a clear error only after the configured wait.
+pub fn pool(pool: &crate::pool::Pool, max_size: u32) {
+    let u = "91110000600037341L";
+    let writers = 4;
+    std::thread::scope(|s| {
+        for t in 0..12u32 {
+            s.spawn(move || {
+                let mut store = pool.get().expect("a pooled connection");
+                if t < writers {
+                    let m = meta(&format!("pool-{t}"), "lender.bank.loans", "2025-02-10");
+                    let key = format!("k|2025-01|P{t}");
+                    write(&mut **store, &m, &[fact(u, &key, "2025-01", "{}", "h", 2)], true);
+                } else {
+                    store.stats().expect("stats");
+                    store.batch_ids().expect("batches");
+                }
+                let (open, _) = pool.state();
+                assert!(open <= max_size, "{open} connections open, pool of {max_size}");
+            });
+        }
+    });
+    let store = pool.get().expect("a pooled connection");
+    assert_eq!(
+        store.batch_ids().unwrap().len(),
+        writers as usize,
+        "every write landed once"
+    );
+    assert_eq!(store.facts_of(u, None).unwrap().len(), writers as usize);
+}
+
+/// A pool of one connection with a short wait: a second request while the first holds it fails with the
+/// pool's error; once it is given back, the next request gets it.
+pub fn pool_wait(pool: &crate::pool::Pool) {
+    let held = pool.get().expect("first");
+    let t = std::time::Instant::now();
+    let e = pool.get().err().expect("no second connection");
+    assert!(e.to_string().contains("no store connection free"), "{e}");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(100), "it waited");
+    drop(held);
+    pool.get().expect("given back").ping().expect("ping");
+}

@@ -5,6 +5,7 @@
 //! and traits. Every enterprise-scoped row is keyed by USCC.
 
 pub mod conformance;
+pub mod pool;
 
 /// Errors from a backend, with the backend's message.
 #[derive(Debug, thiserror::Error)]
@@ -481,4 +482,12 @@ pub trait Store {
     fn run_circles(&self, run_id: &str, group_id: Option<&str>) -> Result<Vec<String>>;
     /// Change events of a firm (or all when `uscc` is None), oldest first.
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>>;
+    /// Checks that the store still answers (a pool calls it before handing out a connection).
+    fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Whether the connection is known to be lost (a pool then drops it instead of reusing it).
+    fn is_broken(&self) -> bool {
+        false
+    }
 }
