@@ -1022,14 +1022,9 @@ fn export_all(tx: &mut Transaction<'_>, sink: &mut dyn FnMut(Record) -> Result<(
     sink(Record::ContentHash(h))
 }
 
-/// Inserts one record (import); statements are prepared once per table.
-fn import_one(
-    tx: &mut Transaction<'_>,
-    prepared: &mut std::collections::HashMap<&'static str, Statement>,
-    rec: &Record,
-) -> Result<()> {
-    let table = rec.table();
-    let sql = match rec {
+/// The INSERT of an exported record's table (its column list is also the COPY's); None for the content hash.
+fn insert_sql(rec: &Record) -> Option<&'static str> {
+    Some(match rec {
         Record::Batch { .. } => {
             "INSERT INTO batches (batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, \
              replaced, unchanged, retired, quarantined, diagnostics) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
@@ -1071,81 +1066,70 @@ fn import_one(
         Record::Circle { .. } => {
             "INSERT INTO circles (run_id, group_id, firms, in_circles, total_amount, detail) VALUES ($1,$2,$3,$4,$5,$6)"
         }
-        Record::ContentHash(_) => return Ok(()),
-    };
-    if !prepared.contains_key(table) {
-        let st = tx.prepare(sql).map_err(be)?;
-        prepared.insert(table, st);
-    }
-    let st = &prepared[table];
+        Record::ContentHash(_) => return None,
+    })
+}
+
+/// Calls `f` with the values of an exported record, in its INSERT's column order.
+fn with_values<R>(rec: &Record, put: &mut dyn FnMut(&[&(dyn ToSql + Sync)]) -> R) -> R {
     let n = |v: u64| v as i64;
-    let r = match rec {
+    match rec {
         Record::Batch {
             meta: m,
             counts: k,
             diagnostics,
-        } => tx.execute(
-            st,
-            &[
-                &m.batch_id,
-                &m.source,
-                &m.dataset,
-                &m.file_name,
-                &m.delivered_on,
-                &m.ingested_at,
-                &n(k.rows_read),
-                &n(k.inserted),
-                &n(k.replaced),
-                &n(k.unchanged),
-                &n(k.retired),
-                &n(k.quarantined),
-                diagnostics,
-            ],
-        ),
-        Record::Chunk { batch_id, chunk } => tx.execute(
-            st,
-            &[batch_id, &i64::from(chunk.chunk), &n(chunk.first_row), &chunk.data],
-        ),
-        Record::Fact(f) => tx.execute(
-            st,
-            &[
-                &f.fact_id,
-                &f.uscc,
-                &f.source,
-                &f.dataset,
-                &f.key,
-                &f.period,
-                &f.event_date,
-                &f.end_date,
-                &f.fields,
-                &f.content_hash,
-                &f.batch_id,
-                &n(f.row),
-                &n(f.n_rows),
-                &f.known_from,
-                &f.known_to,
-                &f.ingested_at,
-                &f.superseded_by,
-            ],
-        ),
-        Record::Quarantine { id, row: q } => tx.execute(
-            st,
-            &[
-                id,
-                &q.batch_id,
-                &q.source,
-                &q.dataset,
-                &n(q.row),
-                &q.reason,
-                &q.detail.as_bytes(),
-                &q.raw.as_bytes(),
-            ],
-        ),
+        } => put(&[
+            &m.batch_id,
+            &m.source,
+            &m.dataset,
+            &m.file_name,
+            &m.delivered_on,
+            &m.ingested_at,
+            &n(k.rows_read),
+            &n(k.inserted),
+            &n(k.replaced),
+            &n(k.unchanged),
+            &n(k.retired),
+            &n(k.quarantined),
+            diagnostics,
+        ]),
+        Record::Chunk { batch_id, chunk } => {
+            put(&[batch_id, &i64::from(chunk.chunk), &n(chunk.first_row), &chunk.data])
+        }
+        Record::Fact(f) => put(&[
+            &f.fact_id,
+            &f.uscc,
+            &f.source,
+            &f.dataset,
+            &f.key,
+            &f.period,
+            &f.event_date,
+            &f.end_date,
+            &f.fields,
+            &f.content_hash,
+            &f.batch_id,
+            &n(f.row),
+            &n(f.n_rows),
+            &f.known_from,
+            &f.known_to,
+            &f.ingested_at,
+            &f.superseded_by,
+        ]),
+        Record::Quarantine { id, row: q } => put(&[
+            id,
+            &q.batch_id,
+            &q.source,
+            &q.dataset,
+            &n(q.row),
+            &q.reason,
+            &q.detail.as_bytes(),
+            &q.raw.as_bytes(),
+        ]),
         Record::Model {
             version,
             created_at,
             json,
-        } => tx.execute(st, &[version, created_at, json]),
+        } => put(&[version, created_at, json]),
         Record::Run {
             run_id,
             as_of,
@@ -1153,32 +1137,26 @@ fn import_one(
             created_at,
             firms,
             benchmarks,
-        } => tx.execute(st, &[run_id, as_of, model_version, created_at, &n(*firms), benchmarks]),
-        Record::Score { run_id, row: r } => tx.execute(
-            st,
-            &[
-                run_id,
-                &r.uscc,
-                &r.score,
-                &r.pd,
-                &r.grade,
-                &r.grade_unadjusted,
-                &r.colour,
-                &r.detail,
-            ],
-        ),
-        Record::Warning { run_id, row: w } => tx.execute(
-            st,
-            &[
-                run_id,
-                &w.uscc,
-                &i64::from(w.rule),
-                &w.colour,
-                &w.since,
-                &w.clears_on,
-                &w.evidence,
-            ],
-        ),
+        } => put(&[run_id, as_of, model_version, created_at, &n(*firms), benchmarks]),
+        Record::Score { run_id, row: r } => put(&[
+            run_id,
+            &r.uscc,
+            &r.score,
+            &r.pd,
+            &r.grade,
+            &r.grade_unadjusted,
+            &r.colour,
+            &r.detail,
+        ]),
+        Record::Warning { run_id, row: w } => put(&[
+            run_id,
+            &w.uscc,
+            &i64::from(w.rule),
+            &w.colour,
+            &w.since,
+            &w.clears_on,
+            &w.evidence,
+        ]),
         Record::Span {
             run_id,
             uscc,
@@ -1186,20 +1164,17 @@ fn import_one(
             colour,
             start,
             end,
-        } => tx.execute(st, &[run_id, uscc, &i64::from(*rule), colour, start, end]),
-        Record::Event { row: e, first_run } => tx.execute(
-            st,
-            &[
-                &e.id,
-                &e.uscc,
-                &e.date,
-                &e.kind,
-                &e.rule.map(i64::from),
-                &e.before,
-                &e.after,
-                first_run,
-            ],
-        ),
+        } => put(&[run_id, uscc, &i64::from(*rule), colour, start, end]),
+        Record::Event { row: e, first_run } => put(&[
+            &e.id,
+            &e.uscc,
+            &e.date,
+            &e.kind,
+            &e.rule.map(i64::from),
+            &e.before,
+            &e.after,
+            first_run,
+        ]),
         Record::FirmMonth {
             run_id,
             uscc,
@@ -1208,7 +1183,7 @@ fn import_one(
             score,
             grade,
             colour,
-        } => tx.execute(st, &[run_id, uscc, month, pd, score, grade, colour]),
+        } => put(&[run_id, uscc, month, pd, score, grade, colour]),
         Record::Index {
             run_id,
             month,
@@ -1216,7 +1191,7 @@ fn import_one(
             member,
             value,
             detail,
-        } => tx.execute(st, &[run_id, month, dimension, member, value, detail]),
+        } => put(&[run_id, month, dimension, member, value, detail]),
         Record::Mover {
             run_id,
             month,
@@ -1224,7 +1199,7 @@ fn import_one(
             member,
             uscc,
             delta,
-        } => tx.execute(st, &[run_id, month, dimension, member, uscc, delta]),
+        } => put(&[run_id, month, dimension, member, uscc, delta]),
         Record::Circle {
             run_id,
             group_id,
@@ -1232,14 +1207,9 @@ fn import_one(
             in_circles,
             total_amount,
             detail,
-        } => tx.execute(
-            st,
-            &[run_id, group_id, &n(*firms), &n(*in_circles), total_amount, detail],
-        ),
-        Record::ContentHash(_) => return Ok(()),
-    };
-    r.map_err(be)?;
-    Ok(())
+        } => put(&[run_id, group_id, &n(*firms), &n(*in_circles), total_amount, detail]),
+        Record::ContentHash(_) => put(&[]),
+    }
 }
 
 impl Store for PgStore {
@@ -1273,16 +1243,40 @@ impl Store for PgStore {
                 return Err(not_empty(t));
             }
         }
-        let mut prepared = std::collections::HashMap::new();
+        // Each run of records of one table is loaded with one COPY (binary), whose column types are those of
+        // the table's INSERT, prepared once.
+        let mut copies: std::collections::HashMap<&'static str, (String, Vec<postgres::types::Type>)> =
+            std::collections::HashMap::new();
         let (mut n, mut expected) = (0u64, None);
-        while let Some(rec) = next()? {
-            match rec {
-                Record::ContentHash(h) => expected = Some(h),
-                r => {
-                    import_one(&mut tx, &mut prepared, &r)?;
-                    n += 1;
+        let mut pending = next()?;
+        while let Some(first) = pending.take() {
+            let Some(sql) = insert_sql(&first) else {
+                if let Record::ContentHash(h) = first {
+                    expected = Some(h);
                 }
+                pending = next()?;
+                continue;
+            };
+            let table = first.table();
+            if !copies.contains_key(table) {
+                let types = tx.prepare(sql).map_err(be)?.params().to_vec();
+                let cols = &sql[..sql.find(" VALUES").unwrap_or(sql.len())];
+                let copy = format!("{} FROM STDIN (FORMAT binary)", cols.replacen("INSERT INTO", "COPY", 1));
+                copies.insert(table, (copy, types));
             }
+            let (copy, types) = &copies[table];
+            let mut w = postgres::binary_copy::BinaryCopyInWriter::new(tx.copy_in(copy.as_str()).map_err(be)?, types);
+            let mut rec = Some(first);
+            while let Some(r) = rec.take() {
+                if r.table() != table || matches!(r, Record::ContentHash(_)) {
+                    pending = Some(r);
+                    break;
+                }
+                with_values(&r, &mut |v| w.write(v)).map_err(be)?;
+                n += 1;
+                rec = next()?;
+            }
+            w.finish().map_err(be)?;
         }
         // New facts and quarantine rows get ids after the imported ones.
         tx.batch_execute(
