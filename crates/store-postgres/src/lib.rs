@@ -1368,6 +1368,17 @@ impl Store for PgStore {
         Ok(rows.iter().map(stored).collect())
     }
 
+    fn current_facts(&self, source: &str, dataset: &str) -> Result<Vec<StoredFact>> {
+        let rows = self.rows(
+            &format!(
+                "SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) \
+                 WHERE f.source = $1 AND f.dataset = $2 AND f.known_to IS NULL ORDER BY f.key"
+            ),
+            &[&source, &dataset],
+        )?;
+        Ok(rows.iter().map(stored).collect())
+    }
+
     fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk> {
         let r = self
             .client()?

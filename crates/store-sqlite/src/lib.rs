@@ -807,6 +807,16 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
 
+    fn current_facts(&self, source: &str, dataset: &str) -> Result<Vec<StoredFact>> {
+        let sql = format!(
+            "SELECT {FACT_COLS} FROM facts f JOIN batches b USING (batch_id) \
+             WHERE f.source=?1 AND f.dataset=?2 AND f.known_to IS NULL ORDER BY f.key"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(be)?;
+        let rows = st.query_map([source, dataset], stored).map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
     fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk> {
         self.conn
             .query_row(

@@ -122,6 +122,14 @@ pub fn run(store: &mut dyn Store) {
         fields_as_of(store, u, Some("2025-01-01")).is_empty(),
         "nothing was known before the first delivery"
     );
+    let current: Vec<String> = store
+        .current_facts("bank01", ds)
+        .unwrap()
+        .into_iter()
+        .map(|f| format!("{} {}", f.key, f.fields))
+        .collect();
+    assert_eq!(current, ["k|2025-01|L1 {\"a\":2}"], "current facts of a dataset");
+    assert!(store.current_facts("bank02", ds).unwrap().is_empty());
     // A delivery dated between the two, arriving late: it becomes history, the current version stays.
     let out = batch(
         store,

@@ -445,6 +445,9 @@ pub trait Store {
     /// The facts of one firm as known on `as_of` (YYYY-MM-DD): the versions current then.
     fn facts_of(&self, uscc: &str, as_of: Option<&str>) -> Result<Vec<StoredFact>>;
     /// The archive chunk holding `row` of a batch.
+    /// The current versions of every fact of one source's dataset (e.g. the register, for the search index),
+    /// in key order.
+    fn current_facts(&self, source: &str, dataset: &str) -> Result<Vec<StoredFact>>;
     fn chunk_for(&self, batch_id: &str, row: u64) -> Result<ArchiveChunk>;
     fn stats(&self) -> Result<StoreStats>;
     /// Quarantine rows, optionally only those whose reason starts with `reason_prefix`.
