@@ -1,13 +1,15 @@
 //! End-to-end tests of the credit models on a small generated district: a scoring run is stored and
 //! consistent, one firm scored alone gets exactly what it gets in the batch, and scoring as of a past date
 //! reproduces what was computed then, whatever was delivered later.
+//!
+//! Each test runs on both stores: a SQLite file and a fresh database on the local PostgreSQL server (see
+//! `common`; an unreachable server fails the test). The demo is SQLite only: it is the embedded store's command.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use xinyong_store::Store;
 
 mod common;
-use common::run;
+use common::{both, run, Db};
 
 fn tmp(name: &str) -> PathBuf {
     common::tmp("credit", name)
@@ -46,80 +48,110 @@ fn deliveries_until(src: &Path, dst: &Path, day: &str) -> usize {
     n
 }
 
-fn db_with(name: &str, until: Option<&str>) -> PathBuf {
-    let d = tmp(name);
-    let db = d.join("x.db");
+/// Ingests the district (or only the deliveries made on or before `until`) into `db`; `dir`: a scratch folder.
+fn ingest_into(db: &Db, dir: &Path, until: Option<&str>) {
     let src = district().join("sources");
-    let dir = match until {
+    let from = match until {
         Some(day) => {
-            let part = d.join("part");
-            assert!(deliveries_until(&src, &part, day) > 0);
+            let part = dir.join("part");
+            if !part.exists() {
+                assert!(deliveries_until(&src, &part, day) > 0);
+            }
             part
         }
         None => src,
     };
-    run(&["ingest", "--db", db.to_str().unwrap(), dir.to_str().unwrap()]);
-    db
+    run(&["ingest", "--db", &db.arg(), from.to_str().unwrap()]);
 }
 
 #[test]
 fn a_scoring_run_is_stored_and_consistent() {
-    let db = db_with("run", None);
-    let out = run(&["score", "--db", db.to_str().unwrap(), "--train"]);
-    assert!(out.contains("scored "), "{out}");
-    let store = xinyong_store_sqlite::SqliteStore::open(&db).expect("open");
+    let d = tmp("run");
+    for db in both(&d) {
+        let _on = db.checking();
+        ingest_into(&db, &d, None);
+        check_run(&db);
+    }
+}
+
+fn check_run(db: &Db) {
+    let out = run(&["score", "--db", &db.arg(), "--train"]);
+    assert!(out.contains("scored "), "[{db}] {out}");
+    let store = db.open();
     let runs = store.runs().expect("runs");
-    assert_eq!(runs.len(), 1);
+    assert_eq!(runs.len(), 1, "[{db}]");
     let scores = store.run_scores(&runs[0].run_id).expect("scores");
-    assert!(scores.len() > 500, "{} firms scored", scores.len());
+    assert!(scores.len() > 500, "[{db}] {} firms scored", scores.len());
     let cfg = xinyong_credit::ScoringConfig::builtin();
     let mut reds = 0;
     for s in &scores {
         let (uscc, pd, grade, colour) = (&s.uscc, &s.pd, &s.grade, &s.colour);
-        assert!((0.0..=1.0).contains(pd));
-        assert!(cfg.grades.iter().any(|g| &g.grade == grade), "{grade}");
+        assert!((0.0..=1.0).contains(pd), "[{db}] PD {pd} of {uscc}");
+        assert!(cfg.grades.iter().any(|g| &g.grade == grade), "[{db}] {grade}");
         let detail: xinyong_credit::FirmScore =
             serde_json::from_str(&store.run_score(&runs[0].run_id, uscc).unwrap().unwrap()).unwrap();
-        assert!(detail.forces.iter().all(|f| (0.0..=100.0).contains(f)));
+        assert!(detail.forces.iter().all(|f| (0.0..=100.0).contains(f)), "[{db}] {uscc}");
         if colour.as_deref() == Some("red") {
             reds += 1;
-            assert_eq!(grade, &cfg.red_cap, "a red warning caps the grade");
+            assert_eq!(grade, &cfg.red_cap, "[{db}] a red warning caps the grade");
         } else {
-            assert_eq!(detail.grade, detail.grade_unadjusted);
+            assert_eq!(detail.grade, detail.grade_unadjusted, "[{db}] {uscc}");
         }
         // Reasons and warnings cite stored facts of this firm or of its counterparties.
         for r in &detail.reasons {
             for e in &r.evidence {
-                let f = store.fact(e.fact_id).expect("cited fact exists");
+                let f = store
+                    .fact(e.fact_id)
+                    .unwrap_or_else(|err| panic!("[{db}] cited fact {} of {uscc}: {err}", e.fact_id));
                 assert_eq!(
                     (f.source.as_str(), f.dataset.as_str()),
-                    (e.source.as_str(), e.dataset.as_str())
+                    (e.source.as_str(), e.dataset.as_str()),
+                    "[{db}] fact {} cited by {uscc}",
+                    e.fact_id
                 );
             }
         }
         for w in &detail.warnings {
-            assert!(!w.evidence.is_empty(), "warning {} of {uscc} has no evidence", w.rule);
+            assert!(
+                !w.evidence.is_empty(),
+                "[{db}] warning {} of {uscc} has no evidence",
+                w.rule
+            );
             for id in &w.evidence {
-                store.fact(*id).expect("cited fact exists");
+                store
+                    .fact(*id)
+                    .unwrap_or_else(|err| panic!("[{db}] fact {id} cited by warning {} of {uscc}: {err}", w.rule));
             }
         }
     }
-    assert!(reds > 0);
+    assert!(reds > 0, "[{db}] no red firm");
     let idx = store.run_index(&runs[0].run_id, Some("district")).unwrap();
-    assert_eq!(idx.first().map(|x| x.3.round()), Some(100.0), "the base month is 100");
+    assert_eq!(
+        idx.first().map(|x| x.3.round()),
+        Some(100.0),
+        "[{db}] the base month is 100"
+    );
     // Scoring again with the stored model replaces the run and records no event twice.
     let events = store.credit_events(None).unwrap().len();
-    assert!(events > 0);
-    run(&["score", "--db", db.to_str().unwrap()]);
-    assert_eq!(store.credit_events(None).unwrap().len(), events);
-    assert_eq!(store.runs().unwrap().len(), 1);
+    assert!(events > 0, "[{db}] no credit events");
+    run(&["score", "--db", &db.arg()]);
+    assert_eq!(store.credit_events(None).unwrap().len(), events, "[{db}] events");
+    assert_eq!(store.runs().unwrap().len(), 1, "[{db}] runs");
 }
 
 #[test]
 fn one_firm_alone_gets_what_it_gets_in_the_batch() {
-    let db = db_with("alone", None);
-    run(&["score", "--db", db.to_str().unwrap(), "--train"]);
-    let store = xinyong_store_sqlite::SqliteStore::open(&db).expect("open");
+    let d = tmp("alone");
+    for db in both(&d) {
+        let _on = db.checking();
+        ingest_into(&db, &d, None);
+        check_alone(&db);
+    }
+}
+
+fn check_alone(db: &Db) {
+    run(&["score", "--db", &db.arg(), "--train"]);
+    let store = db.open();
     let run_id = store.runs().unwrap()[0].run_id.clone();
     let as_of = store.runs().unwrap()[0].as_of.clone();
     let rules = xinyong_credit::warnings::builtin_rules();
@@ -128,59 +160,75 @@ fn one_firm_alone_gets_what_it_gets_in_the_batch() {
     for uscc in scores.iter().step_by(7).map(|s| &s.uscc) {
         let batch: xinyong_credit::FirmScore =
             serde_json::from_str(&store.run_score(&run_id, uscc).unwrap().unwrap()).unwrap();
-        let alone = xinyong_app::credit::score_firms(&store, std::slice::from_ref(uscc), &as_of, &rules)
-            .expect("score alone")
+        let alone = xinyong_app::credit::score_firms(&*store, std::slice::from_ref(uscc), &as_of, &rules)
+            .unwrap_or_else(|e| panic!("[{db}] score {uscc} alone: {e}"))
             .remove(0);
-        assert_eq!(alone.score.to_bits(), batch.score.to_bits(), "points of {uscc}");
-        assert_eq!(alone.pd.to_bits(), batch.pd.to_bits(), "PD of {uscc}");
-        assert_eq!(alone, batch, "{uscc}");
+        assert_eq!(alone.score.to_bits(), batch.score.to_bits(), "[{db}] points of {uscc}");
+        assert_eq!(alone.pd.to_bits(), batch.pd.to_bits(), "[{db}] PD of {uscc}");
+        assert_eq!(alone, batch, "[{db}] {uscc}");
         checked += 1;
     }
-    assert!(checked > 50);
+    assert!(checked > 50, "[{db}] {checked} firms checked");
 }
 
 #[test]
 fn scoring_as_of_a_past_date_reproduces_what_was_computed_then() {
+    let d = tmp("asof");
+    let stores = [
+        (Db::sqlite(d.join("early.db")), Db::sqlite(d.join("full.db"))),
+        (Db::postgres(), Db::postgres()),
+    ];
+    for (early, full) in &stores {
+        let _on = early.checking();
+        check_as_of(early, full, &d);
+    }
+}
+
+fn check_as_of(early: &Db, full: &Db, d: &Path) {
     let day = "2025-07-10";
     // What the platform computed on that day, with only what had been delivered by then.
-    let early = db_with("early", Some(day));
-    let model = early.with_file_name("model.json");
+    ingest_into(early, d, Some(day));
+    let model = d.join(format!("model-{early}.json"));
     let first = run(&[
         "score",
         "--db",
-        early.to_str().unwrap(),
+        &early.arg(),
         "--train",
         "--as-of",
         day,
         "--export-model",
         model.to_str().unwrap(),
     ]);
-    assert!(first.contains(&format!("as of {day}")), "{first}");
+    assert!(first.contains(&format!("as of {day}")), "[{early}] {first}");
     // Everything delivered since, then the same date again with the same model.
-    let full = db_with("full", None);
+    ingest_into(full, d, None);
     run(&[
         "score",
         "--db",
-        full.to_str().unwrap(),
+        &full.arg(),
         "--as-of",
         day,
         "--model",
         model.to_str().unwrap(),
     ]);
-    let a = xinyong_store_sqlite::SqliteStore::open(&early).unwrap();
-    let b = xinyong_store_sqlite::SqliteStore::open(&full).unwrap();
+    let a = early.open();
+    let b = full.open();
     let (ra, rb) = (a.runs().unwrap()[0].run_id.clone(), b.runs().unwrap()[0].run_id.clone());
-    assert_eq!(ra, rb, "same date, same model");
+    assert_eq!(ra, rb, "[{early}] same date, same model");
     let sa = a.run_scores(&ra).unwrap();
-    assert_eq!(sa, b.run_scores(&rb).unwrap());
+    assert_eq!(sa, b.run_scores(&rb).unwrap(), "[{early}] scores");
     // Fact ids are each store's own numbering (the two stores ingested different file sets in different
     // orders); everything else must be equal.
     for uscc in sa.iter().map(|s| &s.uscc) {
         let x = without_ids(&a.run_score(&ra, uscc).unwrap().unwrap());
         let y = without_ids(&b.run_score(&rb, uscc).unwrap().unwrap());
-        assert_eq!(x, y, "{uscc}");
+        assert_eq!(x, y, "[{early}] {uscc}");
     }
-    assert_eq!(a.run_index(&ra, None).unwrap(), b.run_index(&rb, None).unwrap());
+    assert_eq!(
+        a.run_index(&ra, None).unwrap(),
+        b.run_index(&rb, None).unwrap(),
+        "[{early}] index"
+    );
 }
 
 fn without_ids(json: &str) -> serde_json::Value {

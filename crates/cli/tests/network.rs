@@ -6,13 +6,16 @@
 //!
 //! Needs python3 with networkx (`pip install networkx`; .ci/run installs it). A missing networkx fails the
 //! test rather than skipping it.
+//!
+//! The tests that read a stored district run on both stores: a SQLite file and a database on the local PostgreSQL
+//! server (see `common`; an unreachable server fails the test).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 mod common;
-use common::run;
+use common::{run, Db};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -22,25 +25,39 @@ fn tmp(name: &str) -> PathBuf {
     common::tmp("network", name)
 }
 
-/// A small district (600 firms, 3 years), ingested and scored once per test binary.
-fn store() -> &'static Path {
-    static DB: OnceLock<PathBuf> = OnceLock::new();
-    DB.get_or_init(|| {
+/// A small district (600 firms, 3 years), generated once per test binary.
+fn district() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let d = tmp("district");
         let mut c = xinyong_gen::GenConfig::demo(11);
         c.enterprises = 600;
         c.invoice_mean_yuan = 400_000.0;
         xinyong_gen::generate(&c, &d, &|_, _, _| {}).expect("generate");
-        let db = d.join("x.db");
-        run(&[
-            "ingest",
-            "--db",
-            db.to_str().unwrap(),
-            d.join("sources").to_str().unwrap(),
-        ]);
-        run(&["score", "--db", db.to_str().unwrap(), "--train"]);
-        db
+        d
     })
+}
+
+fn ingest_and_score(db: Db) -> Db {
+    run(&[
+        "ingest",
+        "--db",
+        &db.arg(),
+        district().join("sources").to_str().unwrap(),
+    ]);
+    run(&["score", "--db", &db.arg(), "--train"]);
+    db
+}
+
+/// The district ingested and scored into each store once per test binary: the SQLite file, then a
+/// PostgreSQL database (held for the whole run; the next run drops it, see `common::FreshDb`).
+fn stores() -> [&'static Db; 2] {
+    static LITE: OnceLock<Db> = OnceLock::new();
+    static PG: OnceLock<Db> = OnceLock::new();
+    [
+        LITE.get_or_init(|| ingest_and_score(Db::sqlite(district().join("x.db")))),
+        PG.get_or_init(|| ingest_and_score(Db::postgres())),
+    ]
 }
 
 fn networkx_agrees(dir: &Path) {
@@ -70,19 +87,19 @@ fn networkx_agrees(dir: &Path) {
 
 #[test]
 fn the_district_graph_from_stored_facts_agrees_with_networkx() {
-    let db = store();
-    let dir = tmp("export");
-    let out = run(&[
-        "network",
-        "--db",
-        db.to_str().unwrap(),
-        "--export-graph",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(out.contains("wrote the guarantee graph"), "{out}");
-    let edges = std::fs::read_to_string(dir.join("edges.csv")).unwrap();
-    assert!(edges.lines().count() > 100, "{} contracts", edges.lines().count());
-    networkx_agrees(&dir);
+    for db in stores() {
+        let _on = db.checking();
+        let dir = tmp(&format!("export-{db}"));
+        let out = run(&["network", "--db", &db.arg(), "--export-graph", dir.to_str().unwrap()]);
+        assert!(out.contains("wrote the guarantee graph"), "[{db}] {out}");
+        let edges = std::fs::read_to_string(dir.join("edges.csv")).unwrap();
+        assert!(
+            edges.lines().count() > 100,
+            "[{db}] {} contracts",
+            edges.lines().count()
+        );
+        networkx_agrees(&dir);
+    }
 }
 
 #[test]
@@ -131,10 +148,16 @@ fn a_graph_only_district_agrees_with_networkx_and_is_reproducible() {
 
 #[test]
 fn a_what_if_explains_who_turns_yellow_or_red_with_paths() {
-    let db = store();
+    for db in stores() {
+        let _on = db.checking();
+        check_what_if(db);
+    }
+}
+
+fn check_what_if(db: &Db) {
     let rules = xinyong_credit::warnings::builtin_rules();
-    let s = xinyong_store_sqlite::SqliteStore::open(db).unwrap();
-    let st = xinyong_app::network::state(&s, None, &rules).expect("network state");
+    let s = db.open();
+    let st = xinyong_app::network::state(&*s, None, &rules).expect("network state");
     let g = &st.net.graph;
     let cfg = st.config.contagion;
     // A guarantor below the yellow threshold whose exposure to one borrower alone carries it over: that
@@ -156,44 +179,59 @@ fn a_what_if_explains_who_turns_yellow_or_red_with_paths() {
             break;
         }
     }
-    let (v, b) = pick.expect("a guarantor exposed to one borrower by more than the yellow threshold");
+    let (v, b) =
+        pick.unwrap_or_else(|| panic!("[{db}] a guarantor exposed to one borrower by more than the yellow threshold"));
     let (vid, bid) = (g.nodes[v as usize].id.clone(), g.nodes[b as usize].id.clone());
-    let out = run(&["network", "--db", db.to_str().unwrap(), "--what-if", &bid]);
-    assert!(out.contains(&format!("what if {bid} fail")), "{out}");
+    let out = run(&["network", "--db", &db.arg(), "--what-if", &bid]);
+    assert!(out.contains(&format!("what if {bid} fail")), "[{db}] {out}");
     let line = out
         .lines()
         .position(|l| l.contains("turns ") && l.contains(&vid))
-        .unwrap_or_else(|| panic!("{vid} should turn yellow or red when {bid} fails:\n{out}"));
+        .unwrap_or_else(|| panic!("[{db}] {vid} should turn yellow or red when {bid} fails:\n{out}"));
     let why = out.lines().nth(line + 1).unwrap_or_default();
     assert!(
         why.contains("because") && why.trim_start().starts_with(&format!("because {vid}")) && why.contains(&bid),
-        "the path from {vid} to {bid}: {why}"
+        "[{db}] the path from {vid} to {bid}: {why}"
     );
-    assert!(out.contains("lenders:"), "{out}");
+    assert!(out.contains("lenders:"), "[{db}] {out}");
     // The same through the library: the stress result names the firm, with a path ending at the failed one.
     let s = st.what_if(std::slice::from_ref(&bid)).unwrap();
     let a = s.affected.iter().find(|a| a.node == v).expect("affected");
-    assert!(a.pd_after > a.pd_before);
-    assert_eq!(a.paths[0].nodes.first(), Some(&v));
-    assert_eq!(a.paths[0].nodes.last(), Some(&b));
+    assert!(
+        a.pd_after > a.pd_before,
+        "[{db}] {vid}: PD {} -> {}",
+        a.pd_before,
+        a.pd_after
+    );
+    assert_eq!(a.paths[0].nodes.first(), Some(&v), "[{db}]");
+    assert_eq!(a.paths[0].nodes.last(), Some(&b), "[{db}]");
 }
 
 #[test]
 fn the_firm_view_and_a_whole_group_come_out_as_json() {
-    let db = store();
+    for db in stores() {
+        let _on = db.checking();
+        check_views(db);
+    }
+}
+
+fn check_views(db: &Db) {
     let summary: serde_json::Value =
-        serde_json::from_str(&run(&["network", "--db", db.to_str().unwrap(), "--json", "--top", "3"])).unwrap();
+        serde_json::from_str(&run(&["network", "--db", &db.arg(), "--json", "--top", "3"])).unwrap();
     let group = &summary["top_groups"][0];
     let gid = group["id"].as_str().expect("a group id");
     let member = group["members"][0].as_str().unwrap();
     let whole: serde_json::Value =
-        serde_json::from_str(&run(&["network", "--db", db.to_str().unwrap(), "--circle", gid])).unwrap();
-    assert_eq!(whole["id"], gid);
-    assert!(whole["contracts"].as_array().unwrap().len() + 1 >= whole["members"].as_array().unwrap().len());
+        serde_json::from_str(&run(&["network", "--db", &db.arg(), "--circle", gid])).unwrap();
+    assert_eq!(whole["id"], gid, "[{db}]");
+    assert!(
+        whole["contracts"].as_array().unwrap().len() + 1 >= whole["members"].as_array().unwrap().len(),
+        "[{db}] {whole}"
+    );
     let view: serde_json::Value = serde_json::from_str(&run(&[
         "network",
         "--db",
-        db.to_str().unwrap(),
+        &db.arg(),
         "--firm",
         member,
         "--depth",
@@ -202,8 +240,8 @@ fn the_firm_view_and_a_whole_group_come_out_as_json() {
         "5",
     ]))
     .unwrap();
-    assert_eq!(view["center"], member);
-    assert!(view["nodes"].as_array().unwrap().len() >= 2);
+    assert_eq!(view["center"], member, "[{db}]");
+    assert!(view["nodes"].as_array().unwrap().len() >= 2, "[{db}] {view}");
     assert!(
         view["nodes"]
             .as_array()
@@ -211,11 +249,15 @@ fn the_firm_view_and_a_whole_group_come_out_as_json() {
             .iter()
             .filter(|n| n["depth"] == 1)
             .count()
-            <= 5
+            <= 5,
+        "[{db}] {view}"
     );
-    assert!(view["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["kind"] == "guarantee"));
+    assert!(
+        view["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "guarantee"),
+        "[{db}] {view}"
+    );
 }

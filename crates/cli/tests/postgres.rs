@@ -6,53 +6,12 @@
 //! an unreachable server fails the test.
 
 mod common;
-use common::run;
+use common::{run, FreshDb};
 use std::path::PathBuf;
 use xinyong_store::Store;
 
 fn tmp(name: &str) -> PathBuf {
     common::tmp("postgres", name)
-}
-
-fn server_url() -> String {
-    std::env::var("XINYONG_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh database, dropped when the guard goes.
-struct FreshDb {
-    admin: String,
-    name: String,
-}
-
-impl FreshDb {
-    fn new() -> FreshDb {
-        let admin = server_url();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!("xinyong_diff_{}_{nanos}", std::process::id());
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin} is not reachable ({e}); .ci/run starts it, or set XINYONG_PG_URL")
-        });
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        FreshDb { admin, name }
-    }
-    fn url(&self) -> String {
-        match self.admin.rfind('/') {
-            Some(i) => format!("{}/{}", &self.admin[..i], self.name),
-            None => panic!("XINYONG_PG_URL has no database part"),
-        }
-    }
-}
-
-impl Drop for FreshDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
 }
 
 #[test]
@@ -64,7 +23,7 @@ fn the_same_district_through_sqlite_and_postgresql_gives_the_same_results() {
     xinyong_gen::generate(&c, &d, &|_, _, _| {}).expect("generate");
     let sources = d.join("sources");
     let lite = d.join("x.db");
-    let pg = FreshDb::new();
+    let pg = FreshDb::new("diff");
     let url = pg.url();
     let clock = "2026-01-20T00:00:00";
     for db in [lite.to_str().unwrap(), url.as_str()] {
@@ -150,7 +109,7 @@ fn migrate_sqlite_to_postgresql_then_back_up_while_ingesting_and_restore() {
     run(&["score", "--db", lite.to_str().unwrap(), "--train"]);
 
     // SQLite → a fresh PostgreSQL database.
-    let pg = FreshDb::new();
+    let pg = FreshDb::new("migrate");
     let url = pg.url();
     let out = run(&["migrate", "--from", &lite_url, "--to", &url]);
     let (src, dst) = hashes(&out);
