@@ -7,6 +7,7 @@ mod gen_cmd;
 mod network_cmd;
 mod score_cmd;
 mod scorecard_cmd;
+mod serve_cmd;
 mod store_cmd;
 mod uscc_cmd;
 
@@ -34,6 +35,8 @@ enum Cmd {
     Ingest(store_cmd::IngestArgs),
     /// Generate the demo district (or reuse it), ingest it, and print what the store holds.
     Demo(store_cmd::DemoArgs),
+    /// Serve the web platform (search, the enterprise overview; /healthz, /metrics) over the store.
+    Serve(serve_cmd::ServeArgs),
     /// Print what the store holds: firms, facts by source, quarantined rows by reason.
     Stats(store_cmd::StatsArgs),
     /// Show a stored fact, its provenance and its raw source row.
@@ -112,6 +115,7 @@ fn run() -> Result<()> {
         Cmd::Gen(a) => gen_cmd::run(&a),
         Cmd::Ingest(a) => store_cmd::ingest(&a),
         Cmd::Demo(a) => store_cmd::demo(&a),
+        Cmd::Serve(a) => serve_cmd::serve(&a),
         Cmd::Stats(a) => store_cmd::stats(&a),
         Cmd::Fact(a) => store_cmd::fact(&a),
         Cmd::Quarantine(a) => store_cmd::quarantine(&a),

@@ -55,6 +55,12 @@ pub struct DemoArgs {
     pub db: PathBuf,
     #[arg(long, default_value_t = 20151231)]
     pub seed: u64,
+    /// End after printing, instead of serving the web platform.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Where the web platform listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Args)]
@@ -267,7 +273,19 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
     crate::score_cmd::show_examples(&*store)?;
     // The guarantee network: circles, top contagion risks and a what-if.
     println!();
-    crate::network_cmd::demo(&*store)
+    crate::network_cmd::demo(&*store)?;
+    drop(store);
+    if a.no_serve {
+        return Ok(());
+    }
+    // The web platform over the demo store (plain HTTP on the loopback: no HSTS).
+    println!();
+    let cfg = xinyong_server::ServerConfig {
+        listen: a.listen.clone(),
+        hsts: false,
+        ..Default::default()
+    };
+    crate::serve_cmd::run(&a.db, cfg)
 }
 
 pub fn fact(a: &FactArgs) -> Result<()> {

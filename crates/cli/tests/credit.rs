@@ -231,6 +231,16 @@ fn check_as_of(early: &Db, full: &Db, d: &Path) {
     );
 }
 
+/// A GET over a plain TCP connection (no HTTP client among the dependencies); the whole response.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 fn without_ids(json: &str) -> serde_json::Value {
     fn strip(v: &mut serde_json::Value) {
         match v {
@@ -269,13 +279,55 @@ fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
     }
     let d = tmp("demo");
     let db = d.join("demo.db");
-    let out = run(&[
-        "demo",
-        "--dir",
-        d.join("district").to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    // The demo ends by serving the web platform: read its output until it serves, ask the server, stop it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(common::bin())
+        .args([
+            "demo",
+            "--dir",
+            d.join("district").to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("XINYONG_CLOCK", "2026-02-01T00:00:00")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("demo");
+    let mut out = String::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.expect("demo output");
+            out.push_str(&line);
+            out.push('\n');
+            if line.starts_with("serving ") {
+                break;
+            }
+        }
+        assert!(
+            out.contains(&format!("http://127.0.0.1:{port}")),
+            "the demo did not serve:\n{out}"
+        );
+        let health = http_get(port, "/healthz");
+        let uscc = out
+            .split_whitespace()
+            .find(|w| w.len() == 18 && w.starts_with("91330604"))
+            .expect("a firm in the demo output");
+        let page = http_get(port, &format!("/firm/{uscc}"));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+            "{health}"
+        );
+        assert!(page.starts_with("HTTP/1.1 200") && page.contains(uscc), "{page}");
+    }
     for needle in [
         "scored ",
         "grades: ",

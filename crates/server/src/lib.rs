@@ -1,3 +1,192 @@
-//! The web platform (issue 6): the firm search index; routes, pages and the API follow.
+//! The web platform (issue 6): an axum router over a pool of stores. Pages are server-rendered (minijinja
+//! templates embedded in the binary, Chinese by default with an English switch); the charts are Apache
+//! ECharts, embedded too. Handlers run store work on the blocking pool (`spawn_blocking`), one pooled
+//! connection per request.
+//!
+//! Architecture invariant: this crate names no store backend; the binary opens the pool.
 
+pub mod config;
+pub mod i18n;
+pub mod metrics;
+pub mod pages;
 pub mod search;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::{Arc, RwLock};
+use xinyong_store::pool::Pool;
+use xinyong_store::Store;
+
+pub use config::ServerConfig;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub index: Arc<RwLock<search::SearchIndex>>,
+    pub cfg: Arc<ServerConfig>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl AppState {
+    /// Builds the state: loads the search index from the store's register.
+    pub fn new(pool: Pool, cfg: ServerConfig) -> Result<AppState, Error> {
+        let index = {
+            let store = pool.get()?;
+            load_index(&**store)?
+        };
+        Ok(AppState {
+            pool,
+            index: Arc::new(RwLock::new(index)),
+            cfg: Arc::new(cfg),
+            metrics: Arc::new(metrics::Metrics::default()),
+            templates: Arc::new(pages::templates()),
+        })
+    }
+
+    /// Runs store work on the blocking pool with a pooled connection.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = pool.get()?;
+            f(&**store)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("a store task failed: {e}")))?
+    }
+}
+
+/// The search index from the register's current facts.
+pub fn load_index(store: &dyn Store) -> Result<search::SearchIndex, Error> {
+    let mut firms = Vec::new();
+    for f in store.current_facts("amr", "amr.registration")? {
+        let v: serde_json::Value = serde_json::from_str(&f.fields).unwrap_or_default();
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        firms.push(search::Firm {
+            uscc: f.uscc.clone(),
+            name: s("name"),
+            former_names: s("former_names")
+                .split(['；', ';', ',', '，'])
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+                .collect(),
+            legal_rep: s("legal_rep"),
+            reg_no: s("reg_no"),
+            township: s("township"),
+            industry: s("industry"),
+            status: s("status"),
+        });
+    }
+    Ok(search::SearchIndex::new(firms))
+}
+
+/// Errors of a request, each with its status and a stable code; internal details are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("store: {0}")]
+    Store(#[from] xinyong_store::StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status();
+        let shown = match &self {
+            Error::NotFound(m) | Error::BadRequest(m) => m.clone(),
+            other => {
+                eprintln!("xinyong serve: {status} {code}: {other}");
+                code.to_string()
+            }
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{code}: {shown}\n"),
+        )
+            .into_response()
+    }
+}
+
+/// The whole router.
+pub fn router(state: AppState) -> Router {
+    let limit = state.cfg.max_body_bytes;
+    Router::new()
+        .merge(pages::router())
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::handler))
+        .route("/static/{*path}", get(pages::asset))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Liveness and readiness: the store answers.
+async fn healthz(State(st): State<AppState>) -> Result<&'static str, Error> {
+    st.with_store(|s| Ok(s.ping()?)).await?;
+    Ok("ok\n")
+}
+
+/// Security headers on every response, and the request counters.
+async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = metrics::route_label(req.uri().path());
+    let mut res = next.run(req).await;
+    st.metrics.observe(route, res.status().as_u16(), started.elapsed());
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    if st.cfg.hsts {
+        set(
+            h,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
+    }
+    res
+}
+
+/// Serves the router on the configured address until ctrl-c.
+pub async fn serve(state: AppState) -> std::io::Result<()> {
+    let addr = state.cfg.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

@@ -46,7 +46,12 @@ fn the_search_test_set() {
         }
     }
     assert!(n >= 50, "the test set has {n} queries");
-    assert!(failures.is_empty(), "{} of {n} queries failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} queries failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -1,0 +1,68 @@
+//! `xinyong serve`: the web platform over a pool of stores of the chosen backend.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use xinyong_server::{AppState, ServerConfig};
+use xinyong_store::pool::{Pool, PoolConfig};
+use xinyong_store::Store;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The store: a SQLite file or a PostgreSQL URL (overrides the configuration file; default
+    /// data/xinyong.db).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// The configuration file (`config/xinyong.example.toml` documents every key).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The address to listen on (overrides the configuration file).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+pub fn serve(a: &ServeArgs) -> Result<()> {
+    let mut cfg = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            ServerConfig::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(l) = &a.listen {
+        cfg.listen = l.clone();
+    }
+    let db =
+        a.db.clone()
+            .or_else(|| cfg.db.clone().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("data/xinyong.db"));
+    run(&db, cfg)
+}
+
+/// Serves the store at `db` until ctrl-c.
+pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
+    // Refuses a store that does not exist, as every reading command does.
+    drop(crate::store_cmd::open(db)?);
+    let target = db.to_path_buf();
+    let pool = Pool::new(
+        &PoolConfig {
+            max_size: cfg.pool_size,
+            wait: cfg.pool_wait(),
+        },
+        Box::new(move || {
+            crate::store_cmd::open_or_create(&target).map_err(|e| xinyong_store::StoreError::Backend(format!("{e:#}")))
+        }),
+    )?;
+    let state = AppState::new(pool, cfg.clone())?;
+    let firms = state.index.read().map(|i| i.len()).unwrap_or(0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    println!("serving {firms} firms at http://{} (ctrl-c stops)", cfg.listen);
+    rt.block_on(xinyong_server::serve(state))
+        .with_context(|| format!("serving on {}", cfg.listen))
+}
+
+// A store opened for the pool is a `Box<dyn Store + Send>`: the same type every command uses.
+const _: fn(Box<dyn Store + Send>) = |_| {};

@@ -1,0 +1,28 @@
+// xinyong: draws the overview's charts from data attributes (no inline script: the CSP forbids it).
+(function () {
+  if (typeof echarts === "undefined") return;
+  var radar = document.getElementById("radar");
+  if (radar) {
+    var forces = JSON.parse(radar.dataset.forces), labels = JSON.parse(radar.dataset.labels);
+    var pct = JSON.parse(radar.dataset.percentiles).map(function (p) { return p === null ? 0 : p; });
+    echarts.init(radar).setOption({
+      legend: { bottom: 0 },
+      radar: { indicator: labels.map(function (l) { return { name: l, max: 100 }; }) },
+      series: [{ type: "radar", data: [
+        { value: forces, name: document.documentElement.lang === "en" ? "Firm" : "本企业" },
+        { value: pct, name: document.documentElement.lang === "en" ? "Percentile in industry" : "行业百分位" }
+      ] }]
+    });
+  }
+  document.querySelectorAll(".chart.series").forEach(function (el) {
+    var pts = JSON.parse(el.dataset.points);
+    echarts.init(el).setOption({
+      title: { text: el.dataset.title, textStyle: { fontSize: 14 } },
+      tooltip: { trigger: "axis" },
+      grid: { left: 60, right: 16, bottom: 30 },
+      xAxis: { type: "category", data: pts.map(function (p) { return p[0]; }) },
+      yAxis: { type: "value" },
+      series: [{ type: "line", data: pts.map(function (p) { return p[1]; }), showSymbol: false }]
+    });
+  });
+})();

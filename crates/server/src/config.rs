@@ -1,0 +1,58 @@
+//! The server's configuration file (TOML): what `xinyong serve --config FILE` reads. Every key has a default,
+//! so an empty file is valid; `config/xinyong.example.toml` documents each one and a test loads it.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The store (`--db` overrides it): a SQLite file or a PostgreSQL URL.
+    pub db: Option<String>,
+    /// Connections in the store pool.
+    pub pool_size: u32,
+    /// Seconds a request waits for a free store connection before it gets an error.
+    pub pool_wait_secs: u64,
+    /// Whether cookies carry `Secure` (leave on; off only for plain-HTTP development on localhost).
+    pub secure_cookies: bool,
+    /// Send Strict-Transport-Security (served over HTTPS directly, or behind a TLS-terminating proxy).
+    pub hsts: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Results per search page (a request cannot ask for more).
+    pub search_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            db: None,
+            pool_size: 8,
+            pool_wait_secs: 10,
+            secure_cookies: true,
+            hsts: true,
+            max_body_bytes: 16 * 1024 * 1024,
+            search_limit: 50,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn parse(text: &str) -> Result<ServerConfig, String> {
+        let c: ServerConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if c.pool_size == 0 {
+            return Err("pool_size must be at least 1".into());
+        }
+        if c.search_limit == 0 {
+            return Err("search_limit must be at least 1".into());
+        }
+        Ok(c)
+    }
+
+    pub fn pool_wait(&self) -> Duration {
+        Duration::from_secs(self.pool_wait_secs)
+    }
+}

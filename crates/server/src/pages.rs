@@ -1,0 +1,354 @@
+//! The pages: home (search box), search results, the enterprise overview (全览), and the embedded assets.
+//!
+//! The overview is assembled by [`overview`], a plain function of the store, the firm and the viewer, so that
+//! what each viewer sees is tested without a socket. Until accounts land, every web visitor is
+//! [`Viewer::Public`]: registration facts and the records that are public by law (administrative penalties,
+//! court and list records); the score, warnings and non-public records are shown to [`Viewer::Full`] only.
+
+use crate::i18n::{self, Lang};
+use crate::{AppState, Error};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use xinyong_store::Store;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/search", get(search))
+        .route("/firm/{uscc}", get(firm))
+}
+
+/// Who is looking: what the overview may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// Anyone: public facts only.
+    Public,
+    /// A reader entitled to the whole record (the firm itself, a regulator, an authorised bank).
+    Full,
+}
+
+/// Datasets whose records are public by law (within their publicity windows, which issue 8 applies).
+pub const PUBLIC_DATASETS: &[&str] = &[
+    "amr.registration",
+    "amr.abnormal_list",
+    "amr.penalties",
+    "amr.changes",
+    "amr.equity_pledges",
+    "court.cases",
+    "court.dishonest",
+    "tax.arrears",
+    "ndrc.credit_lists",
+    "safety.penalties",
+    "eco.penalties",
+    "fire.penalties",
+    "transport.penalties",
+    "cale.penalties",
+];
+
+/// Monthly series charted on the overview: (dataset, field, text key).
+const SERIES: &[(&str, &str, &str)] = &[
+    ("power.daily", "metric:power_kwh", "chart.power"),
+    ("water.usage", "metric:water_t", "chart.water"),
+    ("gas.usage", "metric:gas_m3", "chart.gas"),
+    ("tax.payments", "metric:tax_paid", "chart.tax"),
+    ("hrss.insured", "metric:insured", "chart.headcount"),
+];
+
+#[derive(Deserialize, Default)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The language: `?lang=` (remembered in a cookie), else the cookie, else Chinese.
+fn lang_of(q: &LangQuery, headers: &HeaderMap) -> (Lang, Option<String>) {
+    if let Some(l) = q.lang.as_deref().and_then(Lang::parse) {
+        let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", l.code());
+        return (l, Some(cookie));
+    }
+    let from_cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix("lang="))
+        .find_map(Lang::parse);
+    (from_cookie.unwrap_or(Lang::Zh), None)
+}
+
+fn page(st: &AppState, name: &str, lang: Lang, cookie: Option<String>, ctx: serde_json::Value) -> Response {
+    let mut ctx = ctx;
+    ctx["lang"] = serde_json::json!(lang.code());
+    let html = st
+        .templates
+        .get_template(name)
+        .and_then(|t| t.render(&ctx))
+        .map_err(|e| Error::Internal(format!("template {name}: {e:#}")));
+    match html {
+        Ok(h) => {
+            let mut res = Html(h).into_response();
+            if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
+                res.headers_mut().insert(header::SET_COOKIE, c);
+            }
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn home(State(st): State<AppState>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    let (lang, cookie) = lang_of(&q, &headers);
+    let firms = st.index.read().map(|i| i.len()).unwrap_or(0);
+    page(
+        &st,
+        "home.html",
+        lang,
+        cookie,
+        serde_json::json!({ "firms": firms, "path": "/" }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    lang: Option<String>,
+}
+
+async fn search(State(st): State<AppState>, Query(q): Query<SearchQuery>, headers: HeaderMap) -> Response {
+    let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
+    if q.q.chars().count() > 100 {
+        return Error::BadRequest("query too long (at most 100 characters)".into()).into_response();
+    }
+    let hits: Vec<serde_json::Value> = {
+        let ix = st.index.read().unwrap_or_else(|p| p.into_inner());
+        ix.search(&q.q, st.cfg.search_limit)
+            .into_iter()
+            .map(|h| serde_json::json!({ "firm": h.firm, "matched": h.matched }))
+            .collect()
+    };
+    let path = format!("/search?q={}", urlencode(&q.q));
+    page(
+        &st,
+        "search.html",
+        lang,
+        cookie,
+        serde_json::json!({ "q": q.q, "hits": hits, "path": path }),
+    )
+}
+
+async fn firm(
+    State(st): State<AppState>,
+    Path(uscc): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, cookie) = lang_of(&q, &headers);
+    let known = st.index.read().ok().and_then(|i| i.get(&uscc).cloned());
+    let Some(reg) = known else {
+        return Error::NotFound(format!("no firm {uscc}")).into_response();
+    };
+    let viewer = Viewer::Public;
+    let u = uscc.clone();
+    let ov = match st.with_store(move |s| overview(s, &u, viewer)).await {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/firm/{uscc}");
+    page(
+        &st,
+        "firm.html",
+        lang,
+        cookie,
+        serde_json::json!({ "firm": reg, "ov": ov, "path": path }),
+    )
+}
+
+/// One group of records on the overview (a dataset), newest first.
+#[derive(Debug, Serialize)]
+pub struct RecordGroup {
+    pub dataset: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The overview of one firm, as `viewer` may see it.
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    pub full: bool,
+    /// Registration facts (label key, value).
+    pub registration: Vec<(String, String)>,
+    pub records: Vec<RecordGroup>,
+    /// The latest scoring run's assessment (Full only).
+    pub score: Option<serde_json::Value>,
+    /// Warnings with their rule names (Full only).
+    pub warnings: Vec<serde_json::Value>,
+    /// Monthly series for charts: text key → [(month, value)] (Full only).
+    pub series: BTreeMap<String, Vec<(String, f64)>>,
+}
+
+/// Assembles the overview of `uscc` for `viewer` from the store.
+pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overview, Error> {
+    let full = viewer == Viewer::Full;
+    let registry = xinyong_registry::Registry::builtin().map_err(|e| Error::Internal(e.to_string()))?;
+    let facts = store.facts_of(uscc, None)?;
+    let mut registration = Vec::new();
+    let mut groups: BTreeMap<String, RecordGroup> = BTreeMap::new();
+    let mut series: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for f in &facts {
+        let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
+        if f.dataset == "amr.registration" {
+            for (k, x) in &v {
+                // The legal representative's identity number is personal information: never on a page.
+                if k == "id" || k == "legal_rep_id" {
+                    continue;
+                }
+                registration.push((format!("reg.{k}"), cell(x)));
+            }
+            continue;
+        }
+        if let Some((_, field, key)) = SERIES.iter().find(|s| s.0 == f.dataset) {
+            if full {
+                if let (Some(p), Some(x)) = (&f.period, v.get(*field).and_then(|x| x.as_f64())) {
+                    series.entry(key.to_string()).or_default().push((p.clone(), x));
+                }
+            }
+            continue;
+        }
+        if !full && !PUBLIC_DATASETS.contains(&f.dataset.as_str()) {
+            continue;
+        }
+        let g = groups.entry(f.dataset.clone()).or_insert_with(|| RecordGroup {
+            dataset: f.dataset.clone(),
+            name: registry
+                .dataset(&f.dataset)
+                .map_or(f.dataset.clone(), |d| d.name.clone()),
+            columns: v.keys().filter(|k| *k != "id").cloned().collect(),
+            rows: Vec::new(),
+        });
+        let row = g
+            .columns
+            .iter()
+            .map(|c| v.get(c).map(cell).unwrap_or_default())
+            .collect();
+        g.rows.push(row);
+    }
+    for s in series.values_mut() {
+        s.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mut records: Vec<RecordGroup> = groups.into_values().collect();
+    for g in &mut records {
+        g.rows.sort_by(|a, b| b.cmp(a));
+    }
+    let (mut score, mut warnings) = (None, Vec::new());
+    if full {
+        if let Some(run) = store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) {
+            if let Some(json) = store.run_score(&run.run_id, uscc)? {
+                let fs: serde_json::Value =
+                    serde_json::from_str(&json).map_err(|e| Error::Internal(format!("stored score: {e}")))?;
+                let rules = xinyong_credit::warnings::builtin_rules();
+                if let Some(ws) = fs.get("warnings").and_then(|w| w.as_array()) {
+                    for w in ws {
+                        let id = w.get("rule").and_then(|r| r.as_u64()).unwrap_or(0) as u32;
+                        let rule = rules.iter().find(|r| r.id == id);
+                        warnings.push(serde_json::json!({
+                            "rule": id,
+                            "colour": w.get("colour"),
+                            "since": w.get("since"),
+                            "clears_on": w.get("clears_on"),
+                            "evidence": w.get("evidence"),
+                            "name_zh": rule.map(|r| r.name_zh.as_str()),
+                            "name_en": rule.map(|r| r.name_en.as_str()),
+                            "clears": rule.map(|r| r.clears.as_str()),
+                        }));
+                    }
+                }
+                score = Some(fs);
+            }
+        }
+    }
+    Ok(Overview {
+        full,
+        registration,
+        records,
+        score,
+        warnings,
+        series,
+    })
+}
+
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The templates, embedded; `t(key)` gives the page text in the page's language.
+pub fn templates() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    for (name, src) in [
+        ("base.html", include_str!("../templates/base.html")),
+        ("home.html", include_str!("../templates/home.html")),
+        ("search.html", include_str!("../templates/search.html")),
+        ("firm.html", include_str!("../templates/firm.html")),
+    ] {
+        env.add_template(name, src).expect("templates parse (tested)");
+    }
+    env.add_function("t", |state: &minijinja::State, key: String| -> String {
+        let lang = state
+            .lookup("lang")
+            .and_then(|l| l.as_str().and_then(Lang::parse))
+            .unwrap_or(Lang::Zh);
+        i18n::t(lang, &key)
+    });
+    env
+}
+
+/// Embedded static files: (path, content type, bytes).
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/app.js"),
+    ),
+    (
+        "vendor/echarts.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/vendor/echarts.min.js"),
+    ),
+];
+
+pub async fn asset(Path(path): Path<String>) -> Response {
+    match ASSETS.iter().find(|a| a.0 == path) {
+        Some((_, ty, body)) => (
+            [
+                (header::CONTENT_TYPE, *ty),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not_found: no such file\n").into_response(),
+    }
+}
