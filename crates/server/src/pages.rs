@@ -173,8 +173,40 @@ async fn firm(
 pub struct RecordGroup {
     pub dataset: String,
     pub name: String,
+    /// Field names (shown in English) and the source's own column headers (shown in Chinese).
     pub columns: Vec<String>,
+    pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
+}
+
+/// The source's column header of a canonical field, and the source's own label of a code value.
+fn header_of(ds: Option<&xinyong_registry::Dataset>, field: &str) -> String {
+    ds.and_then(|d| d.columns.iter().find(|c| c.field == field))
+        .map_or_else(|| field.to_string(), |c| c.header.clone())
+}
+
+fn shown(ds: Option<&xinyong_registry::Dataset>, field: &str, v: &serde_json::Value) -> String {
+    let text = cell(v);
+    let label = ds
+        .and_then(|d| d.columns.iter().find(|c| c.field == field))
+        .and_then(|c| {
+            c.codes
+                .iter()
+                .find(|(_, canon)| **canon == text)
+                .map(|(raw, _)| raw.clone())
+        });
+    match (field, label) {
+        (_, Some(l)) => format!("{l} ({text})"),
+        ("industry", _) => match xinyong_domain::industry::lookup(&text) {
+            Some(i) => format!("{} {}", text, i.name),
+            None => text,
+        },
+        ("township", _) => match xinyong_domain::region::lookup(&text) {
+            Some(r) => r.name.clone(),
+            None => text,
+        },
+        _ => text,
+    }
 }
 
 /// The overview of one firm, as `viewer` may see it.
@@ -202,13 +234,14 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
     let mut series: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
     for f in &facts {
         let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
+        let def = registry.dataset(&f.dataset);
         if f.dataset == "amr.registration" {
             for (k, x) in &v {
                 // The legal representative's identity number is personal information: never on a page.
                 if k == "id" || k == "legal_rep_id" {
                     continue;
                 }
-                registration.push((format!("reg.{k}"), cell(x)));
+                registration.push((format!("reg.{k}"), shown(def, k, x)));
             }
             continue;
         }
@@ -223,18 +256,20 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
         if !full && !PUBLIC_DATASETS.contains(&f.dataset.as_str()) {
             continue;
         }
-        let g = groups.entry(f.dataset.clone()).or_insert_with(|| RecordGroup {
-            dataset: f.dataset.clone(),
-            name: registry
-                .dataset(&f.dataset)
-                .map_or(f.dataset.clone(), |d| d.name.clone()),
-            columns: v.keys().filter(|k| *k != "id").cloned().collect(),
-            rows: Vec::new(),
+        let g = groups.entry(f.dataset.clone()).or_insert_with(|| {
+            let columns: Vec<String> = v.keys().filter(|k| *k != "id").cloned().collect();
+            RecordGroup {
+                dataset: f.dataset.clone(),
+                name: def.map_or(f.dataset.clone(), |d| d.name.clone()),
+                headers: columns.iter().map(|c| header_of(def, c)).collect(),
+                columns,
+                rows: Vec::new(),
+            }
         });
         let row = g
             .columns
             .iter()
-            .map(|c| v.get(c).map(cell).unwrap_or_default())
+            .map(|c| v.get(c).map(|x| shown(def, c, x)).unwrap_or_default())
             .collect();
         g.rows.push(row);
     }
