@@ -46,6 +46,9 @@ impl ServerConfig {
         if c.pool_size == 0 {
             return Err("pool_size must be at least 1".into());
         }
+        if c.pool_wait_secs == 0 {
+            return Err("pool_wait_secs must be at least 1".into());
+        }
         if c.search_limit == 0 {
             return Err("search_limit must be at least 1".into());
         }

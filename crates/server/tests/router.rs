@@ -309,6 +309,7 @@ fn the_example_configuration_loads() {
     let c = ServerConfig::parse(&text).expect("parses");
     assert_eq!(c, ServerConfig::default(), "the example documents the defaults");
     assert!(ServerConfig::parse("pool_size = 0").is_err());
+    assert!(ServerConfig::parse("pool_wait_secs = 0").is_err());
     assert!(ServerConfig::parse("no_such_key = 1").is_err());
 }
 

@@ -21,9 +21,9 @@
 //! Reads: `scan_facts` streams its rows from the server while it calls the callback, so the callback must not
 //! use the same store (that is an error here; SQLite allows it).
 //!
-//! Fact ids: a current version is inserted only when its key has none (checked in the same statement), so no
-//! id is drawn for an unchanged or replaced delivery, and the same write history gives the same fact ids
-//! as SQLite. (A rolled-back transaction, or a server crash, still consumes sequence values: ids then stay
+//! Fact ids: a current version is inserted only when its key has none (checked in the same statement by
+//! `put_fact`; by the slice's lookup under the writer's lock in the bulk `put_facts`), so no id is drawn
+//! for an unchanged delivery, and the same write history gives the same fact ids as SQLite. (A rolled-back transaction, or a server crash, still consumes sequence values: ids then stay
 //! increasing, as the credit models need, but may skip.)
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -258,18 +258,36 @@ impl PgStore {
         }
         migrate(&mut client)?;
         let st = Stmts::prepare(&mut client)?;
-        let analysed: f32 = client
-            .query_one("SELECT reltuples FROM pg_class WHERE oid = 'facts'::regclass", &[])
+        // ANALYZE by a role that does not own the table is skipped with a mere warning: say so once.
+        let owner: bool = client
+            .query_one(
+                "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = 'facts'::regclass",
+                &[],
+            )
             .map_err(be)?
             .get(0);
+        if !owner {
+            eprintln!(
+                "note: this database role does not own the facts table, so bulk ingest cannot refresh its planner \
+                 statistics; large loads may slow down until autovacuum analyses it"
+            );
+        }
+        let analysed_at = reltuples(&mut client)?;
         Ok(PgStore {
             client: RefCell::new(client),
             st,
             growth: Growth {
-                analysed_at: analysed.max(0.0) as u64,
+                analysed_at,
                 since: 0,
+                min: ANALYZE_MIN,
             },
         })
+    }
+
+    /// Refreshes the planner statistics after `n` facts written at the earliest (default 20,000; tests
+    /// lower it to exercise the refresh inside a transaction).
+    pub fn set_analyze_min(&mut self, n: u64) {
+        self.growth.min = n.max(1);
     }
 
     /// The schema version of the database (the last migration applied).
@@ -336,7 +354,9 @@ struct Writer<'s> {
     tx: Transaction<'s>,
     st: &'s Stmts,
     meta: Option<BatchMeta>,
-    growth: &'s mut Growth,
+    /// The growth as this transaction sees it; written back to `home` only when it commits.
+    growth: Growth,
+    home: &'s mut Growth,
 }
 
 /// The facts table's size when its planner statistics were last refreshed, and the facts written since.
@@ -345,23 +365,36 @@ struct Writer<'s> {
 /// a scan of the whole dataset per lookup. The writer refreshes the statistics (ANALYZE, which sees the
 /// transaction's own rows) each time the table has grown by as much as it held, so that the plans are
 /// made again for its size: a handful of times over a district's load.
-#[derive(Default)]
+#[derive(Clone, Copy)]
 struct Growth {
+    /// The table's estimated rows at the last refresh (the server's own estimate, `pg_class.reltuples`).
     analysed_at: u64,
+    /// Facts written since (new versions only: an unchanged delivery does not grow the table).
     since: u64,
+    /// No refresh before this many facts are written.
+    min: u64,
 }
 
 impl Writer<'_> {
     fn grew(&mut self, n: u64) -> Result<()> {
-        let g = &mut *self.growth;
+        let g = &mut self.growth;
         g.since += n;
-        if g.since >= ANALYZE_MIN.max(g.analysed_at) {
+        if g.since >= g.min.max(g.analysed_at) {
             self.tx.batch_execute("ANALYZE facts").map_err(be)?;
-            g.analysed_at += g.since;
+            g.analysed_at = reltuples(&mut self.tx)?;
             g.since = 0;
         }
         Ok(())
     }
+}
+
+/// The server's estimate of the facts table's rows (0 before any ANALYZE).
+fn reltuples<C: GenericClient>(c: &mut C) -> Result<u64> {
+    let r: f32 = c
+        .query_one("SELECT reltuples FROM pg_class WHERE oid = 'facts'::regclass", &[])
+        .map_err(be)?
+        .get(0);
+    Ok(r.max(0.0) as u64)
 }
 
 impl Writer<'_> {
@@ -433,8 +466,11 @@ impl BatchWriter for Writer<'_> {
     /// time instead (before anything is written), since each fact then depends on the one before it.
     fn put_facts(&mut self, facts: &[NewFact<'_>]) -> Result<Vec<PutOutcome>> {
         let m = self.meta.clone().ok_or_else(no_batch)?;
-        self.grew(facts.len() as u64)?;
-        let one_by_one = |w: &mut Self| -> Result<Vec<PutOutcome>> { facts.iter().map(|f| w.put_fact(f)).collect() };
+        let one_by_one = |w: &mut Self| -> Result<Vec<PutOutcome>> {
+            let out: Vec<PutOutcome> = facts.iter().map(|f| w.put_fact(f)).collect::<Result<_>>()?;
+            w.grew(out.iter().filter(|o| **o != PutOutcome::Unchanged).count() as u64)?;
+            Ok(out)
+        };
         let mut seen = std::collections::HashSet::with_capacity(facts.len());
         if facts.len() < 2 || !facts.iter().all(|f| seen.insert(f.key)) {
             return one_by_one(self);
@@ -475,6 +511,7 @@ impl BatchWriter for Writer<'_> {
         if !closed.is_empty() {
             self.tx.execute(&self.st.supersede_many, &[&closed]).map_err(be)?;
         }
+        self.grew(out.iter().filter(|o| **o != PutOutcome::Unchanged).count() as u64)?;
         Ok(out)
     }
 
@@ -556,7 +593,10 @@ impl BatchWriter for Writer<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
-        self.tx.commit().map_err(be)
+        let Writer { tx, growth, home, .. } = *self;
+        tx.commit().map_err(be)?;
+        *home = growth;
+        Ok(())
     }
 }
 
@@ -1272,7 +1312,16 @@ impl Store for PgStore {
                     pending = Some(r);
                     break;
                 }
-                with_values(&r, &mut |v| w.write(v)).map_err(be)?;
+                with_values(&r, &mut |v| {
+                    if v.len() != types.len() {
+                        return Err(StoreError::Backend(format!(
+                            "{table}: {} values for {} columns",
+                            v.len(),
+                            types.len()
+                        )));
+                    }
+                    w.write(v).map_err(be)
+                })?;
                 n += 1;
                 rec = next()?;
             }
@@ -1319,7 +1368,8 @@ impl Store for PgStore {
             tx,
             st,
             meta: None,
-            growth,
+            growth: *growth,
+            home: growth,
         }))
     }
 

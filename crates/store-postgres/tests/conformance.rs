@@ -107,7 +107,42 @@ fn postgres_passes_the_conformance_story() {
 #[test]
 fn postgres_bulk_writes_store_what_single_writes_store() {
     let (da, db) = (TestDb::create(), TestDb::create());
-    xinyong_store::conformance::bulk(&mut da.connect(), &mut db.connect());
+    // Statistics refreshed (ANALYZE inside the writer's transaction) after every 2 facts written.
+    let mut bulk = da.connect();
+    bulk.set_analyze_min(2);
+    xinyong_store::conformance::bulk(&mut bulk, &mut db.connect());
+    // A writer dropped without committing leaves nothing, however many refreshes it ran.
+    let before = bulk.content_hash().unwrap();
+    {
+        let mut w = bulk.begin().unwrap();
+        w.start_batch(&BatchMeta {
+            batch_id: "rolled-back".into(),
+            source: "bank01".into(),
+            dataset: "lender.bank.loans".into(),
+            file_name: "x.csv".into(),
+            delivered_on: "2025-07-10".into(),
+            ingested_at: "2026-01-01T00:00:00.000Z".into(),
+        })
+        .unwrap();
+        let keys: Vec<String> = (0..6).map(|i| format!("k|2025-06|R{i}")).collect();
+        let facts: Vec<NewFact> = keys
+            .iter()
+            .map(|k| NewFact {
+                uscc: "91110000600037341L",
+                key: k,
+                period: Some("2025-06"),
+                date: None,
+                end_date: None,
+                fields: "{}",
+                content_hash: "h",
+                row: 2,
+                n_rows: 1,
+            })
+            .collect();
+        assert_eq!(w.put_facts(&facts).unwrap().len(), 6);
+    }
+    assert_eq!(bulk.content_hash().unwrap(), before);
+    assert!(!bulk.has_batch("rolled-back").unwrap());
     // And what SQLite stores one at a time.
     let dir = tempfile::tempdir().unwrap();
     let dc = TestDb::create();

@@ -374,11 +374,21 @@ pub fn bulk(bulk: &mut dyn Store, one: &mut dyn Store) {
             .iter()
             .map(|(_, k, n)| (format!("k|2025-01|{k}"), format!("{{\"v\":{n}}}"), h(k, *n)))
             .collect();
+        // Keys C and D are events (dates, no period, several source rows); the others monthly snapshots.
         let nf: Vec<NewFact<'_>> = facts
             .iter()
             .zip(&fields)
             .enumerate()
-            .map(|(i, ((firm, _, _), (key, f, hash)))| fact(firm, key, "2025-01", f, hash, i as u64 + 2))
+            .map(|(i, ((firm, k, _), (key, f, hash)))| {
+                let mut x = fact(firm, key, "2025-01", f, hash, i as u64 + 2);
+                if matches!(*k, "C" | "D") {
+                    x.period = None;
+                    x.date = Some("2024-12-03");
+                    x.end_date = Some("2025-06-30");
+                    x.n_rows = 3;
+                }
+                x
+            })
             .collect();
         for (out, in_bulk) in [(write(bulk, &m, &nf, true), true), (write(one, &m, &nf, false), false)] {
             assert_eq!(&out, expected, "batch {bid}, bulk {in_bulk}");

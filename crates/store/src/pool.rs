@@ -69,7 +69,7 @@ impl Pool {
         let p = r2d2::Pool::builder()
             .max_size(cfg.max_size.max(1))
             .min_idle(Some(0))
-            .connection_timeout(cfg.wait)
+            .connection_timeout(cfg.wait.max(Duration::from_millis(1)))
             .test_on_check_out(true)
             .build_unchecked(Manager(open));
         Ok(Pool(p))
