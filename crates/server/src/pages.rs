@@ -179,6 +179,25 @@ pub struct RecordGroup {
     pub rows: Vec<Vec<String>>,
 }
 
+/// The fields of a record to show, in the source's column order (then any others, by name). `id` is the page's
+/// own firm; a `category` that is not one of the source's columns is the dataset's constant (its title says it).
+fn shown_fields<'v>(
+    ds: Option<&xinyong_registry::Dataset>,
+    v: &'v serde_json::Map<String, serde_json::Value>,
+) -> Vec<&'v String> {
+    let declared = |k: &str| ds.is_some_and(|d| d.columns.iter().any(|c| c.field == k));
+    let pos = |k: &str| {
+        ds.and_then(|d| d.columns.iter().position(|c| c.field == k))
+            .unwrap_or(usize::MAX)
+    };
+    let mut keys: Vec<&String> = v
+        .keys()
+        .filter(|k| *k != "id" && (*k != "category" || declared(k)))
+        .collect();
+    keys.sort_by_key(|k| (pos(k), k.as_str()));
+    keys
+}
+
 /// The source's column header of a canonical field, and the source's own label of a code value.
 fn header_of(ds: Option<&xinyong_registry::Dataset>, field: &str) -> String {
     ds.and_then(|d| d.columns.iter().find(|c| c.field == field))
@@ -236,12 +255,12 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
         let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
         let def = registry.dataset(&f.dataset);
         if f.dataset == "amr.registration" {
-            for (k, x) in &v {
+            for k in shown_fields(def, &v) {
                 // The legal representative's identity number is personal information: never on a page.
-                if k == "id" || k == "legal_rep_id" {
+                if k == "legal_rep_id" {
                     continue;
                 }
-                registration.push((format!("reg.{k}"), shown(def, k, x)));
+                registration.push((format!("reg.{k}"), shown(def, k, &v[k])));
             }
             continue;
         }
@@ -257,7 +276,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
             continue;
         }
         let g = groups.entry(f.dataset.clone()).or_insert_with(|| {
-            let columns: Vec<String> = v.keys().filter(|k| *k != "id").cloned().collect();
+            let columns: Vec<String> = shown_fields(def, &v).into_iter().cloned().collect();
             RecordGroup {
                 dataset: f.dataset.clone(),
                 name: def.map_or(f.dataset.clone(), |d| d.name.clone()),
