@@ -6,6 +6,7 @@
     var forces = JSON.parse(radar.dataset.forces), labels = JSON.parse(radar.dataset.labels);
     var pct = JSON.parse(radar.dataset.percentiles).map(function (p) { return p === null ? 0 : p; });
     echarts.init(radar).setOption({
+      animation: false,
       legend: { bottom: 0 },
       radar: { indicator: labels.map(function (l) { return { name: l, max: 100 }; }) },
       series: [{ type: "radar", data: [
@@ -17,6 +18,7 @@
   document.querySelectorAll(".chart.series").forEach(function (el) {
     var pts = JSON.parse(el.dataset.points);
     echarts.init(el).setOption({
+      animation: false,
       title: { text: el.dataset.title, textStyle: { fontSize: 14 } },
       tooltip: { trigger: "axis" },
       grid: { left: 60, right: 16, bottom: 30 },
@@ -24,5 +26,22 @@
       yAxis: { type: "value" },
       series: [{ type: "line", data: pts.map(function (p) { return p[1]; }), showSymbol: false }]
     });
+  });
+})();
+// The dashboard's index lines: one series per group, months on the x axis.
+(function () {
+  if (typeof echarts === "undefined") return;
+  var el = document.getElementById("index-chart");
+  if (!el) return;
+  var months = JSON.parse(el.dataset.months), series = JSON.parse(el.dataset.series);
+  var names = Object.keys(series);
+  echarts.init(el).setOption({
+      animation: false,
+    tooltip: { trigger: "axis" },
+    legend: { type: "scroll", bottom: 0 },
+    grid: { left: 50, right: 16, bottom: 50 },
+    xAxis: { type: "category", data: months },
+    yAxis: { type: "value", scale: true },
+    series: names.map(function (n) { return { name: n, type: "line", data: series[n], showSymbol: false }; })
   });
 })();

@@ -255,6 +255,28 @@ for (const [lang, L] of Object.entries(LANGS)) {
         assert.equal(await langCookie(), other);
         await pageIsClean();
       });
+
+      it('dashboard: the index chart for every dimension and the colour tables', async () => {
+        await page.goto(`${base}/?lang=${lang}`);
+        await page.click('#nav-dashboard');
+        await page.waitForURL((u) => u.pathname === '/dashboard');
+        await assertLanguage(lang);
+        assert.equal((await page.textContent('main h1')).trim(), t(lang, 'dash.title'));
+        const tabs = await page.locator('#dims a').count();
+        assert.equal(tabs, 6, 'six index dimensions');
+        for (const dim of ['district', 'industry', 'township', 'cluster', 'size', 'force']) {
+          await page.goto(`${base}/dashboard?dim=${dim}`);
+          await page.waitForSelector('#index-chart canvas');
+          const rows = await page.locator('#index-table tbody tr').count();
+          assert.ok(rows >= 1, `${dim}: the index table has rows`);
+          if (dim === 'industry') await shot('dashboard');
+        }
+        for (const table of ['#colours-industry', '#colours-township']) {
+          const n = await page.locator(`${table} tbody tr`).count();
+          assert.ok(n >= 1, `${table} has rows`);
+        }
+        await pageIsClean();
+      });
     });
   }
 }

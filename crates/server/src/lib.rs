@@ -6,6 +6,7 @@
 //! Architecture invariant: this crate names no store backend; the binary opens the pool.
 
 pub mod config;
+pub mod dashboard;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
@@ -31,14 +32,18 @@ pub struct AppState {
     pub cfg: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
     pub templates: Arc<minijinja::Environment<'static>>,
+    /// The latest run's colour counts by group (the dashboard).
+    pub summary: Arc<dashboard::Summary>,
 }
 
 impl AppState {
     /// Builds the state: loads the search index from the store's register.
     pub fn new(pool: Pool, cfg: ServerConfig) -> Result<AppState, Error> {
-        let index = {
+        let (index, summary) = {
             let store = pool.get()?;
-            load_index(&**store)?
+            let index = load_index(&**store)?;
+            let summary = dashboard::Summary::load(&**store, &index)?;
+            (index, summary)
         };
         Ok(AppState {
             pool,
@@ -46,6 +51,7 @@ impl AppState {
             cfg: Arc::new(cfg),
             metrics: Arc::new(metrics::Metrics::default()),
             templates: Arc::new(pages::templates()),
+            summary: Arc::new(summary),
         })
     }
 

@@ -28,6 +28,7 @@ pub fn route_label(path: &str) -> &'static str {
     match path {
         "/" => "/",
         "/search" => "/search",
+        "/dashboard" => "/dashboard",
         "/healthz" => "/healthz",
         "/metrics" => "/metrics",
         p if p.starts_with("/firm/") => "/firm/{uscc}",

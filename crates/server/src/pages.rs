@@ -21,6 +21,44 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/search", get(search))
         .route("/firm/{uscc}", get(firm))
+        .route("/dashboard", get(dashboard))
+}
+
+#[derive(Deserialize)]
+pub struct DashQuery {
+    dim: Option<String>,
+    lang: Option<String>,
+}
+
+async fn dashboard(State(st): State<AppState>, Query(q): Query<DashQuery>, headers: HeaderMap) -> Response {
+    let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
+    let dim = q.dim.unwrap_or_else(|| "district".into());
+    let Some(run_id) = st.summary.run_id.clone() else {
+        return Error::NotFound("no scoring run stored yet: run `xinyong score`".into()).into_response();
+    };
+    let viewer = Viewer::Public;
+    let d = dim.clone();
+    let dash = match st
+        .with_store(move |s| crate::dashboard::dashboard(s, &run_id, &d, viewer))
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/dashboard?dim={dim}");
+    page(
+        &st,
+        "dashboard.html",
+        lang,
+        cookie,
+        serde_json::json!({
+            "dash": dash,
+            "dims": crate::dashboard::DIMENSIONS,
+            "summary": &*st.summary,
+            "full": viewer == Viewer::Full,
+            "path": path,
+        }),
+    )
 }
 
 /// Who is looking: what the overview may show.
@@ -361,6 +399,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("home.html", include_str!("../templates/home.html")),
         ("search.html", include_str!("../templates/search.html")),
         ("firm.html", include_str!("../templates/firm.html")),
+        ("dashboard.html", include_str!("../templates/dashboard.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

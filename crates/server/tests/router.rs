@@ -316,3 +316,43 @@ fn the_example_configuration_loads() {
 fn enc(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_every_dimension_and_counts_every_scored_firm() {
+    let st = state();
+    for dim in xinyong_server::dashboard::DIMENSIONS {
+        let r = get(&st, &format!("/dashboard?dim={dim}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{dim}");
+        let start = r.body.find("data-series='").expect("chart data") + "data-series='".len();
+        let json = &r.body[start..start + r.body[start..].find('\'').unwrap()];
+        let series: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).unwrap();
+        assert!(!series.is_empty(), "{dim}: no index series");
+        if *dim == "district" {
+            assert_eq!(series.len(), 1);
+            let first = series.values().next().unwrap()[0].as_f64().unwrap();
+            assert!((first - 100.0).abs() < 1e-6, "the base month is 100: {first}");
+        }
+    }
+    assert_eq!(
+        get(&st, "/dashboard?dim=nope", None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // Every scored firm on the register is counted once per grouping; colours never exceed the firms.
+    let store = st.pool.get().unwrap();
+    let run = store.runs().unwrap().remove(0);
+    let scored = store.run_scores(&run.run_id).unwrap();
+    let reds = scored.iter().filter(|s| s.colour.as_deref() == Some("red")).count() as u64;
+    for groups in [&st.summary.by_industry, &st.summary.by_township] {
+        assert_eq!(groups.iter().map(|c| c.firms).sum::<u64>(), scored.len() as u64);
+        assert_eq!(groups.iter().map(|c| c.red).sum::<u64>(), reds);
+        assert!(groups.iter().all(|c| c.red + c.yellow + c.blue <= c.firms));
+    }
+    // The public sees no firm-level drill-down.
+    let public = xinyong_server::dashboard::dashboard(&**store, &run.run_id, "industry", Viewer::Public).unwrap();
+    assert!(public.movers.is_empty());
+    let full = xinyong_server::dashboard::dashboard(&**store, &run.run_id, "industry", Viewer::Full).unwrap();
+    assert!(
+        full.movers.values().any(|m| !m.is_empty()),
+        "the movers of the last month"
+    );
+}
