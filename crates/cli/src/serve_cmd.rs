@@ -52,7 +52,7 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
         // `open`, not `open_or_create`: a SQLite file that vanished while the server runs is an error on the
         // next new connection, never a new empty store served as if it were the district.
         Box::new(move || {
-            crate::store_cmd::open(&target).map_err(|e| xinyong_store::StoreError::Backend(format!("{e:#}")))
+            crate::store_cmd::open_pooled(&target).map_err(|e| xinyong_store::StoreError::Backend(format!("{e:#}")))
         }),
     )?;
     let state = AppState::new(pool, cfg.clone())?;
