@@ -61,9 +61,17 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    println!("serving {firms} firms at http://{} (ctrl-c stops)", cfg.listen);
-    rt.block_on(xinyong_server::serve(state))
-        .with_context(|| format!("serving on {}", cfg.listen))
+    let listen = cfg.listen.clone();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("serving {firms} firms at http://{addr} (ctrl-c stops)");
+        xinyong_server::serve(listener, state)
+            .await
+            .with_context(|| format!("serving on {addr}"))
+    })
 }
 
 // A store opened for the pool is a `Box<dyn Store + Send>`: the same type every command uses.

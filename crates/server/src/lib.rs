@@ -186,10 +186,9 @@ async fn security_headers(State(st): State<AppState>, req: Request, next: Next) 
     res
 }
 
-/// Serves the router on the configured address until ctrl-c.
-pub async fn serve(state: AppState) -> std::io::Result<()> {
-    let addr = state.cfg.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+/// Serves the router on a bound listener until ctrl-c. (The caller binds first, so that "serving" is said only
+/// once connections are accepted.)
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
