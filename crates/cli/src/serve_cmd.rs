@@ -62,7 +62,10 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let listen = cfg.listen.clone();
-    rt.block_on(async move {
+    // The last reference to the pool is dropped here, after the runtime returns: a PostgreSQL connection closes
+    // itself with a runtime of its own, which must not happen on a thread that drives async tasks.
+    let keep = state.clone();
+    let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -71,7 +74,10 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
         xinyong_server::serve(listener, state)
             .await
             .with_context(|| format!("serving on {addr}"))
-    })
+    });
+    drop(rt);
+    drop(keep);
+    served
 }
 
 // A store opened for the pool is a `Box<dyn Store + Send>`: the same type every command uses.
