@@ -5,7 +5,6 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use xinyong_server::{AppState, ServerConfig};
 use xinyong_store::pool::{Pool, PoolConfig};
-use xinyong_store::Store;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -79,6 +78,3 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
     drop(keep);
     served
 }
-
-// A store opened for the pool is a `Box<dyn Store + Send>`: the same type every command uses.
-const _: fn(Box<dyn Store + Send>) = |_| {};

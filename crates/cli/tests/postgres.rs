@@ -76,6 +76,46 @@ fn the_same_district_through_sqlite_and_postgresql_gives_the_same_results() {
     let na = run(&["network", "--db", lite.to_str().unwrap(), "--json"]);
     let nb = run(&["network", "--db", &url, "--json"]);
     assert_eq!(na, nb);
+    serves_then_stops_cleanly_on_ctrl_c(&url);
+}
+
+/// `xinyong serve` on a PostgreSQL store answers, and ctrl-c (SIGINT) ends it with success and no panic (its
+/// pooled connections close outside the async runtime: closing one on an async thread panics).
+fn serves_then_stops_cleanly_on_ctrl_c(url: &str) {
+    use std::io::{BufRead, Read, Write};
+    let mut child = std::process::Command::new(common::bin())
+        .args(["serve", "--db", url, "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("serve said {line:?}"))
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.ends_with("ok\n"), "{reply}");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{:?}: {stderr}",
+        out.status
+    );
 }
 
 /// The `source content hash` and `target content hash` a backup, restore or migrate command printed.

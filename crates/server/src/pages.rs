@@ -281,10 +281,23 @@ pub struct Overview {
     pub series: BTreeMap<String, Vec<(String, f64)>>,
 }
 
+/// The built-in registry and warning rules, parsed once (not on every page).
+fn registry() -> Result<&'static xinyong_registry::Registry, Error> {
+    static R: std::sync::OnceLock<Result<xinyong_registry::Registry, String>> = std::sync::OnceLock::new();
+    R.get_or_init(|| xinyong_registry::Registry::builtin().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::Internal(e.clone()))
+}
+
+fn rules() -> &'static [xinyong_credit::warnings::Rule] {
+    static R: std::sync::OnceLock<Vec<xinyong_credit::warnings::Rule>> = std::sync::OnceLock::new();
+    R.get_or_init(xinyong_credit::warnings::builtin_rules)
+}
+
 /// Assembles the overview of `uscc` for `viewer` from the store.
 pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overview, Error> {
     let full = viewer == Viewer::Full;
-    let registry = xinyong_registry::Registry::builtin().map_err(|e| Error::Internal(e.to_string()))?;
+    let registry = registry()?;
     let facts = store.facts_of(uscc, None)?;
     let mut registration = Vec::new();
     let mut groups: BTreeMap<String, RecordGroup> = BTreeMap::new();
@@ -343,7 +356,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
             if let Some(json) = store.run_score(&run.run_id, uscc)? {
                 let fs: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| Error::Internal(format!("stored score: {e}")))?;
-                let rules = xinyong_credit::warnings::builtin_rules();
+                let rules = rules();
                 if let Some(ws) = fs.get("warnings").and_then(|w| w.as_array()) {
                     for w in ws {
                         let id = w.get("rule").and_then(|r| r.as_u64()).unwrap_or(0) as u32;
