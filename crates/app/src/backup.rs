@@ -369,6 +369,13 @@ pub fn encode(r: &Record) -> Value {
             f(*total_amount),
             s(detail),
         ]),
+        Record::Row { row, .. } => a.extend(row.iter().map(|v| match v {
+            rows::Value::Null => Value::Null,
+            rows::Value::Int(i) => json!(i),
+            rows::Value::Real(x) => f(*x),
+            rows::Value::Text(t) => s(t),
+            rows::Value::Bytes(b) => s(&hex::encode(b)),
+        })),
         Record::ContentHash(h) => a.push(s(h)),
     }
     Value::Array(a)
@@ -584,7 +591,30 @@ pub fn decode(v: Value) -> std::result::Result<Record, String> {
             detail: c.s()?,
         },
         "content_hash" => Record::ContentHash(c.s()?),
-        t => return Err(format!("unknown table {t:?}")),
+        t => match rows::spec(t) {
+            Ok(spec) => {
+                let mut row = Vec::with_capacity(spec.columns.len());
+                for col in spec.columns {
+                    let v = c.v()?;
+                    row.push(match (v, col.ty) {
+                        (Value::Null, _) if col.nullable => rows::Value::Null,
+                        (v @ Value::Number(_), rows::SqlType::Int) => {
+                            rows::Value::Int(v.as_i64().ok_or_else(|| format!("{t}.{}: {v}", col.name))?)
+                        }
+                        (Value::String(x), rows::SqlType::Real) => {
+                            rows::Value::Real(x.parse().map_err(|_| format!("{t}.{}: not a number {x:?}", col.name))?)
+                        }
+                        (Value::String(x), rows::SqlType::Text) => rows::Value::Text(x),
+                        (Value::String(x), rows::SqlType::Bytes) => {
+                            rows::Value::Bytes(hex::decode(x).map_err(|e| format!("{t}.{}: {e}", col.name))?)
+                        }
+                        (v, ty) => return Err(format!("{t}.{}: expected {ty:?}, found {v}", col.name)),
+                    });
+                }
+                Record::Row { table: spec.name, row }
+            }
+            Err(_) => return Err(format!("unknown table {t:?}")),
+        },
     };
     if c.0.next().is_some() {
         return Err(format!("{table}: too many columns ({n})"));

@@ -347,6 +347,11 @@ fn migrate(client: &mut Client) -> Result<()> {
         tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[version])
             .map_err(be)?;
     }
+    // The spec'd tables (`rows::TABLES`): created when missing; a change to a released one needs a migration.
+    for t in rows::TABLES {
+        tx.batch_execute(&rows::create_sql(t, &DIALECT))
+            .map_err(|e| StoreError::Backend(format!("table {}: {}", t.name, pg_msg(&e))))?;
+    }
     tx.commit().map_err(be)
 }
 
@@ -1058,6 +1063,15 @@ fn export_all(tx: &mut Transaction<'_>, sink: &mut dyn FnMut(Record) -> Result<(
             })
         },
     )?;
+    for t in rows::TABLES {
+        let (_, sql) = rows::select_sql(&rows::RowQuery::all(t.name), &DIALECT)?;
+        each_on(tx, &sql, &[], &mut |r| {
+            sink(Record::Row {
+                table: t.name,
+                row: spec_row(t, r),
+            })
+        })?;
+    }
     let h = content_hash_on(tx)?;
     sink(Record::ContentHash(h))
 }
@@ -1106,7 +1120,7 @@ fn insert_sql(rec: &Record) -> Option<&'static str> {
         Record::Circle { .. } => {
             "INSERT INTO circles (run_id, group_id, firms, in_circles, total_amount, detail) VALUES ($1,$2,$3,$4,$5,$6)"
         }
-        Record::ContentHash(_) => return None,
+        Record::Row { .. } | Record::ContentHash(_) => return None,
     })
 }
 
@@ -1248,8 +1262,53 @@ fn with_values<R>(rec: &Record, put: &mut dyn FnMut(&[&(dyn ToSql + Sync)]) -> R
             total_amount,
             detail,
         } => put(&[run_id, group_id, &n(*firms), &n(*in_circles), total_amount, detail]),
-        Record::ContentHash(_) => put(&[]),
+        Record::Row { .. } | Record::ContentHash(_) => put(&[]),
     }
+}
+
+/// How PostgreSQL spells the spec'd tables' types and parameters ([`rows`]); text compares bytewise.
+const DIALECT: rows::Dialect = rows::Dialect {
+    types: ["BIGINT", "DOUBLE PRECISION", "TEXT COLLATE \"C\"", "BYTEA"],
+    param: |i| format!("${i}"),
+};
+
+/// Row values as parameters; a NULL takes its column's type.
+fn row_params<'c>(cols: impl Iterator<Item = &'c rows::Column>, values: &[rows::Value]) -> Vec<Box<dyn ToSql + Sync>> {
+    cols.zip(values)
+        .map(|(c, v)| -> Box<dyn ToSql + Sync> {
+            match (v, c.ty) {
+                (rows::Value::Int(i), _) => Box::new(*i),
+                (rows::Value::Real(f), _) => Box::new(*f),
+                (rows::Value::Text(t), _) => Box::new(t.clone()),
+                (rows::Value::Bytes(b), _) => Box::new(b.clone()),
+                (rows::Value::Null, rows::SqlType::Int) => Box::new(None::<i64>),
+                (rows::Value::Null, rows::SqlType::Real) => Box::new(None::<f64>),
+                (rows::Value::Null, rows::SqlType::Text) => Box::new(None::<String>),
+                (rows::Value::Null, rows::SqlType::Bytes) => Box::new(None::<Vec<u8>>),
+            }
+        })
+        .collect()
+}
+
+/// A spec'd table's row as read.
+fn spec_row(t: &rows::TableSpec, r: &Row) -> rows::Row {
+    t.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let v = match c.ty {
+                rows::SqlType::Int => r.get::<_, Option<i64>>(i).map(rows::Value::Int),
+                rows::SqlType::Real => r.get::<_, Option<f64>>(i).map(rows::Value::Real),
+                rows::SqlType::Text => r.get::<_, Option<String>>(i).map(rows::Value::Text),
+                rows::SqlType::Bytes => r.get::<_, Option<Vec<u8>>>(i).map(rows::Value::Bytes),
+            };
+            v.unwrap_or(rows::Value::Null)
+        })
+        .collect()
+}
+
+fn refs(p: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+    p.iter().map(|b| &**b).collect()
 }
 
 impl Store for PgStore {
@@ -1274,7 +1333,7 @@ impl Store for PgStore {
             &[&LOCK_WRITER, &LOCK_RUNS],
         )
         .map_err(be)?;
-        for t in TABLES {
+        for t in TABLES.into_iter().chain(rows::TABLES.iter().map(|t| t.name)) {
             let any: bool = tx
                 .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {t})"), &[])
                 .map_err(be)?
@@ -1290,6 +1349,16 @@ impl Store for PgStore {
         let (mut n, mut expected) = (0u64, None);
         let mut pending = next()?;
         while let Some(first) = pending.take() {
+            if let Record::Row { table, row } = &first {
+                let t = rows::spec(table)?;
+                rows::check_row(t, row)?;
+                let p = row_params(t.columns.iter(), row);
+                tx.execute(&rows::insert_sql(t, &DIALECT, false), &refs(&p))
+                    .map_err(be)?;
+                n += 1;
+                pending = next()?;
+                continue;
+            }
             let Some(sql) = insert_sql(&first) else {
                 if let Record::ContentHash(h) = first {
                     expected = Some(h);
@@ -1794,6 +1863,32 @@ impl Store for PgStore {
             .iter()
             .map(|r| r.get(0))
             .collect())
+    }
+
+    fn apply_rows(&mut self, ops: &[rows::RowOp]) -> Result<()> {
+        let checked = ops.iter().map(rows::check_op).collect::<Result<Vec<_>>>()?;
+        let mut tx = self.client.get_mut().transaction().map_err(be)?;
+        for (op, (t, values)) in ops.iter().zip(checked) {
+            let sql = match op {
+                rows::RowOp::Insert { .. } => rows::insert_sql(t, &DIALECT, false),
+                rows::RowOp::Put { .. } => rows::insert_sql(t, &DIALECT, true),
+                rows::RowOp::Delete { .. } => rows::delete_sql(t, &DIALECT),
+            };
+            let p = row_params(t.columns.iter(), values);
+            tx.execute(sql.as_str(), &refs(&p)).map_err(be)?;
+        }
+        tx.commit().map_err(be)
+    }
+
+    fn rows(&self, q: &rows::RowQuery) -> Result<Vec<rows::Row>> {
+        let (t, sql) = rows::select_sql(q, &DIALECT)?;
+        let cols =
+            q.eq.iter()
+                .map(|(c, _)| t.column(c).map(|x| x.1))
+                .collect::<Result<Vec<_>>>()?;
+        let vals: Vec<rows::Value> = q.eq.iter().map(|(_, v)| v.clone()).collect();
+        let p = row_params(cols.into_iter(), &vals);
+        Ok(self.rows(&sql, &refs(&p))?.iter().map(|r| spec_row(t, r)).collect())
     }
 
     fn ping(&self) -> Result<()> {

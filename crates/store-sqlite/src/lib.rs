@@ -86,6 +86,48 @@ CREATE TABLE IF NOT EXISTS circles (
 );
 "#;
 
+/// How SQLite spells the spec'd tables' types and parameters ([`rows`]).
+const DIALECT: rows::Dialect = rows::Dialect {
+    types: ["INTEGER", "REAL", "TEXT", "BLOB"],
+    param: |i| format!("?{i}"),
+};
+
+fn sql_value(v: &rows::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match v {
+        rows::Value::Null => V::Null,
+        rows::Value::Int(i) => V::Integer(*i),
+        rows::Value::Real(f) => V::Real(*f),
+        rows::Value::Text(t) => V::Text(t.clone()),
+        rows::Value::Bytes(b) => V::Blob(b.clone()),
+    }
+}
+
+/// A spec'd table's row as read (the columns in spec order).
+fn spec_row(t: &rows::TableSpec, r: &rusqlite::Row<'_>) -> rusqlite::Result<rows::Row> {
+    use rusqlite::types::ValueRef as R;
+    (0..t.columns.len())
+        .map(|i| {
+            Ok(match r.get_ref(i)? {
+                R::Null => rows::Value::Null,
+                R::Integer(v) => rows::Value::Int(v),
+                R::Real(v) => rows::Value::Real(v),
+                R::Text(v) => rows::Value::Text(String::from_utf8_lossy(v).into_owned()),
+                R::Blob(v) => rows::Value::Bytes(v.to_vec()),
+            })
+        })
+        .collect()
+}
+
+/// Executes a generated statement with row values.
+fn exec_values(c: &Connection, sql: &str, values: &[rows::Value]) -> Result<usize> {
+    let vals: Vec<rusqlite::types::Value> = values.iter().map(sql_value).collect();
+    c.prepare_cached(sql)
+        .map_err(be)?
+        .execute(rusqlite::params_from_iter(vals))
+        .map_err(be)
+}
+
 fn be(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -113,6 +155,9 @@ impl SqliteStore {
         ))
         .map_err(be)?;
         conn.execute_batch(SCHEMA).map_err(be)?;
+        for t in rows::TABLES {
+            conn.execute_batch(&rows::create_sql(t, &DIALECT)).map_err(be)?;
+        }
         Ok(SqliteStore { conn })
     }
 }
@@ -630,6 +675,20 @@ impl SqliteStore {
             },
             sink,
         )?;
+        for t in rows::TABLES {
+            let (_, sql) = rows::select_sql(&rows::RowQuery::all(t.name), &DIALECT)?;
+            export_rows(
+                c,
+                &sql,
+                |r| {
+                    Ok(Record::Row {
+                        table: t.name,
+                        row: spec_row(t, r)?,
+                    })
+                },
+                sink,
+            )?;
+        }
         sink(Record::ContentHash(self.content_hash()?))
     }
 
@@ -709,6 +768,11 @@ impl SqliteStore {
                 "INSERT INTO circles (run_id, group_id, firms, in_circles, total_amount, detail) VALUES (?1,?2,?3,?4,?5,?6)",
                 params![run_id, group_id, n(*firms), n(*in_circles), total_amount, detail],
             ),
+            Record::Row { table, row } => {
+                let t = rows::spec(table)?;
+                rows::check_row(t, row)?;
+                exec_values(c, &rows::insert_sql(t, &DIALECT, false), row).map(|_| ())
+            }
             Record::ContentHash(_) => Ok(()),
         }
     }
@@ -726,7 +790,7 @@ impl Store for SqliteStore {
     fn import(&mut self, next: &mut dyn FnMut() -> Result<Option<Record>>) -> Result<u64> {
         let tx =
             rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate).map_err(be)?;
-        for t in TABLES {
+        for t in TABLES.into_iter().chain(rows::TABLES.iter().map(|t| t.name)) {
             let any: bool = self
                 .conn
                 .query_row(&format!("SELECT EXISTS (SELECT 1 FROM {t})"), [], |r| r.get(0))
@@ -1192,6 +1256,32 @@ impl Store for SqliteStore {
             .map_err(be)?;
         let rows = st.query_map(params![run_id, group_id], |r| r.get(0)).map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn apply_rows(&mut self, ops: &[rows::RowOp]) -> Result<()> {
+        let checked = ops.iter().map(rows::check_op).collect::<Result<Vec<_>>>()?;
+        let tx = self.conn.transaction().map_err(be)?;
+        for (op, (t, values)) in ops.iter().zip(checked) {
+            let sql = match op {
+                rows::RowOp::Insert { .. } => rows::insert_sql(t, &DIALECT, false),
+                rows::RowOp::Put { .. } => rows::insert_sql(t, &DIALECT, true),
+                rows::RowOp::Delete { .. } => rows::delete_sql(t, &DIALECT),
+            };
+            exec_values(&tx, &sql, values)?;
+        }
+        tx.commit().map_err(be)
+    }
+
+    fn rows(&self, q: &rows::RowQuery) -> Result<Vec<rows::Row>> {
+        let (t, sql) = rows::select_sql(q, &DIALECT)?;
+        let vals: Vec<rusqlite::types::Value> = q.eq.iter().map(|(_, v)| sql_value(v)).collect();
+        let mut st = self.conn.prepare_cached(&sql).map_err(be)?;
+        let out = st
+            .query_map(rusqlite::params_from_iter(vals), |r| spec_row(t, r))
+            .map_err(be)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(be);
+        out
     }
 
     fn ping(&self) -> Result<()> {

@@ -318,6 +318,154 @@ fn results(store: &mut dyn Store) {
     assert_eq!(store.runs().unwrap().len(), 1);
     assert_eq!(store.run_circles(&run.run_id, None).unwrap().len(), 2);
     assert!(store.run_benchmarks("none").is_err());
+    rows_story(store);
+}
+
+fn user(id: &str, name: &str) -> rows::Row {
+    use rows::Value::*;
+    vec![
+        Text(id.into()),
+        Text("bank".into()),
+        Text("bank01".into()),
+        Text(name.into()),
+        Text("$argon2id$x".into()),
+        Null,
+        Text("2026-01-01T00:00:00Z".into()),
+        Int(0),
+    ]
+}
+
+fn audit(seq: i64, uscc: Option<&str>) -> rows::Row {
+    use rows::Value::*;
+    vec![
+        Int(seq),
+        Text("2026-01-01T00:00:00.000Z".into()),
+        Text("u1".into()),
+        Text("bank".into()),
+        Text("bank01".into()),
+        Text("read".into()),
+        rows::Value::opt_text(uscc),
+        Text("/firm/x".into()),
+        Null,
+        Text("127.0.0.1".into()),
+        Text("0".repeat(64)),
+        Text(format!("{seq:064}")),
+    ]
+}
+
+/// The generic rows of the spec'd tables: insert, replace, delete, equality reads in key order (and
+/// reversed, limited), one transaction for a list of changes (a failing change leaves none), append-only
+/// tables refuse replacement and deletion, bad rows are refused with the column named.
+fn rows_story(store: &mut dyn Store) {
+    use rows::{RowOp, RowQuery, Value};
+    let users = RowQuery::all("users");
+    store
+        .apply_rows(&[
+            RowOp::Insert {
+                table: "users",
+                row: user("u2", "李四"),
+            },
+            RowOp::Insert {
+                table: "users",
+                row: user("u1", "张三"),
+            },
+        ])
+        .unwrap();
+    assert_eq!(store.rows(&users).unwrap(), [user("u1", "张三"), user("u2", "李四")]);
+    // Put replaces; Insert of an existing key fails, and the list it is in is undone as a whole.
+    store
+        .apply_rows(&[RowOp::Put {
+            table: "users",
+            row: user("u2", "李四 (改)"),
+        }])
+        .unwrap();
+    let e = store
+        .apply_rows(&[
+            RowOp::Insert {
+                table: "users",
+                row: user("u3", "王五"),
+            },
+            RowOp::Insert {
+                table: "users",
+                row: user("u1", "again"),
+            },
+        ])
+        .expect_err("a duplicate key");
+    assert!(!e.to_string().is_empty());
+    assert_eq!(
+        store.rows(&users).unwrap(),
+        [user("u1", "张三"), user("u2", "李四 (改)")]
+    );
+    // A bad row is refused before anything is written.
+    let mut bad = user("u4", "x");
+    bad[1] = Value::Null;
+    let e = store
+        .apply_rows(&[RowOp::Put {
+            table: "users",
+            row: bad,
+        }])
+        .unwrap_err();
+    assert!(e.to_string().contains("role"), "{e}");
+    // Equality reads; the key order; reversed and limited.
+    let one = users.clone().eq("display_name", Value::text("张三"));
+    assert_eq!(store.rows(&one).unwrap(), [user("u1", "张三")]);
+    assert_eq!(store.rows(&users.clone().last(1)).unwrap(), [user("u2", "李四 (改)")]);
+    assert_eq!(store.rows(&users.clone().limit(1)).unwrap(), [user("u1", "张三")]);
+    store
+        .apply_rows(&[RowOp::Delete {
+            table: "users",
+            key: vec![Value::text("u2")],
+        }])
+        .unwrap();
+    assert_eq!(store.rows(&users).unwrap(), [user("u1", "张三")]);
+    // The append-only audit log; integer keys in numeric order (10 after 9).
+    let ops: Vec<RowOp> = (1..=10)
+        .map(|i| RowOp::Insert {
+            table: "audit_log",
+            row: audit(i, if i % 2 == 0 { Some("91110000600037341L") } else { None }),
+        })
+        .collect();
+    store.apply_rows(&ops).unwrap();
+    let log = RowQuery::all("audit_log");
+    fn seqs(store: &dyn Store, q: &RowQuery) -> Vec<i64> {
+        store.rows(q).unwrap().iter().map(|r| r[0].as_int().unwrap()).collect()
+    }
+    assert_eq!(seqs(store, &log.clone().last(2)), [10, 9]);
+    assert_eq!(
+        seqs(store, &log.clone().eq("uscc", Value::text("91110000600037341L"))),
+        [2, 4, 6, 8, 10]
+    );
+    for op in [
+        RowOp::Put {
+            table: "audit_log",
+            row: audit(3, None),
+        },
+        RowOp::Delete {
+            table: "audit_log",
+            key: vec![Value::Int(3)],
+        },
+    ] {
+        let e = store.apply_rows(&[op]).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
+    assert!(store
+        .apply_rows(&[RowOp::Insert {
+            table: "audit_log",
+            row: audit(3, None),
+        }])
+        .is_err());
+    assert_eq!(seqs(store, &log).len(), 10);
+    store
+        .apply_rows(&[RowOp::Put {
+            table: "subscriptions",
+            row: vec![
+                Value::text("u1"),
+                Value::text("firm"),
+                Value::text("91110000600037341L"),
+                Value::text("2026-01-02"),
+            ],
+        }])
+        .unwrap();
 }
 
 /// Bulk writing: the same batches written with `put_facts` into `bulk` and one `put_fact` at a time into
@@ -452,9 +600,9 @@ pub fn round_trip(a: &mut dyn Store, b: &mut dyn Store) {
     let records = export_all(a);
     let n = records.len() as u64 - 1;
     assert!(matches!(records.last(), Some(Record::ContentHash(h)) if *h == a.content_hash().unwrap()));
-    for t in TABLES {
+    for t in TABLES.into_iter().chain(rows::TABLES.iter().map(|t| t.name)) {
         assert!(
-            records.iter().any(|r| r.table() == t),
+            records.iter().any(|r| r.table() == t) || matches!(t, "sessions" | "authorisations"),
             "the story fills every table: no {t}"
         );
     }
@@ -492,9 +640,13 @@ pub fn round_trip(a: &mut dyn Store, b: &mut dyn Store) {
         assert_eq!(b.run_circles(id, None).unwrap(), a.run_circles(id, None).unwrap());
         assert_eq!(b.run_benchmarks(id).unwrap(), a.run_benchmarks(id).unwrap());
     }
+    for t in rows::TABLES {
+        let q = rows::RowQuery::all(t.name);
+        assert_eq!(b.rows(&q).unwrap(), a.rows(&q).unwrap(), "{}", t.name);
+    }
     let again = export_all(b);
     assert_eq!(again.len(), records.len());
-    for t in TABLES {
+    for t in TABLES.into_iter().chain(rows::TABLES.iter().map(|t| t.name)) {
         let of = |v: &[Record]| v.iter().filter(|r| r.table() == t).cloned().collect::<Vec<_>>();
         let (x, y) = (of(&records), of(&again));
         assert_eq!(x.len(), y.len(), "{t}");

@@ -6,6 +6,7 @@
 
 pub mod conformance;
 pub mod pool;
+pub mod rows;
 
 /// Errors from a backend, with the backend's message.
 #[derive(Debug, thiserror::Error)]
@@ -361,6 +362,8 @@ pub enum Record {
         total_amount: f64,
         detail: String,
     },
+    /// A row of one of the spec'd tables ([`rows::TABLES`]), exported after the tables above.
+    Row { table: &'static str, row: rows::Row },
     /// The last record of an export: [`Store::content_hash`] of the exported snapshot, computed in the same
     /// read transaction. An import that receives it checks the imported content against it before committing.
     ContentHash(String),
@@ -384,6 +387,7 @@ impl Record {
             Record::Index { .. } => "risk_index",
             Record::Mover { .. } => "index_movers",
             Record::Circle { .. } => "circles",
+            Record::Row { table, .. } => table,
             Record::ContentHash(_) => "content_hash",
         }
     }
@@ -486,6 +490,10 @@ pub trait Store {
     /// Change events of a firm (or all when `uscc` is None), oldest first.
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>>;
     /// Checks that the store still answers (a pool calls it before handing out a connection).
+    /// Applies changes to the spec'd tables ([`rows`]) in one transaction: all of them or none.
+    fn apply_rows(&mut self, ops: &[rows::RowOp]) -> Result<()>;
+    /// Reads rows of a spec'd table.
+    fn rows(&self, q: &rows::RowQuery) -> Result<Vec<rows::Row>>;
     fn ping(&self) -> Result<()> {
         Ok(())
     }

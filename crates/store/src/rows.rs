@@ -1,0 +1,518 @@
+//! Tables defined once, as data: the web platform's accounts, sessions, authorisations, audit log and
+//! subscriptions. Each table is a [`TableSpec`] (columns with SQL type, nullability and field class; the
+//! key; secondary indexes; whether rows may change after they are written). The backends generate their
+//! DDL and statements from the specs with the helpers here, export and import every spec'd table as
+//! [`crate::Record::Row`], and the store trait offers a small generic row API over them
+//! ([`crate::Store::apply_rows`], [`crate::Store::rows`]).
+//!
+//! A new table is a new entry in [`TABLES`]; both backends create it on open (`CREATE TABLE IF NOT
+//! EXISTS`). Changing the columns of a released table needs a migration step in each backend.
+
+use crate::{Result, StoreError};
+
+/// A column's SQL type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Int,
+    Real,
+    Text,
+    Bytes,
+}
+
+/// Who may read a column (../shared/design/compliance.md): shown to the public; non-public data about a
+/// firm (a bank reads it only under an authorisation or a loan); personal information about a person;
+/// sensitive (secrets, never shown); internal to the platform's own working (ids, timestamps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldClass {
+    Public,
+    NonPublic,
+    Personal,
+    Sensitive,
+    Internal,
+}
+
+impl FieldClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldClass::Public => "public",
+            FieldClass::NonPublic => "non-public",
+            FieldClass::Personal => "personal",
+            FieldClass::Sensitive => "sensitive",
+            FieldClass::Internal => "internal",
+        }
+    }
+}
+
+/// One column.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: SqlType,
+    pub nullable: bool,
+    pub class: FieldClass,
+}
+
+const fn col(name: &'static str, ty: SqlType, class: FieldClass) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: false,
+        class,
+    }
+}
+
+const fn opt(name: &'static str, ty: SqlType, class: FieldClass) -> Column {
+    Column {
+        name,
+        ty,
+        nullable: true,
+        class,
+    }
+}
+
+/// One table.
+#[derive(Debug)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub columns: &'static [Column],
+    /// The first `key` columns form the primary key (rows are read in key order).
+    pub key: usize,
+    /// Secondary indexes, by column names.
+    pub indexes: &'static [&'static [&'static str]],
+    /// Rows are only ever inserted: no replacement, no deletion.
+    pub append_only: bool,
+}
+
+impl TableSpec {
+    pub fn column(&self, name: &str) -> Result<(usize, &Column)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)
+            .ok_or_else(|| StoreError::Backend(format!("table {}: no column {name:?}", self.name)))
+    }
+}
+
+use FieldClass::{Internal, NonPublic, Personal, Public, Sensitive};
+use SqlType::{Int, Text};
+
+/// The web platform's tables, in export order.
+pub static TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "users",
+        doc: "accounts: one per person; role and organisation (a bank's or department's source id, a firm's USCC)",
+        columns: &[
+            col("user_id", Text, Internal),
+            col("role", Text, Internal),
+            col("org", Text, Internal),
+            col("display_name", Text, Personal),
+            col("password_hash", Text, Sensitive),
+            opt("totp_secret", Text, Sensitive),
+            col("created_at", Text, Internal),
+            col("disabled", Int, Internal),
+        ],
+        key: 1,
+        indexes: &[],
+        append_only: false,
+    },
+    TableSpec {
+        name: "sessions",
+        doc: "server-side sessions: only the SHA-256 of the cookie's token is stored",
+        columns: &[
+            col("token_hash", Text, Sensitive),
+            col("user_id", Text, Internal),
+            col("csrf", Text, Sensitive),
+            col("created_at", Int, Internal),
+            col("last_seen", Int, Internal),
+            col("revoked", Int, Internal),
+        ],
+        key: 1,
+        indexes: &[&["user_id"]],
+        append_only: false,
+    },
+    TableSpec {
+        name: "authorisations",
+        doc: "a firm's authorisation of a bank to read its non-public data: purpose, scope, expiry, revocation",
+        columns: &[
+            col("auth_id", Text, Internal),
+            col("uscc", Text, Public),
+            col("bank", Text, Internal),
+            col("purpose", Text, NonPublic),
+            col("scope", Text, NonPublic),
+            col("granted_at", Text, Internal),
+            col("granted_by", Text, Internal),
+            col("expires_on", Text, NonPublic),
+            opt("revoked_at", Text, Internal),
+            opt("revoked_by", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[&["uscc"], &["bank"]],
+        append_only: false,
+    },
+    TableSpec {
+        name: "audit_log",
+        doc: "append-only, hash-chained: one row per read of non-public data, per write, per login",
+        columns: &[
+            col("seq", Int, Internal),
+            col("at", Text, Internal),
+            col("user_id", Text, Internal),
+            col("role", Text, Internal),
+            col("org", Text, Internal),
+            col("action", Text, Internal),
+            opt("uscc", Text, Public),
+            col("target", Text, Internal),
+            opt("basis", Text, Internal),
+            col("address", Text, Personal),
+            col("prev_hash", Text, Internal),
+            col("hash", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[&["uscc", "seq"]],
+        append_only: true,
+    },
+    TableSpec {
+        name: "subscriptions",
+        doc: "what a bank officer follows: a firm, its guarantee circle, an industry or a town",
+        columns: &[
+            col("user_id", Text, Internal),
+            col("kind", Text, Internal),
+            col("target", Text, Internal),
+            col("created_at", Text, Internal),
+        ],
+        key: 3,
+        indexes: &[],
+        append_only: false,
+    },
+];
+
+/// The spec of a table.
+pub fn spec(table: &str) -> Result<&'static TableSpec> {
+    TABLES
+        .iter()
+        .find(|t| t.name == table)
+        .ok_or_else(|| StoreError::Backend(format!("no table {table:?} among the spec'd tables")))
+}
+
+/// A stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    pub fn text(s: impl Into<String>) -> Value {
+        Value::Text(s.into())
+    }
+    pub fn opt_text(s: Option<impl Into<String>>) -> Value {
+        s.map_or(Value::Null, |s| Value::Text(s.into()))
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    fn fits(&self, c: &Column) -> bool {
+        matches!(
+            (self, c.ty),
+            (Value::Int(_), SqlType::Int)
+                | (Value::Real(_), SqlType::Real)
+                | (Value::Text(_), SqlType::Text)
+                | (Value::Bytes(_), SqlType::Bytes)
+        ) || (matches!(self, Value::Null) && c.nullable)
+    }
+}
+
+/// A row: one value per column, in the spec's column order.
+pub type Row = Vec<Value>;
+
+/// A change to the spec'd tables. [`crate::Store::apply_rows`] applies a list of them in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOp {
+    /// Inserts a row; an existing key is an error (the only write an append-only table takes).
+    Insert { table: &'static str, row: Row },
+    /// Inserts or replaces the row with the same key.
+    Put { table: &'static str, row: Row },
+    /// Deletes the row with this key (its first `key` values); deleting nothing is not an error.
+    Delete { table: &'static str, key: Row },
+}
+
+/// A read: rows whose columns equal the given values, in key order (or reversed), at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct RowQuery {
+    pub table: &'static str,
+    pub eq: Vec<(&'static str, Value)>,
+    pub desc: bool,
+    pub limit: Option<u64>,
+}
+
+impl RowQuery {
+    pub fn all(table: &'static str) -> RowQuery {
+        RowQuery {
+            table,
+            ..RowQuery::default()
+        }
+    }
+    pub fn eq(mut self, column: &'static str, v: Value) -> RowQuery {
+        self.eq.push((column, v));
+        self
+    }
+    pub fn last(mut self, n: u64) -> RowQuery {
+        self.desc = true;
+        self.limit = Some(n);
+        self
+    }
+    pub fn limit(mut self, n: u64) -> RowQuery {
+        self.limit = Some(n);
+        self
+    }
+}
+
+/// Checks a row against its table's columns: count, types, nullability.
+pub fn check_row(t: &TableSpec, row: &[Value]) -> Result<()> {
+    if row.len() != t.columns.len() {
+        return Err(StoreError::Backend(format!(
+            "table {}: {} values for {} columns",
+            t.name,
+            row.len(),
+            t.columns.len()
+        )));
+    }
+    for (v, c) in row.iter().zip(t.columns) {
+        if !v.fits(c) {
+            return Err(StoreError::Backend(format!(
+                "table {}: column {} ({:?}{}) cannot hold {v:?}",
+                t.name,
+                c.name,
+                c.ty,
+                if c.nullable { ", nullable" } else { "" }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an operation: the table exists, the values fit, append-only tables take inserts only. Returns the
+/// spec and the values (a whole row, or the key).
+pub fn check_op(op: &RowOp) -> Result<(&'static TableSpec, &[Value])> {
+    match op {
+        RowOp::Insert { table, row } => {
+            let t = spec(table)?;
+            check_row(t, row)?;
+            Ok((t, row))
+        }
+        RowOp::Put { table, row } => {
+            let t = spec(table)?;
+            if t.append_only {
+                return Err(StoreError::Backend(format!(
+                    "table {table} is append-only: a row cannot be replaced"
+                )));
+            }
+            check_row(t, row)?;
+            Ok((t, row))
+        }
+        RowOp::Delete { table, key } => {
+            let t = spec(table)?;
+            if t.append_only {
+                return Err(StoreError::Backend(format!(
+                    "table {table} is append-only: a row cannot be deleted"
+                )));
+            }
+            if key.len() != t.key {
+                return Err(StoreError::Backend(format!(
+                    "table {table}: a key of {} values, {} given",
+                    t.key,
+                    key.len()
+                )));
+            }
+            for (v, c) in key.iter().zip(t.columns) {
+                if !v.fits(c) || matches!(v, Value::Null) {
+                    return Err(StoreError::Backend(format!(
+                        "table {table}: key column {} cannot be {v:?}",
+                        c.name
+                    )));
+                }
+            }
+            Ok((t, key))
+        }
+    }
+}
+
+/// How a backend spells its types and placeholders.
+pub struct Dialect {
+    /// Int, Real, Text, Bytes.
+    pub types: [&'static str; 4],
+    /// The placeholder of the n-th parameter (1-based).
+    pub param: fn(usize) -> String,
+}
+
+impl Dialect {
+    fn ty(&self, t: SqlType) -> &'static str {
+        self.types[t as usize]
+    }
+}
+
+fn names(cols: &[Column]) -> String {
+    cols.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+}
+
+/// `CREATE TABLE IF NOT EXISTS` and its indexes.
+pub fn create_sql(t: &TableSpec, d: &Dialect) -> String {
+    let cols = t
+        .columns
+        .iter()
+        .map(|c| format!("{} {}{}", c.name, d.ty(c.ty), if c.nullable { "" } else { " NOT NULL" }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut s = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({cols}, PRIMARY KEY ({}));\n",
+        t.name,
+        names(&t.columns[..t.key])
+    );
+    for ix in t.indexes {
+        s += &format!(
+            "CREATE INDEX IF NOT EXISTS {}_{} ON {} ({});\n",
+            t.name,
+            ix.join("_"),
+            t.name,
+            ix.join(", ")
+        );
+    }
+    s
+}
+
+/// The INSERT of a whole row; with `upsert`, a row with the same key is replaced.
+pub fn insert_sql(t: &TableSpec, d: &Dialect, upsert: bool) -> String {
+    let ps = (1..=t.columns.len()).map(d.param).collect::<Vec<_>>().join(", ");
+    let mut s = format!("INSERT INTO {} ({}) VALUES ({ps})", t.name, names(t.columns));
+    if upsert {
+        let rest = &t.columns[t.key..];
+        if rest.is_empty() {
+            s += &format!(" ON CONFLICT ({}) DO NOTHING", names(&t.columns[..t.key]));
+        } else {
+            let sets = rest
+                .iter()
+                .map(|c| format!("{0} = excluded.{0}", c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            s += &format!(" ON CONFLICT ({}) DO UPDATE SET {sets}", names(&t.columns[..t.key]));
+        }
+    }
+    s
+}
+
+/// The DELETE of one key.
+pub fn delete_sql(t: &TableSpec, d: &Dialect) -> String {
+    let w = t.columns[..t.key]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} = {}", c.name, (d.param)(i + 1)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!("DELETE FROM {} WHERE {w}", t.name)
+}
+
+/// The SELECT of a query (its parameters are the `eq` values, in order); errors on an unknown column.
+pub fn select_sql(q: &RowQuery, d: &Dialect) -> Result<(&'static TableSpec, String)> {
+    let t = spec(q.table)?;
+    let mut s = format!("SELECT {} FROM {}", names(t.columns), t.name);
+    for (i, (c, v)) in q.eq.iter().enumerate() {
+        let (_, col) = t.column(c)?;
+        if !v.fits(col) || matches!(v, Value::Null) {
+            return Err(StoreError::Backend(format!(
+                "table {}: cannot compare column {c} with {v:?}",
+                t.name
+            )));
+        }
+        s += if i == 0 { " WHERE " } else { " AND " };
+        s += &format!("{c} = {}", (d.param)(i + 1));
+    }
+    let dir = if q.desc { " DESC" } else { "" };
+    s += &format!(
+        " ORDER BY {}",
+        t.columns[..t.key]
+            .iter()
+            .map(|c| format!("{}{dir}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(n) = q.limit {
+        s += &format!(" LIMIT {n}");
+    }
+    Ok((t, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: Dialect = Dialect {
+        types: ["INTEGER", "REAL", "TEXT", "BLOB"],
+        param: |i| format!("?{i}"),
+    };
+
+    #[test]
+    fn every_column_has_a_class_and_keys_are_not_null() {
+        for t in TABLES {
+            assert!(t.key >= 1 && t.key <= t.columns.len(), "{}", t.name);
+            assert!(t.columns[..t.key].iter().all(|c| !c.nullable), "{}", t.name);
+            for ix in t.indexes {
+                for c in *ix {
+                    t.column(c).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn statements_are_generated_from_the_spec() {
+        let t = spec("subscriptions").unwrap();
+        assert_eq!(
+            insert_sql(t, &D, true),
+            "INSERT INTO subscriptions (user_id, kind, target, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (user_id, kind, target) DO UPDATE SET created_at = excluded.created_at"
+        );
+        assert_eq!(
+            delete_sql(t, &D),
+            "DELETE FROM subscriptions WHERE user_id = ?1 AND kind = ?2 AND target = ?3"
+        );
+        let q = RowQuery::all("audit_log").eq("uscc", Value::text("x")).last(5);
+        assert_eq!(
+            select_sql(&q, &D).unwrap().1,
+            "SELECT seq, at, user_id, role, org, action, uscc, target, basis, address, prev_hash, hash FROM audit_log \
+             WHERE uscc = ?1 ORDER BY seq DESC LIMIT 5"
+        );
+    }
+
+    #[test]
+    fn bad_rows_and_writes_to_append_only_tables_are_refused() {
+        let bad = RowOp::Put {
+            table: "subscriptions",
+            row: vec![Value::text("u"), Value::Null, Value::text("t"), Value::text("d")],
+        };
+        assert!(check_op(&bad).unwrap_err().to_string().contains("kind"));
+        let del = RowOp::Delete {
+            table: "audit_log",
+            key: vec![Value::Int(1)],
+        };
+        assert!(check_op(&del).unwrap_err().to_string().contains("append-only"));
+        assert!(check_op(&RowOp::Insert {
+            table: "nope",
+            row: vec![]
+        })
+        .is_err());
+        let q = RowQuery::all("users").eq("colour", Value::Int(1));
+        assert!(select_sql(&q, &D).is_err());
+    }
+}
