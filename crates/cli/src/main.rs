@@ -37,6 +37,16 @@ enum Cmd {
     Demo(store_cmd::DemoArgs),
     /// Serve the web platform (search, the enterprise overview; /healthz, /metrics) over the store.
     Serve(serve_cmd::ServeArgs),
+    /// Web platform accounts: the demo accounts of each role; the list.
+    Accounts {
+        #[command(subcommand)]
+        cmd: serve_cmd::AccountsCmd,
+    },
+    /// The web platform's audit log: check its hash chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: serve_cmd::AuditCmd,
+    },
     /// Print what the store holds: firms, facts by source, quarantined rows by reason.
     Stats(store_cmd::StatsArgs),
     /// Show a stored fact, its provenance and its raw source row.
@@ -116,6 +126,8 @@ fn run() -> Result<()> {
         Cmd::Ingest(a) => store_cmd::ingest(&a),
         Cmd::Demo(a) => store_cmd::demo(&a),
         Cmd::Serve(a) => serve_cmd::serve(&a),
+        Cmd::Accounts { cmd } => serve_cmd::accounts(&cmd),
+        Cmd::Audit { cmd } => serve_cmd::audit(&cmd),
         Cmd::Stats(a) => store_cmd::stats(&a),
         Cmd::Fact(a) => store_cmd::fact(&a),
         Cmd::Quarantine(a) => store_cmd::quarantine(&a),

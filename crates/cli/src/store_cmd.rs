@@ -292,8 +292,12 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
     if a.no_serve {
         return Ok(());
     }
-    // The web platform over the demo store (plain HTTP on the loopback: no HSTS).
+    // The web platform over the demo store (plain HTTP on the loopback: no HSTS), with an account per role.
     println!();
+    let mut store = open(&a.db)?;
+    let accounts = xinyong_server::demo::create(&mut *store, &xinyong_server::timestamp())?;
+    drop(store);
+    print!("{}", xinyong_server::demo::describe(&accounts));
     let cfg = xinyong_server::ServerConfig {
         listen: a.listen.clone(),
         hsts: false,

@@ -23,6 +23,14 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Results per search page (a request cannot ask for more).
     pub search_limit: usize,
+    /// A session ends after this many seconds without a request.
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after login, however busy.
+    pub session_absolute_secs: u64,
+    /// Requests a second each signed-in user may make on average (0: no limit) ...
+    pub rate_per_sec: f64,
+    /// ... and in a burst.
+    pub rate_burst: f64,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +44,10 @@ impl Default for ServerConfig {
             hsts: true,
             max_body_bytes: 16 * 1024 * 1024,
             search_limit: 50,
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+            rate_per_sec: 20.0,
+            rate_burst: 60.0,
         }
     }
 }
@@ -48,6 +60,12 @@ impl ServerConfig {
         }
         if c.pool_wait_secs == 0 {
             return Err("pool_wait_secs must be at least 1".into());
+        }
+        if c.session_idle_secs == 0 || c.session_absolute_secs < c.session_idle_secs {
+            return Err("session_idle_secs must be at least 1 and session_absolute_secs at least as long".into());
+        }
+        if c.rate_per_sec < 0.0 || (c.rate_per_sec > 0.0 && c.rate_burst < 1.0) {
+            return Err("rate_per_sec must be 0 (no limit) or positive with rate_burst at least 1".into());
         }
         if c.search_limit == 0 {
             return Err("search_limit must be at least 1".into());

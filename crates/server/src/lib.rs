@@ -5,8 +5,13 @@
 //!
 //! Architecture invariant: this crate names no store backend; the binary opens the pool.
 
+pub mod access;
+pub mod account;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
@@ -34,6 +39,10 @@ pub struct AppState {
     pub templates: Arc<minijinja::Environment<'static>>,
     /// The latest run's colour counts by group (the dashboard).
     pub summary: Arc<dashboard::Summary>,
+    pub audit: audit::AuditLog,
+    pub throttle: Arc<auth::Throttle>,
+    pub rate: Arc<auth::RateLimit>,
+    pub used_codes: Arc<auth::UsedCodes>,
 }
 
 impl AppState {
@@ -45,7 +54,12 @@ impl AppState {
             let summary = dashboard::Summary::load(&**store, &index)?;
             (index, summary)
         };
+        let audit = audit::AuditLog::start(pool.clone(), timestamp)?;
         Ok(AppState {
+            audit,
+            throttle: Arc::new(auth::Throttle::new(std::time::Duration::from_secs(900))),
+            rate: Arc::new(auth::RateLimit::new(cfg.rate_per_sec, cfg.rate_burst)),
+            used_codes: Arc::new(auth::UsedCodes::default()),
             pool,
             index: Arc::new(RwLock::new(index)),
             cfg: Arc::new(cfg),
@@ -53,6 +67,53 @@ impl AppState {
             templates: Arc::new(pages::templates()),
             summary: Arc::new(summary),
         })
+    }
+
+    /// Unix time, seconds.
+    pub fn now(&self) -> i64 {
+        now()
+    }
+
+    /// Today's date in Asia/Shanghai (YYYY-MM-DD).
+    pub fn today(&self) -> String {
+        today()
+    }
+
+    /// Now, as stored (UTC, RFC 3339 with milliseconds).
+    pub fn timestamp(&self) -> String {
+        timestamp()
+    }
+
+    pub fn timeouts(&self) -> auth::Timeouts {
+        auth::Timeouts {
+            idle: self.cfg.session_idle_secs,
+            absolute: self.cfg.session_absolute_secs,
+        }
+    }
+
+    /// The month of the data's cut-off: the latest run's as-of date, else this month.
+    pub fn data_month(&self) -> String {
+        self.summary
+            .as_of
+            .clone()
+            .unwrap_or_else(today)
+            .chars()
+            .take(7)
+            .collect()
+    }
+
+    /// Runs store work that writes, on the blocking pool with a pooled connection.
+    pub async fn with_store_mut<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = pool.get()?;
+            f(&mut **store)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("a store task failed: {e}")))?
     }
 
     /// Runs store work on the blocking pool with a pooled connection.
@@ -68,6 +129,28 @@ impl AppState {
         .await
         .map_err(|e| Error::Internal(format!("a store task failed: {e}")))?
     }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Today in Asia/Shanghai (UTC+8, no daylight saving).
+pub fn today() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+pub fn timestamp() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// `date` (YYYY-MM-DD) plus `n` days.
+pub fn add_days(date: &str, n: i64) -> String {
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map(|d| (d + chrono::Duration::days(n)).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| date.to_string())
 }
 
 /// The search index from the register's current facts.
@@ -143,9 +226,11 @@ pub fn router(state: AppState) -> Router {
     let limit = state.cfg.max_body_bytes;
     Router::new()
         .merge(pages::router())
+        .merge(account::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))
+        .layer(middleware::from_fn_with_state(state.clone(), account::middleware))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -189,9 +274,12 @@ async fn security_headers(State(st): State<AppState>, req: Request, next: Next) 
 /// Serves the router on a bound listener until ctrl-c. (The caller binds first, so that "serving" is said only
 /// once connections are accepted.)
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }

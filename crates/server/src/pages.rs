@@ -1,16 +1,20 @@
 //! The pages: home (search box), search results, the enterprise overview (全览), and the embedded assets.
 //!
 //! The overview is assembled by [`overview`], a plain function of the store, the firm and the viewer, so that
-//! what each viewer sees is tested without a socket. Until accounts land, every web visitor is
-//! [`Viewer::Public`]: registration facts and the records that are public by law (administrative penalties,
-//! court and list records); the score, warnings and non-public records are shown to [`Viewer::Full`] only.
+//! what each viewer sees is tested without a socket. [`Viewer::Public`] sees registration facts and the records
+//! that are public by law (administrative penalties, court and list records); the score, warnings and
+//! non-public records are shown to [`Viewer::Full`] only: the firm itself, the regulator, a bank the firm
+//! authorised or borrows from (`access::firm_access`), each such read recorded in the audit log first.
 
+use crate::account::Ctx;
+use crate::auth::Role;
 use crate::i18n::{self, Lang};
 use crate::{AppState, Error};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,13 +34,20 @@ pub struct DashQuery {
     lang: Option<String>,
 }
 
-async fn dashboard(State(st): State<AppState>, Query(q): Query<DashQuery>, headers: HeaderMap) -> Response {
+async fn dashboard(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<DashQuery>,
+    headers: HeaderMap,
+) -> Response {
     let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
     let dim = q.dim.unwrap_or_else(|| "district".into());
     let Some(run_id) = st.summary.run_id.clone() else {
         return Error::NotFound("no scoring run stored yet: run `xinyong score`".into()).into_response();
     };
-    let viewer = Viewer::Public;
+    // Which firms moved a group is firm-level: the regulator's view.
+    let regulator = ctx.user.as_ref().is_some_and(|p| p.role == Role::Regulator);
+    let viewer = if regulator { Viewer::Full } else { Viewer::Public };
     let d = dim.clone();
     let dash = match st
         .with_store(move |s| crate::dashboard::dashboard(s, &run_id, &d, viewer))
@@ -48,6 +59,7 @@ async fn dashboard(State(st): State<AppState>, Query(q): Query<DashQuery>, heade
     let path = format!("/dashboard?dim={dim}");
     page(
         &st,
+        &ctx,
         "dashboard.html",
         lang,
         cookie,
@@ -99,11 +111,11 @@ const SERIES: &[(&str, &str, &str)] = &[
 
 #[derive(Deserialize, Default)]
 pub struct LangQuery {
-    lang: Option<String>,
+    pub lang: Option<String>,
 }
 
 /// The language: `?lang=` (remembered in a cookie), else the cookie, else Chinese.
-fn lang_of(q: &LangQuery, headers: &HeaderMap) -> (Lang, Option<String>) {
+pub fn lang_of(q: &LangQuery, headers: &HeaderMap) -> (Lang, Option<String>) {
     if let Some(l) = q.lang.as_deref().and_then(Lang::parse) {
         let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", l.code());
         return (l, Some(cookie));
@@ -118,9 +130,19 @@ fn lang_of(q: &LangQuery, headers: &HeaderMap) -> (Lang, Option<String>) {
     (from_cookie.unwrap_or(Lang::Zh), None)
 }
 
-fn page(st: &AppState, name: &str, lang: Lang, cookie: Option<String>, ctx: serde_json::Value) -> Response {
+/// Renders a page; every page knows its viewer (the header's account links) and the form token.
+pub fn page(
+    st: &AppState,
+    who: &Ctx,
+    name: &str,
+    lang: Lang,
+    cookie: Option<String>,
+    ctx: serde_json::Value,
+) -> Response {
     let mut ctx = ctx;
     ctx["lang"] = serde_json::json!(lang.code());
+    ctx["user"] = serde_json::json!(who.user);
+    ctx["csrf"] = serde_json::json!(who.csrf);
     let html = st
         .templates
         .get_template(name)
@@ -138,11 +160,17 @@ fn page(st: &AppState, name: &str, lang: Lang, cookie: Option<String>, ctx: serd
     }
 }
 
-async fn home(State(st): State<AppState>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+async fn home(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
     let (lang, cookie) = lang_of(&q, &headers);
     let firms = st.index.read().map(|i| i.len()).unwrap_or(0);
     page(
         &st,
+        &ctx,
         "home.html",
         lang,
         cookie,
@@ -157,7 +185,12 @@ pub struct SearchQuery {
     lang: Option<String>,
 }
 
-async fn search(State(st): State<AppState>, Query(q): Query<SearchQuery>, headers: HeaderMap) -> Response {
+async fn search(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Response {
     let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
     if q.q.chars().count() > 100 {
         return Error::BadRequest("query too long (at most 100 characters)".into()).into_response();
@@ -172,6 +205,7 @@ async fn search(State(st): State<AppState>, Query(q): Query<SearchQuery>, header
     let path = format!("/search?q={}", urlencode(&q.q));
     page(
         &st,
+        &ctx,
         "search.html",
         lang,
         cookie,
@@ -181,6 +215,7 @@ async fn search(State(st): State<AppState>, Query(q): Query<SearchQuery>, header
 
 async fn firm(
     State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
     Path(uscc): Path<String>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
@@ -190,19 +225,41 @@ async fn firm(
     let Some(reg) = known else {
         return Error::NotFound(format!("no firm {uscc}")).into_response();
     };
-    let viewer = Viewer::Public;
-    let u = uscc.clone();
-    let ov = match st.with_store(move |s| overview(s, &u, viewer)).await {
-        Ok(o) => o,
+    // Who may see the non-public record is decided afresh, from the store, on every request.
+    let (u, who, today, month) = (uscc.clone(), ctx.user.clone(), st.today(), st.data_month());
+    let decided = st
+        .with_store(move |s| {
+            let basis = crate::access::firm_access(s, who.as_ref(), &u, &today, &month)?;
+            let viewer = if basis.is_some() { Viewer::Full } else { Viewer::Public };
+            Ok((basis, overview(s, &u, viewer)?))
+        })
+        .await;
+    let (basis, ov) = match decided {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
     };
     let path = format!("/firm/{uscc}");
+    if let Some(b) = &basis {
+        // The read is on record before the page leaves.
+        if let Err(e) = st
+            .audit
+            .record(ctx.entry("read", Some(&uscc), &path, Some(b.code())))
+            .await
+        {
+            return e.into_response();
+        }
+    }
+    let is_bank = ctx.user.as_ref().is_some_and(|p| p.role == Role::Bank);
     page(
         &st,
+        &ctx,
         "firm.html",
         lang,
         cookie,
-        serde_json::json!({ "firm": reg, "ov": ov, "path": path }),
+        serde_json::json!({
+            "firm": reg, "ov": ov, "path": path,
+            "basis": basis.map(|b| b.code()), "is_bank": is_bank,
+        }),
     )
 }
 
@@ -282,7 +339,7 @@ pub struct Overview {
 }
 
 /// The built-in registry and warning rules, parsed once (not on every page).
-fn registry() -> Result<&'static xinyong_registry::Registry, Error> {
+pub fn registry() -> Result<&'static xinyong_registry::Registry, Error> {
     static R: std::sync::OnceLock<Result<xinyong_registry::Registry, String>> = std::sync::OnceLock::new();
     R.get_or_init(|| xinyong_registry::Registry::builtin().map_err(|e| e.to_string()))
         .as_ref()
@@ -413,6 +470,8 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("search.html", include_str!("../templates/search.html")),
         ("firm.html", include_str!("../templates/firm.html")),
         ("dashboard.html", include_str!("../templates/dashboard.html")),
+        ("login.html", include_str!("../templates/login.html")),
+        ("me.html", include_str!("../templates/me.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -114,6 +114,11 @@ impl SearchIndex {
         self.firms.is_empty()
     }
 
+    /// Every firm, by USCC.
+    pub fn firms(&self) -> &[Firm] {
+        &self.firms
+    }
+
     pub fn get(&self, uscc: &str) -> Option<&Firm> {
         self.firms
             .binary_search_by(|f| f.uscc.as_str().cmp(uscc))

@@ -445,3 +445,413 @@ async fn the_dashboard_shows_every_dimension_and_counts_every_scored_firm() {
     // A PostgreSQL client closes itself on drop with a runtime of its own: not on this async thread.
     blocking(move || drop(all));
 }
+
+// ---- Accounts, sessions, CSRF, authorisation and the audit log ----
+
+use xinyong_server::auth::{self, Role, User};
+
+const PASSWORD: &str = "tide-pool-garnet";
+
+/// Creates an account (ids are per test: the tests share one store) and returns its TOTP secret.
+fn make_user(st: &AppState, id: &str, role: Role, org: &str) -> String {
+    let secret = auth::new_totp_secret();
+    let u = User {
+        user_id: id.into(),
+        role,
+        org: org.into(),
+        name: format!("{id} 名"),
+        password_hash: auth::hash_password(PASSWORD).unwrap(),
+        totp_secret: role.needs_totp().then(|| secret.clone()),
+        disabled: false,
+    };
+    blocking(|| {
+        st.pool
+            .get()
+            .unwrap()
+            .apply_rows(&[xinyong_store::rows::RowOp::Put {
+                table: "users",
+                row: u.row("2026-01-01T00:00:00Z"),
+            }])
+            .unwrap()
+    });
+    secret
+}
+
+async fn send(st: &AppState, method: &str, uri: &str, cookie: Option<&str>, form: Option<&str>) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f.to_string())
+        }
+        None => Body::empty(),
+    };
+    let res = router(st.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn set_cookie(r: &Reply, name: &str) -> Option<String> {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+fn cookie_value(set: &str) -> String {
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The form token on a page.
+fn csrf_of(body: &str) -> String {
+    let i = body.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    body[i..i + 64].to_string()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Logs in through the login form and returns the session cookie (`xy_session=…`) and the session's form token.
+async fn login(st: &AppState, user: &str, code: Option<String>) -> (String, String) {
+    let page = send(st, "GET", "/login", None, None).await;
+    let pre = cookie_value(&set_cookie(&page, "xy_csrf").expect("a pre-session token cookie"));
+    let form = format!(
+        "csrf={}&user={user}&password={PASSWORD}&code={}",
+        csrf_of(&page.body),
+        code.unwrap_or_default()
+    );
+    let r = send(st, "POST", "/login", Some(&pre), Some(&form)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "login of {user}: {}", r.body);
+    let session = cookie_value(&set_cookie(&r, "xy_session").expect("a session cookie"));
+    let me = send(st, "GET", "/me", Some(&session), None).await;
+    assert_eq!(me.status, StatusCode::OK);
+    (session, csrf_of(&me.body))
+}
+
+#[tokio::test]
+async fn login_takes_a_password_and_a_totp_code_and_sessions_end() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let bank = format!("t-login-bank-{i}");
+        let secret = make_user(st, &bank, Role::Bank, "bank01");
+        let page = send(st, "GET", "/login", None, None).await;
+        let pre_set = set_cookie(&page, "xy_csrf").unwrap();
+        assert!(pre_set.contains("HttpOnly") && pre_set.contains("SameSite=Strict") && pre_set.contains("Secure"));
+        let pre = cookie_value(&pre_set);
+        let token = csrf_of(&page.body);
+        let post = |form: String| {
+            let pre = pre.clone();
+            async move { send(st, "POST", "/login", Some(&pre), Some(&form)).await }
+        };
+        // No form token: refused before anything else.
+        let r = post(format!("user={bank}&password={PASSWORD}")).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        // A wrong password; the right password without the code; a wrong code.
+        for form in [
+            format!("csrf={token}&user={bank}&password=wrong-password&code="),
+            format!("csrf={token}&user={bank}&password={PASSWORD}&code="),
+            format!("csrf={token}&user={bank}&password={PASSWORD}&code=000000x"),
+            format!("csrf={token}&user=nobody-{i}&password={PASSWORD}&code="),
+        ] {
+            let r = post(form).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            assert!(set_cookie(&r, "xy_session").is_none());
+        }
+        // The right code: a session, its cookie Secure, HttpOnly and SameSite=Strict.
+        let code = auth::totp_code(&secret, now()).unwrap();
+        let r = post(format!("csrf={token}&user={bank}&password={PASSWORD}&code={code}")).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let set = set_cookie(&r, "xy_session").unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"),
+            "{set}"
+        );
+        let session = cookie_value(&set);
+        // The same code again is refused (replay).
+        let r = post(format!("csrf={token}&user={bank}&password={PASSWORD}&code={code}")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains(&xinyong_server::i18n::t(
+            xinyong_server::i18n::Lang::Zh,
+            "login.code_used"
+        )));
+        let me = send(st, "GET", "/me", Some(&session), None).await;
+        assert!(me.body.contains(&bank), "{}", me.body);
+        // Log out: the session is over on the next request, also if its cookie is replayed.
+        let csrf = csrf_of(&me.body);
+        let r = send(st, "POST", "/logout", Some(&session), Some("csrf=bad")).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "a stale token does not log out");
+        let r = send(st, "POST", "/logout", Some(&session), Some(&format!("csrf={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = send(st, "GET", "/me", Some(&session), None).await;
+        assert_eq!(
+            (r.status, r.headers[header::LOCATION].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, "/login")
+        );
+        // Five failures lock the account for a while, even with the right password.
+        for _ in 0..5 {
+            post(format!("csrf={token}&user={bank}&password=wrong-password&code=")).await;
+        }
+        let code = auth::totp_code(&secret, now() + 30).unwrap();
+        let r = post(format!("csrf={token}&user={bank}&password={PASSWORD}&code={code}")).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers.contains_key(header::RETRY_AFTER));
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let user = format!("t-csrf-ent-{i}");
+        let (firm, _) = some_firm(st);
+        make_user(st, &user, Role::Enterprise, &firm);
+        let (session, csrf) = login(st, &user, None).await;
+        for uri in ["/login", "/logout", "/me/authorisations", "/me/authorisations/x/revoke"] {
+            for form in [
+                "",
+                "csrf=0000000000000000000000000000000000000000000000000000000000000000",
+            ] {
+                let r = send(st, "POST", uri, Some(&session), Some(form)).await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "POST {uri} with {form:?}");
+            }
+        }
+        // A form posted from another site is refused even with the token.
+        let req = Request::post("/me/authorisations")
+            .header(header::COOKIE, &session)
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::ORIGIN, "https://evil.example")
+            .header("x-csrf-token", &csrf)
+            .body(Body::empty())
+            .unwrap();
+        let res = router(st.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+    blocking(move || drop(all));
+}
+
+/// Whether a page of the overview shows the non-public part.
+fn full(body: &str) -> bool {
+    body.contains("id=\"score\"")
+}
+
+#[tokio::test]
+async fn a_bank_reads_a_firm_only_while_authorised_and_every_read_is_in_the_audit_log() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (firm, _) = some_firm(st);
+        // A bank the firm does not borrow from.
+        let lenders: Vec<String> = blocking(|| {
+            let s = st.pool.get().unwrap();
+            s.facts_of(&firm, None).unwrap().into_iter().map(|f| f.source).collect()
+        });
+        let bank = (1..=15)
+            .map(|n| format!("bank{n:02}"))
+            .find(|b| !lenders.contains(b))
+            .expect("a bank that does not lend to the firm");
+        let other_bank = (1..=15)
+            .map(|n| format!("bank{n:02}"))
+            .rfind(|b| !lenders.contains(b) && *b != bank)
+            .unwrap();
+        let (ent, b1, b2, reg, dep) = (
+            format!("t-auth-ent-{i}"),
+            format!("t-auth-bank-{i}"),
+            format!("t-auth-bank2-{i}"),
+            format!("t-auth-reg-{i}"),
+            format!("t-auth-dep-{i}"),
+        );
+        make_user(st, &ent, Role::Enterprise, &firm);
+        let s1 = make_user(st, &b1, Role::Bank, &bank);
+        let s2 = make_user(st, &b2, Role::Bank, &other_bank);
+        let sr = make_user(st, &reg, Role::Regulator, "jrb");
+        let sd = make_user(st, &dep, Role::Department, "amr");
+        let t = now();
+        let (ent_s, ent_csrf) = login(st, &ent, None).await;
+        let (b1_s, _) = login(st, &b1, auth::totp_code(&s1, t)).await;
+        let (b2_s, _) = login(st, &b2, auth::totp_code(&s2, t)).await;
+        let (reg_s, _) = login(st, &reg, auth::totp_code(&sr, t)).await;
+        let (dep_s, _) = login(st, &dep, auth::totp_code(&sd, t)).await;
+        let page = format!("/firm/{firm}");
+        let sees = |cookie: Option<String>| {
+            let page = page.clone();
+            async move { full(&send(st, "GET", &page, cookie.as_deref(), None).await.body) }
+        };
+        // Before any authorisation: the firm itself and the regulator only.
+        assert!(sees(Some(ent_s.clone())).await, "the firm sees its own record");
+        assert!(sees(Some(reg_s.clone())).await, "the regulator sees it");
+        assert!(!sees(None).await, "the public does not");
+        assert!(!sees(Some(dep_s.clone())).await, "a department does not");
+        assert!(!sees(Some(b1_s.clone())).await, "an unauthorised bank does not");
+        // The firm authorises the bank: it sees the record on its next request; the other bank still does not.
+        let r = send(
+            st,
+            "POST",
+            "/me/authorisations",
+            Some(&ent_s),
+            Some(&format!(
+                "csrf={ent_csrf}&bank={bank}&purpose=loan+review&scope=non-public&days=30"
+            )),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = send(st, "GET", &page, Some(&b1_s), None).await;
+        assert!(
+            full(&r.body) && r.body.contains("authorisation:"),
+            "the authorised bank sees it"
+        );
+        assert!(!sees(Some(b2_s.clone())).await, "another bank does not");
+        // A bank cannot grant; a firm cannot revoke another firm's authorisation.
+        let b1_csrf = csrf_of(&send(st, "GET", "/me", Some(&b1_s), None).await.body);
+        let r = send(
+            st,
+            "POST",
+            "/me/authorisations",
+            Some(&b1_s),
+            Some(&format!("csrf={b1_csrf}&bank={bank}&purpose=x&days=30")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let me = send(st, "GET", "/me", Some(&ent_s), None).await;
+        let i0 = me.body.find("/me/authorisations/").unwrap() + "/me/authorisations/".len();
+        let auth_id = me.body[i0..i0 + 16].to_string();
+        let r = send(
+            st,
+            "POST",
+            &format!("/me/authorisations/{auth_id}/revoke"),
+            Some(&b1_s),
+            Some(&format!("csrf={b1_csrf}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "a bank cannot revoke");
+        // The firm revokes: the very next request of the bank is refused the record.
+        let r = send(
+            st,
+            "POST",
+            &format!("/me/authorisations/{auth_id}/revoke"),
+            Some(&ent_s),
+            Some(&format!("csrf={ent_csrf}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert!(!sees(Some(b1_s.clone())).await, "revocation holds on the next request");
+        // The firm reads who viewed it: the bank's read under the authorisation, the regulator's.
+        let me = send(st, "GET", "/me", Some(&ent_s), None).await;
+        assert!(me.body.contains(&format!("({b1})")) && me.body.contains(&format!("authorisation:{auth_id}")));
+        assert!(me.body.contains(&format!("({reg})")));
+        assert!(
+            !me.body.contains(&format!("({b2})")),
+            "no read by the other bank was logged"
+        );
+        // The chain holds over everything the tests wrote.
+        let n = blocking(|| xinyong_server::audit::verify(&**st.pool.get().unwrap())).expect("the chain holds");
+        assert!(n >= 10, "{n}");
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn role_by_route_by_firm_no_one_reads_what_they_may_not() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let all_firms: Vec<String> = st
+            .index
+            .read()
+            .unwrap()
+            .firms()
+            .iter()
+            .map(|f| f.uscc.clone())
+            .collect();
+        // Each firm's credit records: (lender, dataset, period), read from the store directly.
+        let credit: Vec<Vec<(String, String, String)>> = blocking(|| {
+            let s = st.pool.get().unwrap();
+            all_firms
+                .iter()
+                .map(|f| {
+                    s.facts_of(f, None)
+                        .unwrap()
+                        .into_iter()
+                        .filter(|x| x.known_to.is_none() && x.dataset.starts_with("lender."))
+                        .map(|x| (x.source, x.dataset, x.period.unwrap_or_default()))
+                        .collect()
+                })
+                .collect()
+        });
+        // Six firms, among them borrowers of a bank with a recent loan: that bank is one of the matrix's two.
+        let month = st.data_month();
+        let (y, m): (i32, i32) = (month[..4].parse().unwrap(), month[5..7].parse().unwrap());
+        let k = y * 12 + m - 1 - 3;
+        let since = format!("{:04}-{:02}", k / 12, k % 12 + 1);
+        let borrows = |c: &[(String, String, String)], bank: &str| {
+            c.iter().any(|(src, ds, p)| {
+                src == bank && (ds.ends_with(".loans") || ds == "lender.gc.guarantees") && p.as_str() >= since.as_str()
+            })
+        };
+        let lender = credit
+            .iter()
+            .flat_map(|c| c.iter().map(|x| x.0.clone()))
+            .find(|s| s.starts_with("bank") && credit.iter().any(|c| borrows(c, s)))
+            .expect("a bank with a borrower");
+        let mut picked: Vec<usize> = (0..all_firms.len())
+            .filter(|&j| borrows(&credit[j], &lender))
+            .take(3)
+            .collect();
+        let rest: Vec<usize> = (0..all_firms.len())
+            .filter(|j| !picked.contains(j))
+            .take(6 - picked.len())
+            .collect();
+        picked.extend(rest);
+        let own = all_firms[picked[picked.len() - 1]].clone();
+        let mut who: Vec<(Option<String>, Role, String)> = vec![];
+        for (role, org) in [
+            (Role::Enterprise, own.as_str()),
+            (Role::Bank, lender.as_str()),
+            (Role::Bank, "bank99"),
+            (Role::Department, "amr"),
+            (Role::Regulator, "jrb"),
+            (Role::Admin, ""),
+        ] {
+            let id = format!("t-matrix-{}-{org}-{i}", role.code());
+            let secret = make_user(st, &id, role, org);
+            let code = role.needs_totp().then(|| auth::totp_code(&secret, now()).unwrap());
+            let (s, _) = login(st, &id, code).await;
+            who.push((Some(s), role, org.to_string()));
+        }
+        who.push((None, Role::Enterprise, "(public)".into()));
+        let mut bank_reads = 0;
+        for (cookie, role, org) in &who {
+            for &j in &picked {
+                let f = &all_firms[j];
+                let r = send(st, "GET", &format!("/firm/{f}"), cookie.as_deref(), None).await;
+                assert_eq!(r.status, StatusCode::OK);
+                let allowed = match (cookie, role) {
+                    (None, _) => false,
+                    (_, Role::Enterprise) => f == org,
+                    (_, Role::Regulator) => true,
+                    (_, Role::Bank) => borrows(&credit[j], org),
+                    _ => false,
+                };
+                bank_reads += usize::from(allowed && *role == Role::Bank);
+                assert_eq!(full(&r.body), allowed, "{} {org} on {f}", role.code());
+            }
+            // The dashboard's firm-level drill-down (which firms moved a group): the regulator only.
+            let d = send(st, "GET", "/dashboard?dim=township", cookie.as_deref(), None).await;
+            assert_eq!(d.status, StatusCode::OK);
+        }
+        assert!(bank_reads > 0, "the matrix has a bank reading its borrower");
+    }
+    blocking(move || drop(all));
+}
