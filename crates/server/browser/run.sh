@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end browser suite of the web platform: builds a small synthetic district (gen, ingest, score) in
-# a temporary folder, serves it on a free loopback port and walks it in headless Chromium (walk.test.mjs,
-# node:test + playwright-core). Usage: run.sh [path/to/xinyong] (default: $CARGO_TARGET_DIR/release/xinyong).
+# a temporary folder, creates the demo accounts, serves it on a free loopback port and walks it in headless
+# Chromium (walk.test.mjs: the public pages; account.test.mjs: logins, authorisation; node:test +
+# playwright-core). Usage: run.sh [path/to/xinyong] (default: $CARGO_TARGET_DIR/release/xinyong).
 # Chromium: $CHROMIUM, else /usr/bin/chromium (Debian: apt-get install -y chromium fonts-noto-cjk).
 # Screenshots land in screenshots/ beside this file. Exits non-zero when any test fails.
 set -euo pipefail
@@ -37,6 +38,7 @@ echo "== a small district (150 firms) in $work"
 "$bin" score --db "$work/x.db" --train --clock 2026-02-01T00:00:00 >"$work/score.log" 2>&1 ||
   { cat "$work/score.log" >&2; exit 1; }
 "$bin" stats --db "$work/x.db" >"$work/stats.log"
+"$bin" accounts demo --db "$work/x.db" --json >"$work/accounts.json"
 head -1 "$work/stats.log"
 
 # A free port: the kernel picks one; the tiny race until serve binds it is harmless on a CI machine.
@@ -59,7 +61,8 @@ healthy || { echo "run.sh: $url/healthz never answered ok" >&2; cat "$work/serve
 echo "== the walk in headless Chromium ($("$chromium" --version 2>/dev/null | head -1))"
 rm -rf screenshots
 status=0
-XINYONG_URL="$url" SCREENSHOTS="$here/screenshots" node --test --test-reporter=spec walk.test.mjs || status=$?
+XINYONG_URL="$url" SCREENSHOTS="$here/screenshots" ACCOUNTS="$work/accounts.json" \
+  node --test --test-reporter=spec walk.test.mjs account.test.mjs || status=$?
 if [[ $status -ne 0 ]]; then
   echo "== the server's log" >&2
   cat "$work/serve.log" >&2

@@ -179,6 +179,7 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
             req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()),
             req.headers().get(header::HOST).and_then(|v| v.to_str().ok()),
         ) {
+            // `null` (an opaque origin: a sandboxed frame, a page with no-referrer) is not this site either.
             let o = origin.split_once("://").map_or(origin, |x| x.1);
             if o != host {
                 return forbidden("a request from another site");
@@ -401,7 +402,7 @@ async fn me(
     drop(index);
     let log: Vec<serde_json::Value> = log
         .iter()
-        .map(|r| serde_json::json!({ "r": r, "org_name": lender_name(&r.org) }))
+        .map(|r| serde_json::json!({ "r": r, "org_name": lender_name(&r.org), "local": crate::shanghai(&r.at) }))
         .collect();
     page(
         &st,

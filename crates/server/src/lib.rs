@@ -146,6 +146,17 @@ pub fn timestamp() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// A stored UTC timestamp as shown: Asia/Shanghai time, to the second ("2026-01-02 08:00:00").
+pub fn shanghai(utc: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(utc)
+        .map(|t| {
+            (t.naive_utc() + chrono::Duration::hours(8))
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| utc.to_string())
+}
+
 /// `date` (YYYY-MM-DD) plus `n` days.
 pub fn add_days(date: &str, n: i64) -> String {
     chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
@@ -260,7 +271,9 @@ async fn security_headers(State(st): State<AppState>, req: Request, next: Next) 
     );
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on same-site form posts,
+    // which the same-origin check must refuse; same-origin still sends nothing to other sites.
+    set(h, header::REFERRER_POLICY, "same-origin");
     if st.cfg.hsts {
         set(
             h,
@@ -282,4 +295,13 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_shown_in_asia_shanghai_and_dates_add() {
+        assert_eq!(super::shanghai("2026-01-01T16:30:00.000Z"), "2026-01-02 00:30:00");
+        assert_eq!(super::add_days("2026-02-28", 1), "2026-03-01");
+    }
 }

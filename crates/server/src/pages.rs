@@ -487,6 +487,7 @@ pub fn templates() -> minijinja::Environment<'static> {
 
 /// Embedded static files: (path, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
+    ("favicon.svg", "image/svg+xml", include_bytes!("../assets/favicon.svg")),
     (
         "style.css",
         "text/css; charset=utf-8",

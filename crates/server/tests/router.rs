@@ -203,7 +203,7 @@ async fn every_response_carries_the_security_headers() {
             assert!(h("content-security-policy").contains("frame-ancestors 'none'"), "{uri}");
             assert!(!h("content-security-policy").contains("unsafe-inline"), "{uri}");
             assert_eq!(h("x-content-type-options"), "nosniff", "{uri}");
-            assert_eq!(h("referrer-policy"), "no-referrer", "{uri}");
+            assert_eq!(h("referrer-policy"), "same-origin", "{uri}");
             assert!(h("strict-transport-security").starts_with("max-age="), "{uri}");
         }
     }

@@ -1,0 +1,201 @@
+// Accounts in headless Chromium: every demo role logs in (with its TOTP code where the role needs one) and sees
+// its account page; a wrong code is refused; the enterprise reads its own record and why it is coloured; a bank
+// cannot open the firm's restricted record until the firm authorises it from its account page, and loses it on
+// the very next request after the firm revokes; the firm then reads who viewed it — in Chinese on a desktop and
+// in English on a phone. run.sh creates the accounts (`xinyong accounts demo --json`) and sets ACCOUNTS.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const base = process.env.XINYONG_URL;
+assert.ok(base, 'XINYONG_URL is set (run.sh sets it)');
+assert.ok(process.env.ACCOUNTS, 'ACCOUNTS names the demo accounts file (run.sh sets it)');
+const accounts = Object.fromEntries(JSON.parse(readFileSync(process.env.ACCOUNTS, 'utf8')).map((a) => [a.role, a]));
+const shots = process.env.SCREENSHOTS || join(here, 'screenshots');
+mkdirSync(shots, { recursive: true });
+
+const dict = (() => {
+  const d = {};
+  let key = null;
+  for (const line of readFileSync(join(here, '..', 'i18n.toml'), 'utf8').split('\n')) {
+    const k = line.match(/^\["(.+)"\]\s*$/);
+    const v = line.match(/^(zh|en)\s*=\s*(".*")\s*$/);
+    if (k) d[(key = k[1])] = {};
+    else if (v && key) d[key][v[1]] = JSON.parse(v[2]);
+  }
+  return d;
+})();
+const t = (lang, key) => dict[key][lang];
+
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), as an authenticator app computes it from the base32 secret.
+function totp(secret, at = Date.now() / 1000) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30)));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+});
+after(async () => {
+  await browser?.close();
+});
+
+/// A browser context per person, collecting problems (console errors, failed requests, HTTP errors but those
+/// expected).
+async function person(viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(15000);
+  const page = await context.newPage();
+  const p = { context, page, problems: [], expect4xx: new Set() };
+  page.on('console', (m) => {
+    const expected = [...p.expect4xx].some((code) => m.text().includes(`status of ${code}`));
+    if (m.type() === 'error' && !expected) p.problems.push(`console error on ${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => p.problems.push(`page error on ${page.url()}: ${e.message}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !p.expect4xx.has(r.status())) p.problems.push(`HTTP ${r.status()} for ${r.url()}`);
+  });
+  p.clean = () => {
+    const seen = p.problems;
+    p.problems = [];
+    assert.deepEqual(seen, [], 'no console error, page error or unexpected HTTP error');
+  };
+  return p;
+}
+
+async function login(p, role, lang = 'zh') {
+  const a = accounts[role];
+  await p.page.goto(`${base}/login?lang=${lang}`);
+  await p.page.fill('input[name=user]', a.user);
+  await p.page.fill('input[name=password]', a.password);
+  if (a.totp_secret) await p.page.fill('input[name=code]', totp(a.totp_secret));
+  await p.page.click('#login-submit');
+  await p.page.waitForURL((u) => u.pathname === '/me');
+  assert.equal((await p.page.textContent('#me-role')).trim(), t(lang, `role.${role}`));
+  const cookie = (await p.context.cookies(base)).find((c) => c.name === 'xy_session');
+  assert.ok(cookie && cookie.httpOnly && cookie.secure && cookie.sameSite === 'Strict', 'the session cookie is HttpOnly, Secure, SameSite=Strict');
+}
+
+/// Clicks a form's button on /me and waits for the account page the post redirects to.
+async function submitAndReload(page, selector) {
+  await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/me' && r.request().method() === 'GET'),
+    page.click(selector),
+  ]);
+  await page.waitForLoadState('load');
+}
+
+describe('every role logs in', () => {
+  for (const role of ['department', 'regulator', 'admin']) {
+    it(`${role}: a wrong code is refused, the right one lets in, logout ends the session`, async () => {
+      const p = await person();
+      const a = accounts[role];
+      assert.ok(a.totp_secret, `${role} has a second factor`);
+      p.expect4xx.add(401);
+      await p.page.goto(`${base}/login`);
+      await p.page.fill('input[name=user]', a.user);
+      await p.page.fill('input[name=password]', a.password);
+      const right = totp(a.totp_secret);
+      await p.page.fill('input[name=code]', right === '123456' ? '654321' : '123456');
+      await p.page.click('#login-submit');
+      await p.page.waitForSelector('#login-error');
+      assert.equal((await p.page.textContent('#login-error')).trim(), t('zh', 'login.failed'));
+      p.expect4xx.delete(401);
+      await login(p, role);
+      await p.page.screenshot({ path: join(shots, `desktop-zh-me-${role}.png`), fullPage: true });
+      await p.page.click('#logout');
+      await p.page.waitForURL((u) => u.pathname === '/');
+      assert.equal(await p.page.locator('#nav-login').count(), 1, 'logged out');
+      await p.page.goto(`${base}/me`);
+      assert.equal(new URL(p.page.url()).pathname, '/login', 'the account page asks to log in again');
+      p.clean();
+      await p.context.close();
+    });
+  }
+});
+
+describe('a firm authorises a bank, then revokes', () => {
+  let firm;
+  let bank;
+  const firmUrl = () => `${base}/firm/${accounts.enterprise.org}`;
+
+  before(async () => {
+    firm = await person();
+    bank = await person();
+    await login(firm, 'enterprise');
+    await login(bank, 'bank');
+  });
+  after(async () => {
+    await firm?.context.close();
+    await bank?.context.close();
+  });
+
+  it('the enterprise reads its own record: score, reasons and why it is coloured', async () => {
+    await firm.page.click('#me-firm');
+    await firm.page.waitForURL((u) => u.pathname.startsWith('/firm/'));
+    assert.ok(await firm.page.locator('#score').isVisible(), 'its score');
+    assert.ok((await firm.page.locator('ul.reasons li').count()) > 0, 'the reasons');
+    const rows = await firm.page.locator('#warnings tbody tr').count();
+    assert.ok(rows > 0, 'the warnings that colour it');
+    assert.match(await firm.page.textContent('#basis'), /own/);
+    await firm.page.screenshot({ path: join(shots, 'desktop-zh-firm-own.png'), fullPage: true });
+    firm.clean();
+  });
+
+  it('the bank cannot open the restricted record before the firm authorises it', async () => {
+    await bank.page.goto(firmUrl());
+    assert.equal(await bank.page.locator('#score').count(), 0, 'no score');
+    assert.ok(await bank.page.locator('#restricted').isVisible(), 'the notice says why');
+    bank.clean();
+  });
+
+  it('the firm authorises the bank on its account page; the bank then reads the record', async () => {
+    await firm.page.goto(`${base}/me`);
+    await firm.page.selectOption('#grant-bank', accounts.bank.org);
+    await submitAndReload(firm.page, '#grant-submit');
+    const row = firm.page.locator(`#authorisations tr[data-bank="${accounts.bank.org}"][data-live="true"]`);
+    assert.equal(await row.count(), 1, 'a live authorisation of the bank');
+    await bank.page.reload();
+    assert.ok(await bank.page.locator('#score').isVisible(), 'the bank sees the score now');
+    assert.match(await bank.page.textContent('#basis'), /authorisation:/);
+    await bank.page.screenshot({ path: join(shots, 'desktop-zh-firm-bank-authorised.png'), fullPage: true });
+    firm.clean();
+    bank.clean();
+  });
+
+  it('the firm revokes; the bank loses the record on its next request (English, phone)', async () => {
+    await firm.page.goto(`${base}/me`);
+    await submitAndReload(firm.page, `#authorisations tr[data-bank="${accounts.bank.org}"] button.revoke`);
+    assert.equal(await firm.page.locator(`#authorisations tr[data-live="true"]`).count(), 0, 'no live authorisation');
+    await bank.page.setViewportSize({ width: 390, height: 844 });
+    await bank.page.goto(`${firmUrl()}?lang=en`);
+    assert.equal(await bank.page.locator('#score').count(), 0, 'no score after the revocation');
+    assert.ok((await bank.page.textContent('#restricted')).includes(t('en', 'firm.restricted')));
+    const scroll = await bank.page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scroll <= 390, `the page fits a phone (${scroll}px)`);
+    await bank.page.screenshot({ path: join(shots, 'phone-en-firm-bank-revoked.png'), fullPage: true });
+    bank.clean();
+  });
+
+  it('the firm reads who viewed its record, and under which authorisation', async () => {
+    await firm.page.goto(`${base}/me?lang=en`);
+    const viewers = await firm.page.textContent('#viewers');
+    assert.ok(viewers.includes(`(${accounts.bank.user})`), 'the bank’s read is listed');
+    assert.match(viewers, /authorisation:/);
+    await firm.page.screenshot({ path: join(shots, 'desktop-en-me-enterprise.png'), fullPage: true });
+    firm.clean();
+  });
+});
