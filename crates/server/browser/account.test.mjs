@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { t } from './dict.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const base = process.env.XINYONG_URL;
@@ -19,18 +20,6 @@ const accounts = Object.fromEntries(JSON.parse(readFileSync(process.env.ACCOUNTS
 const shots = process.env.SCREENSHOTS || join(here, 'screenshots');
 mkdirSync(shots, { recursive: true });
 
-const dict = (() => {
-  const d = {};
-  let key = null;
-  for (const line of readFileSync(join(here, '..', 'i18n.toml'), 'utf8').split('\n')) {
-    const k = line.match(/^\["(.+)"\]\s*$/);
-    const v = line.match(/^(zh|en)\s*=\s*(".*")\s*$/);
-    if (k) d[(key = k[1])] = {};
-    else if (v && key) d[key][v[1]] = JSON.parse(v[2]);
-  }
-  return d;
-})();
-const t = (lang, key) => dict[key][lang];
 
 // RFC 6238 TOTP (SHA-1, 6 digits, 30 s), as an authenticator app computes it from the base32 secret.
 function totp(secret, at = Date.now() / 1000) {

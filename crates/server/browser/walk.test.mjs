@@ -4,10 +4,11 @@
 // or failed request on the way. run.sh serves a small district and runs this file with XINYONG_URL set.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { dict, t } from './dict.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const base = process.env.XINYONG_URL;
@@ -26,22 +27,6 @@ const VIEWPORTS = {
 // The first search: a word nearly every firm name has.
 const COMMON_WORD = '有限公司';
 
-// The page text, read from the server's own dictionary (`["key"]` tables with `zh = "…"` and `en = "…"`).
-const dict = (() => {
-  const d = {};
-  let key = null;
-  for (const line of readFileSync(join(here, '..', 'i18n.toml'), 'utf8').split('\n')) {
-    const k = line.match(/^\["(.+)"\]\s*$/);
-    const v = line.match(/^(zh|en)\s*=\s*(".*")\s*$/);
-    if (k) d[(key = k[1])] = {};
-    else if (v && key) d[key][v[1]] = JSON.parse(v[2]);
-  }
-  return d;
-})();
-const t = (lang, key) => {
-  assert.ok(dict[key]?.[lang], `i18n.toml has ${key}.${lang}`);
-  return dict[key][lang];
-};
 
 // What a field name looks like (the English record tables show them).
 const FIELD_NAME = /^[a-z][a-z0-9_:]*$/;
