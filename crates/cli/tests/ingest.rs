@@ -409,16 +409,20 @@ fn acknowledged_batches_survive_kill_9() {
     let postgres = (Db::postgres(), seeds.map(|seed| (seed, Db::postgres())));
     for (clean, killed) in [sqlite, postgres] {
         let _on = clean.checking();
+        let started = std::time::Instant::now();
         ingest(&clean, &dir);
+        // The first kill lands within the first half of a whole ingest's time on this machine (a fixed delay
+        // was sometimes longer than the whole ingest on a fast, idle machine: then nothing was killed).
+        let whole_ms = started.elapsed().as_millis() as u64;
         let want = content_hash(&clean);
         for (seed, db) in &killed {
-            check_kill_9(db, &dir, *seed, &want);
+            check_kill_9(db, &dir, *seed, &want, whole_ms);
         }
     }
     let _ = std::fs::remove_dir_all(&t);
 }
 
-fn check_kill_9(db: &Db, dir: &Path, seed: u64, want: &str) {
+fn check_kill_9(db: &Db, dir: &Path, seed: u64, want: &str, whole_ms: u64) {
     let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut kills = 0;
@@ -442,7 +446,8 @@ fn check_kill_9(db: &Db, dir: &Path, seed: u64, want: &str) {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let delay = 50 + state % 900;
+        // 10 % to 50 % of a whole ingest's time, at least 20 ms.
+        let delay = (whole_ms * (10 + state % 41) / 100).max(20);
         let killed = if kills < 6 {
             std::thread::sleep(std::time::Duration::from_millis(delay));
             child.kill().is_ok() && child.wait().map(|s| !s.success()).unwrap_or(false)
