@@ -45,3 +45,29 @@
     series: names.map(function (n) { return { name: n, type: "line", data: series[n], showSymbol: false }; })
   });
 })();
+// The guarantee group around a firm: guarantor → borrower arrows, the firm, its circle and the rest coloured apart,
+// node size by network PD.
+(function () {
+  if (typeof echarts === "undefined") return;
+  var el = document.getElementById("circle-graph");
+  if (!el) return;
+  var nodes = JSON.parse(el.dataset.nodes), links = JSON.parse(el.dataset.links);
+  var cats = JSON.parse(el.dataset.categories);
+  echarts.init(el).setOption({
+    animation: false,
+    tooltip: {},
+    legend: { data: cats, bottom: 0 },
+    series: [{
+      type: "graph", layout: "force", roam: true, draggable: true,
+      force: { repulsion: 120, edgeLength: 60, layoutAnimation: false },
+      categories: cats.map(function (c) { return { name: c }; }),
+      edgeSymbol: ["none", "arrow"], edgeSymbolSize: 6,
+      label: { show: nodes.length <= 15, position: "right", fontSize: 10 },
+      data: nodes.map(function (n) {
+        return { id: n[0], name: n[1], category: n[2], symbolSize: 10 + Math.min(30, n[4] * 100),
+                 value: (n[4] * 100).toFixed(2) + "%" };
+      }),
+      links: links.map(function (l) { return { source: l[0], target: l[1], value: l[2] }; })
+    }]
+  });
+})();

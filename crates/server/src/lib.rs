@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod metrics;
 pub mod pages;
 pub mod search;
+pub mod subs;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -196,6 +197,8 @@ pub enum Error {
     NotFound(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("store: {0}")]
     Store(#[from] xinyong_store::StoreError),
     #[error("internal: {0}")]
@@ -207,6 +210,7 @@ impl Error {
         match self {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -217,7 +221,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
         let shown = match &self {
-            Error::NotFound(m) | Error::BadRequest(m) => m.clone(),
+            Error::NotFound(m) | Error::BadRequest(m) | Error::Forbidden(m) => m.clone(),
             other => {
                 eprintln!("xinyong serve: {status} {code}: {other}");
                 code.to_string()
@@ -238,6 +242,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(account::router())
+        .merge(subs::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

@@ -231,10 +231,14 @@ async fn firm(
         .with_store(move |s| {
             let basis = crate::access::firm_access(s, who.as_ref(), &u, &today, &month)?;
             let viewer = if basis.is_some() { Viewer::Full } else { Viewer::Public };
-            Ok((basis, overview(s, &u, viewer)?))
+            let subs = match &who {
+                Some(p) => crate::subs::subscriptions(s, &p.user_id)?,
+                None => Vec::new(),
+            };
+            Ok((basis, overview(s, &u, viewer)?, subs))
         })
         .await;
-    let (basis, ov) = match decided {
+    let (basis, ov, subs) = match decided {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
@@ -250,6 +254,14 @@ async fn firm(
         }
     }
     let is_bank = ctx.user.as_ref().is_some_and(|p| p.role == Role::Bank);
+    let can_subscribe = ctx
+        .user
+        .as_ref()
+        .is_some_and(|p| matches!(p.role, Role::Bank | Role::Regulator));
+    let follows =
+        |kind: &str, target: Option<&str>| subs.iter().any(|s| s.kind == kind && Some(s.target.as_str()) == target);
+    let subscribed_firm = follows("firm", Some(&uscc));
+    let subscribed_group = follows("group", ov.circle.as_ref().map(|c| c.group.as_str()));
     page(
         &st,
         &ctx,
@@ -259,6 +271,7 @@ async fn firm(
         serde_json::json!({
             "firm": reg, "ov": ov, "path": path,
             "basis": basis.map(|b| b.code()), "is_bank": is_bank,
+            "can_subscribe": can_subscribe, "subscribed_firm": subscribed_firm, "subscribed_group": subscribed_group,
         }),
     )
 }
@@ -336,6 +349,120 @@ pub struct Overview {
     pub warnings: Vec<serde_json::Value>,
     /// Monthly series for charts: text key → [(month, value)] (Full only).
     pub series: BTreeMap<String, Vec<(String, f64)>>,
+    /// The firm's guarantee group around it (Full only; none when it is in no group).
+    pub circle: Option<CircleView>,
+}
+
+/// The part of a guarantee group a page draws: the firm, its circle (the child cell: firms that guarantee each
+/// other round a loop), the rest of its group (the mother cell) as far as its contracts, and the firms on the
+/// paths that carry risk to it; at most [`CIRCLE_NODES`] firms.
+#[derive(Debug, Serialize, Default)]
+pub struct CircleView {
+    pub group: String,
+    pub members: usize,
+    pub circles: usize,
+    /// (id, name, category: 0 this firm, 1 its circle, 2 its group; own PD, network PD).
+    pub nodes: Vec<(String, String, u8, f64, f64)>,
+    /// (guarantor, borrower, amount).
+    pub links: Vec<(String, String, f64)>,
+    /// Risk paths as names, with their weight.
+    pub paths: Vec<(Vec<String>, f64)>,
+    pub shown_all: bool,
+}
+
+pub const CIRCLE_NODES: usize = 60;
+
+fn circle_view(
+    store: &dyn Store,
+    run_id: &str,
+    uscc: &str,
+    fs: &serde_json::Value,
+) -> Result<Option<CircleView>, Error> {
+    let Some(group) = fs.pointer("/network/group").and_then(|g| g.as_str()) else {
+        return Ok(None);
+    };
+    let Some(json) = store.run_circles(run_id, Some(group))?.into_iter().next() else {
+        return Ok(None);
+    };
+    let g: xinyong_credit::network::GroupView =
+        serde_json::from_str(&json).map_err(|e| Error::Internal(format!("stored circle: {e}")))?;
+    let name_of = |id: &str| -> String {
+        g.members
+            .iter()
+            .position(|m| m == id)
+            .and_then(|i| g.names.get(i).cloned())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let own_core: Vec<&String> = g
+        .cores
+        .iter()
+        .find(|c| c.iter().any(|m| m == uscc))
+        .map_or(Vec::new(), |c| c.iter().collect());
+    let paths: Vec<(Vec<String>, f64)> = fs
+        .pointer("/network/paths")
+        .and_then(|p| serde_json::from_value::<Vec<xinyong_credit::network::PathView>>(p.clone()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.firms, p.weight))
+        .collect();
+    // Whom to show: the firm, its circle, its direct counterparties, the firms on its risk paths, then the rest.
+    let mut shown: Vec<String> = vec![uscc.to_string()];
+    let add = |id: &String, shown: &mut Vec<String>| {
+        if shown.len() < CIRCLE_NODES && !shown.contains(id) {
+            shown.push(id.clone());
+        }
+    };
+    for m in &own_core {
+        add(m, &mut shown);
+    }
+    for c in &g.contracts {
+        if c.0 == uscc {
+            add(&c.1, &mut shown);
+        } else if c.1 == uscc {
+            add(&c.0, &mut shown);
+        }
+    }
+    for (p, _) in &paths {
+        for f in p {
+            add(f, &mut shown);
+        }
+    }
+    for m in &g.members {
+        add(m, &mut shown);
+    }
+    let pd: BTreeMap<&str, (f64, f64)> = g.contagion.iter().map(|(id, a, b)| (id.as_str(), (*a, *b))).collect();
+    let nodes = shown
+        .iter()
+        .map(|id| {
+            let cat = if id == uscc {
+                0
+            } else if own_core.contains(&id) {
+                1
+            } else {
+                2
+            };
+            let (a, b) = pd.get(id.as_str()).copied().unwrap_or((0.0, 0.0));
+            (id.clone(), name_of(id), cat, a, b)
+        })
+        .collect();
+    let mut links: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for c in &g.contracts {
+        if shown.contains(&c.0) && shown.contains(&c.1) {
+            *links.entry((c.0.clone(), c.1.clone())).or_default() += c.2;
+        }
+    }
+    Ok(Some(CircleView {
+        group: g.id.clone(),
+        members: g.members.len(),
+        circles: g.cores.len(),
+        nodes,
+        links: links.into_iter().map(|((a, b), x)| (a, b, x)).collect(),
+        paths: paths
+            .into_iter()
+            .map(|(p, w)| (p.iter().map(|f| name_of(f)).collect(), w))
+            .collect(),
+        shown_all: shown.len() == g.members.len(),
+    }))
 }
 
 /// The built-in registry and warning rules, parsed once (not on every page).
@@ -407,7 +534,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
     for g in &mut records {
         g.rows.sort_by(|a, b| b.cmp(a));
     }
-    let (mut score, mut warnings) = (None, Vec::new());
+    let (mut score, mut warnings, mut circle) = (None, Vec::new(), None);
     if full {
         if let Some(run) = store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) {
             if let Some(json) = store.run_score(&run.run_id, uscc)? {
@@ -430,6 +557,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
                         }));
                     }
                 }
+                circle = circle_view(store, &run.run_id, uscc, &fs)?;
                 score = Some(fs);
             }
         }
@@ -441,6 +569,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
         score,
         warnings,
         series,
+        circle,
     })
 }
 
@@ -472,6 +601,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("dashboard.html", include_str!("../templates/dashboard.html")),
         ("login.html", include_str!("../templates/login.html")),
         ("me.html", include_str!("../templates/me.html")),
+        ("inbox.html", include_str!("../templates/inbox.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

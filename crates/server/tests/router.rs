@@ -621,7 +621,14 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
         let (firm, _) = some_firm(st);
         make_user(st, &user, Role::Enterprise, &firm);
         let (session, csrf) = login(st, &user, None).await;
-        for uri in ["/login", "/logout", "/me/authorisations", "/me/authorisations/x/revoke"] {
+        for uri in [
+            "/login",
+            "/logout",
+            "/me/authorisations",
+            "/me/authorisations/x/revoke",
+            "/subscriptions",
+            "/subscriptions/delete",
+        ] {
             for form in [
                 "",
                 "csrf=0000000000000000000000000000000000000000000000000000000000000000",
@@ -659,14 +666,13 @@ async fn a_bank_reads_a_firm_only_while_authorised_and_every_read_is_in_the_audi
             let s = st.pool.get().unwrap();
             s.facts_of(&firm, None).unwrap().into_iter().map(|f| f.source).collect()
         });
-        let bank = (1..=15)
-            .map(|n| format!("bank{n:02}"))
+        // A microloan company that does not lend to the firm (the tests share a store: each test grants to
+        // lenders of its own kind, so that no test's authorisation opens another's firm).
+        let bank = (1..=5)
+            .map(|n| format!("mlc{n:02}"))
             .find(|b| !lenders.contains(b))
-            .expect("a bank that does not lend to the firm");
-        let other_bank = (1..=15)
-            .map(|n| format!("bank{n:02}"))
-            .rfind(|b| !lenders.contains(b) && *b != bank)
-            .unwrap();
+            .expect("a lender that does not lend to the firm");
+        let other_bank = "bank98".to_string();
         let (ent, b1, b2, reg, dep) = (
             format!("t-auth-ent-{i}"),
             format!("t-auth-bank-{i}"),
@@ -726,7 +732,9 @@ async fn a_bank_reads_a_firm_only_while_authorised_and_every_read_is_in_the_audi
         .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         let me = send(st, "GET", "/me", Some(&ent_s), None).await;
-        let i0 = me.body.find("/me/authorisations/").unwrap() + "/me/authorisations/".len();
+        // The revoke form in this bank's row (other tests' authorisations of the same firm may be listed too).
+        let row = me.body.find(&format!("data-bank=\"{bank}\"")).expect("the bank's row");
+        let i0 = row + me.body[row..].find("/me/authorisations/").unwrap() + "/me/authorisations/".len();
         let auth_id = me.body[i0..i0 + 16].to_string();
         let r = send(
             st,
@@ -852,6 +860,177 @@ async fn role_by_route_by_firm_no_one_reads_what_they_may_not() {
             assert_eq!(d.status, StatusCode::OK);
         }
         assert!(bank_reads > 0, "the matrix has a bank reading its borrower");
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn the_overview_draws_the_guarantee_group_around_a_firm() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        // A firm in a guarantee group with a circle, from the stored run.
+        let firm = blocking(|| {
+            let s = st.pool.get().unwrap();
+            let run = s.runs().unwrap().remove(0);
+            s.run_scores(&run.run_id)
+                .unwrap()
+                .into_iter()
+                .find(|r| {
+                    let d = s.run_score(&run.run_id, &r.uscc).unwrap().unwrap();
+                    let v: serde_json::Value = serde_json::from_str(&d).unwrap();
+                    v.pointer("/network/in_circle").and_then(|x| x.as_bool()) == Some(true)
+                })
+                .map(|r| r.uscc)
+                .expect("a firm in a circle")
+        });
+        let reg = format!("t-circle-reg-{i}");
+        let secret = make_user(st, &reg, Role::Regulator, "jrb");
+        let (session, _) = login(st, &reg, auth::totp_code(&secret, now())).await;
+        let r = send(st, "GET", &format!("/firm/{firm}"), Some(&session), None).await;
+        assert!(r.body.contains("id=\"circle-graph\""), "the graph is drawn");
+        // The data behind it: the firm first, its circle's members, the contracts among the drawn firms.
+        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Full).unwrap());
+        let c = ov.circle.expect("a group view");
+        assert_eq!((c.nodes[0].0.as_str(), c.nodes[0].2), (firm.as_str(), 0));
+        assert!(c.nodes.iter().any(|n| n.2 == 1), "its circle's members are marked");
+        assert!(c.nodes.len() <= xinyong_server::pages::CIRCLE_NODES);
+        assert!(!c.links.is_empty());
+        let ids: Vec<&str> = c.nodes.iter().map(|n| n.0.as_str()).collect();
+        assert!(c
+            .links
+            .iter()
+            .all(|l| ids.contains(&l.0.as_str()) && ids.contains(&l.1.as_str())));
+        // The public never sees it.
+        let r = send(st, "GET", &format!("/firm/{firm}"), None, None).await;
+        assert!(!r.body.contains("circle-graph"));
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn a_bank_follows_firms_and_its_inbox_holds_only_what_it_may_read() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        // Two firms with credit events; the bank lends to neither; one authorises it.
+        let (a, b, c_lender) = blocking(|| {
+            let s = st.pool.get().unwrap();
+            let mut with: Vec<String> = s.credit_events(None).unwrap().into_iter().map(|e| e.uscc).collect();
+            with.dedup();
+            with.sort();
+            with.dedup();
+            let lends = |f: &str, bank: &str| s.facts_of(f, None).unwrap().iter().any(|x| x.source == bank);
+            let gc = ["gc01", "gc02", "gc03"];
+            let mut pick = None;
+            'outer: for g in gc {
+                let free: Vec<&String> = with.iter().filter(|f| !lends(f, g)).take(2).collect();
+                if free.len() == 2 {
+                    pick = Some((free[0].clone(), free[1].clone(), g.to_string()));
+                    break 'outer;
+                }
+            }
+            pick.expect("two firms with events and a guarantee company that backs neither")
+        });
+        let lender = c_lender;
+        let (ent, bank, dep) = (
+            format!("t-sub-ent-{i}"),
+            format!("t-sub-bank-{i}"),
+            format!("t-sub-dep-{i}"),
+        );
+        make_user(st, &ent, Role::Enterprise, &a);
+        let sb = make_user(st, &bank, Role::Bank, &lender);
+        let sd = make_user(st, &dep, Role::Department, "amr");
+        let (ent_s, ent_csrf) = login(st, &ent, None).await;
+        let (bank_s, bank_csrf) = login(st, &bank, auth::totp_code(&sb, now())).await;
+        let (dep_s, dep_csrf) = login(st, &dep, auth::totp_code(&sd, now())).await;
+        // A department may not subscribe; the bank may.
+        let r = send(
+            st,
+            "POST",
+            "/subscriptions",
+            Some(&dep_s),
+            Some(&format!("csrf={dep_csrf}&kind=firm&target={a}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        for f in [&a, &b] {
+            let r = send(
+                st,
+                "POST",
+                "/subscriptions",
+                Some(&bank_s),
+                Some(&format!("csrf={bank_csrf}&kind=firm&target={f}")),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        }
+        let r = send(
+            st,
+            "POST",
+            "/subscriptions",
+            Some(&bank_s),
+            Some(&format!("csrf={bank_csrf}&kind=colour&target=x")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // Without an authorisation: both firms counted, no event shown.
+        let r = send(st, "GET", "/inbox", Some(&bank_s), None).await;
+        assert!(r.body.contains("id=\"hidden-firms\""), "{}", r.body);
+        assert!(!r.body.contains("class=\"alert\""));
+        // The firm authorises the bank: its events appear, the other firm's do not.
+        let r = send(
+            st,
+            "POST",
+            "/me/authorisations",
+            Some(&ent_s),
+            Some(&format!("csrf={ent_csrf}&bank={lender}&purpose=monitoring&days=30")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = send(st, "GET", "/inbox", Some(&bank_s), None).await;
+        let want: Vec<String> = blocking(|| {
+            st.pool
+                .get()
+                .unwrap()
+                .credit_events(Some(&a))
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect()
+        });
+        for id in &want {
+            assert!(
+                r.body.contains(&format!("data-event=\"{id}\"")),
+                "event {id} of the authorised firm"
+            );
+        }
+        let other: Vec<String> = blocking(|| {
+            st.pool
+                .get()
+                .unwrap()
+                .credit_events(Some(&b))
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect()
+        });
+        for id in &other {
+            assert!(
+                !r.body.contains(&format!("data-event=\"{id}\"")),
+                "no event of the unauthorised firm"
+            );
+        }
+        // Unsubscribe.
+        let r = send(
+            st,
+            "POST",
+            "/subscriptions/delete",
+            Some(&bank_s),
+            Some(&format!("csrf={bank_csrf}&kind=firm&target={a}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = send(st, "GET", "/inbox", Some(&bank_s), None).await;
+        assert!(!r.body.contains("class=\"alert\""), "no alert once unsubscribed");
     }
     blocking(move || drop(all));
 }

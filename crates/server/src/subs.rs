@@ -1,0 +1,288 @@
+//! Subscriptions and the alert inbox: a bank officer (or an analyst) follows firms, a firm's guarantee group, an
+//! industry (a GB/T 4754 code prefix) or a township; the inbox lists the credit events (a warning starts or
+//! ends, the colour or the grade changes) of the firms they cover, newest first — only of firms the reader may
+//! read now (a bank: authorised or borrowing; the events are non-public), the rest counted. Push delivery (SSE,
+//! webhooks) is issue 7's.
+
+use crate::access;
+use crate::account::Ctx;
+use crate::auth::Role;
+use crate::pages::{lang_of, page, LangQuery};
+use crate::{AppState, Error};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use serde::{Deserialize, Serialize};
+use xinyong_store::rows::{RowOp, RowQuery, Value};
+use xinyong_store::Store;
+
+pub const KINDS: &[&str] = &["firm", "group", "industry", "township"];
+
+/// Firms one subscription may cover at most (an industry or a township can be large).
+pub const MAX_FIRMS: usize = 500;
+
+/// Events an inbox shows at most.
+pub const INBOX_LIMIT: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/inbox", get(inbox))
+        .route("/subscriptions", post(subscribe))
+        .route("/subscriptions/delete", post(unsubscribe))
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Subscription {
+    pub kind: String,
+    pub target: String,
+    pub created_at: String,
+}
+
+pub fn subscriptions(store: &dyn Store, user: &str) -> Result<Vec<Subscription>, Error> {
+    Ok(store
+        .rows(&RowQuery::all("subscriptions").eq("user_id", Value::text(user)))?
+        .iter()
+        .filter_map(|r| {
+            Some(Subscription {
+                kind: r.get(1)?.as_str()?.into(),
+                target: r.get(2)?.as_str()?.into(),
+                created_at: r.get(3)?.as_str()?.into(),
+            })
+        })
+        .collect())
+}
+
+fn may_subscribe(ctx: &Ctx) -> Result<&crate::auth::Principal, Box<Response>> {
+    match &ctx.user {
+        Some(p) if matches!(p.role, Role::Bank | Role::Regulator) => Ok(p),
+        Some(_) => Err(Box::new(
+            Error::Forbidden("subscriptions are for bank officers and analysts".into()).into_response(),
+        )),
+        None => Err(Box::new(Redirect::to("/login").into_response())),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SubForm {
+    kind: String,
+    target: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// Where a form goes back to: a local path only.
+fn back_to(back: Option<&str>) -> String {
+    match back {
+        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_string(),
+        _ => "/inbox".into(),
+    }
+}
+
+async fn subscribe(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Form(f): Form<SubForm>) -> Response {
+    let p = match may_subscribe(&ctx) {
+        Ok(p) => p.clone(),
+        Err(r) => return *r,
+    };
+    let target = f.target.trim().to_string();
+    if !KINDS.contains(&f.kind.as_str()) || target.is_empty() || target.len() > 64 {
+        return Error::BadRequest("a subscription is a kind (firm, group, industry, township) and a target".into())
+            .into_response();
+    }
+    if f.kind == "firm" && st.index.read().map(|i| i.get(&target).is_none()).unwrap_or(true) {
+        return Error::NotFound(format!("no firm {target}")).into_response();
+    }
+    let row = vec![
+        Value::text(&p.user_id),
+        Value::text(&f.kind),
+        Value::text(&target),
+        Value::text(st.timestamp()),
+    ];
+    if let Err(e) = st
+        .with_store_mut(move |s| {
+            Ok(s.apply_rows(&[RowOp::Put {
+                table: "subscriptions",
+                row,
+            }])?)
+        })
+        .await
+    {
+        return e.into_response();
+    }
+    let entry = ctx.entry(
+        "write",
+        None,
+        &format!("subscription:{}:{target}", f.kind),
+        Some("subscribe".into()),
+    );
+    if let Err(e) = st.audit.record(entry).await {
+        return e.into_response();
+    }
+    Redirect::to(&back_to(f.back.as_deref())).into_response()
+}
+
+async fn unsubscribe(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Form(f): Form<SubForm>) -> Response {
+    let p = match may_subscribe(&ctx) {
+        Ok(p) => p.clone(),
+        Err(r) => return *r,
+    };
+    let key = vec![Value::text(&p.user_id), Value::text(&f.kind), Value::text(&f.target)];
+    if let Err(e) = st
+        .with_store_mut(move |s| {
+            Ok(s.apply_rows(&[RowOp::Delete {
+                table: "subscriptions",
+                key,
+            }])?)
+        })
+        .await
+    {
+        return e.into_response();
+    }
+    let entry = ctx.entry(
+        "write",
+        None,
+        &format!("subscription:{}:{}", f.kind, f.target),
+        Some("unsubscribe".into()),
+    );
+    if let Err(e) = st.audit.record(entry).await {
+        return e.into_response();
+    }
+    Redirect::to(&back_to(f.back.as_deref())).into_response()
+}
+
+/// The firms a subscription covers (at most [`MAX_FIRMS`]).
+fn covered(st: &AppState, store: &dyn Store, s: &Subscription) -> Result<Vec<String>, Error> {
+    let ix = st.index.read().unwrap_or_else(|e| e.into_inner());
+    Ok(match s.kind.as_str() {
+        "firm" => vec![s.target.clone()],
+        "group" => match &st.summary.run_id {
+            Some(run) => store
+                .run_circles(run, Some(&s.target))?
+                .first()
+                .and_then(|j| serde_json::from_str::<xinyong_credit::network::GroupView>(j).ok())
+                .map(|g| g.members.into_iter().take(MAX_FIRMS).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        },
+        "industry" => ix
+            .firms()
+            .iter()
+            .filter(|f| {
+                f.industry.starts_with(&s.target)
+                    || xinyong_domain::industry::section_of(&f.industry).is_some_and(|i| i.code == s.target)
+            })
+            .take(MAX_FIRMS)
+            .map(|f| f.uscc.clone())
+            .collect(),
+        "township" => ix
+            .firms()
+            .iter()
+            .filter(|f| f.township == s.target)
+            .take(MAX_FIRMS)
+            .map(|f| f.uscc.clone())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct InboxItem {
+    pub id: String,
+    pub uscc: String,
+    pub name: String,
+    pub date: String,
+    pub kind: String,
+    pub rule: Option<u32>,
+    pub rule_zh: Option<String>,
+    pub rule_en: Option<String>,
+    pub before: String,
+    pub after: String,
+}
+
+/// The inbox: the events of the firms the user's subscriptions cover and the user may read; also how many
+/// covered firms it may not read.
+pub fn inbox_of(
+    st: &AppState,
+    store: &dyn Store,
+    who: &crate::auth::Principal,
+    today: &str,
+    month: &str,
+) -> Result<(Vec<Subscription>, Vec<InboxItem>, usize), Error> {
+    let subs = subscriptions(store, &who.user_id)?;
+    let mut firms: Vec<String> = Vec::new();
+    for s in &subs {
+        for f in covered(st, store, s)? {
+            if !firms.contains(&f) {
+                firms.push(f);
+            }
+        }
+    }
+    let rules = xinyong_credit::warnings::builtin_rules();
+    let (mut items, mut hidden) = (Vec::new(), 0);
+    for f in &firms {
+        if access::firm_access(store, Some(who), f, today, month)?.is_none() {
+            hidden += 1;
+            continue;
+        }
+        let name = st
+            .index
+            .read()
+            .ok()
+            .and_then(|i| i.get(f).map(|x| x.name.clone()))
+            .unwrap_or_default();
+        for e in store.credit_events(Some(f))? {
+            let rule = e.rule.and_then(|r| rules.iter().find(|x| x.id == r));
+            items.push(InboxItem {
+                id: e.id,
+                uscc: e.uscc,
+                name: name.clone(),
+                date: e.date,
+                kind: e.kind,
+                rule: e.rule,
+                rule_zh: rule.map(|r| r.name_zh.clone()),
+                rule_en: rule.map(|r| r.name_en.clone()),
+                before: e.before,
+                after: e.after,
+            });
+        }
+    }
+    items.sort_by(|a, b| (&b.date, &b.uscc, &b.id).cmp(&(&a.date, &a.uscc, &a.id)));
+    items.truncate(INBOX_LIMIT);
+    Ok((subs, items, hidden))
+}
+
+async fn inbox(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, cookie) = lang_of(&q, &headers);
+    let p = match may_subscribe(&ctx) {
+        Ok(p) => p.clone(),
+        Err(r) => return *r,
+    };
+    let (st2, today, month) = (st.clone(), st.today(), st.data_month());
+    let got = st.with_store(move |s| inbox_of(&st2, s, &p, &today, &month)).await;
+    let (subs, items, hidden) = match got {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    page(
+        &st,
+        &ctx,
+        "inbox.html",
+        lang,
+        cookie,
+        serde_json::json!({
+            "path": "/inbox",
+            "subs": subs,
+            "items": items,
+            "hidden": hidden,
+            "kinds": KINDS,
+            "industries": st.summary.by_industry,
+            "townships": st.summary.by_township,
+        }),
+    )
+}
