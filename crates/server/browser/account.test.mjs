@@ -105,6 +105,23 @@ describe('every role logs in', () => {
       p.expect4xx.delete(401);
       await login(p, role);
       await p.page.screenshot({ path: join(shots, `desktop-zh-me-${role}.png`), fullPage: true });
+      if (role === 'regulator') {
+        // The regulator reads every firm: find one in a guarantee circle and see its group drawn.
+        const html = await (await fetch(`${base}/search?q=${encodeURIComponent('有限公司')}`)).text();
+        const usccs = [...new Set([...html.matchAll(/href="\/firm\/([0-9A-Z]{18})"/g)].map((m) => m[1]))];
+        let drawn = null;
+        for (const u of usccs) {
+          await p.page.goto(`${base}/firm/${u}`);
+          if (await p.page.locator('#circle-graph').count()) {
+            drawn = u;
+            break;
+          }
+        }
+        assert.ok(drawn, `one of ${usccs.length} firms is in a guarantee group`);
+        assert.ok((await p.page.locator('#circle-graph canvas').count()) > 0, 'the group is drawn');
+        assert.ok((await p.page.locator('#circle tbody tr').count()) > 0, 'its members with their PDs');
+        await p.page.locator('#circle').screenshot({ path: join(shots, 'desktop-zh-firm-circle.png') });
+      }
       await p.page.click('#logout');
       await p.page.waitForURL((u) => u.pathname === '/');
       assert.equal(await p.page.locator('#nav-login').count(), 1, 'logged out');
@@ -165,6 +182,28 @@ describe('a firm authorises a bank, then revokes', () => {
     bank.clean();
   });
 
+  it('the bank follows the firm and its guarantee group; the inbox lists the firm’s alerts', async () => {
+    await bank.page.goto(firmUrl());
+    await Promise.all([bank.page.waitForURL((u) => u.pathname.startsWith('/firm/')), bank.page.click('#subscribe-firm')]);
+    await bank.page.waitForSelector('#subscribed');
+    if (await bank.page.locator('#circle-graph').count()) {
+      assert.ok(await bank.page.locator('#circle-graph canvas').count() > 0, 'the group is drawn');
+      await bank.page.click('#subscribe-group');
+      await bank.page.waitForLoadState('load');
+      assert.equal(await bank.page.locator('#subscribe-group').count(), 0, 'the group is followed');
+    }
+    await bank.page.click('#nav-inbox');
+    await bank.page.waitForURL((u) => u.pathname === '/inbox');
+    const row = bank.page.locator(`#subscriptions tr[data-kind="firm"][data-target="${accounts.enterprise.org}"]`);
+    assert.equal(await row.count(), 1, 'the subscription is listed');
+    assert.equal(await bank.page.locator('#hidden-firms').count(), 0, 'nothing hidden while authorised');
+    const alerts = await bank.page.locator('#alerts tr.alert').count();
+    const none = await bank.page.locator('#no-alerts').count();
+    assert.ok(alerts > 0 || none === 1, 'alerts or a clear "none"');
+    await bank.page.screenshot({ path: join(shots, 'desktop-zh-inbox.png'), fullPage: true });
+    bank.clean();
+  });
+
   it('the firm revokes; the bank loses the record on its next request (English, phone)', async () => {
     await firm.page.goto(`${base}/me`);
     await submitAndReload(firm.page, `#authorisations tr[data-bank="${accounts.bank.org}"] button.revoke`);
@@ -176,6 +215,9 @@ describe('a firm authorises a bank, then revokes', () => {
     const scroll = await bank.page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(scroll <= 390, `the page fits a phone (${scroll}px)`);
     await bank.page.screenshot({ path: join(shots, 'phone-en-firm-bank-revoked.png'), fullPage: true });
+    await bank.page.goto(`${base}/inbox?lang=en`);
+    assert.equal(await bank.page.locator('#hidden-firms').count(), 1, 'the inbox no longer shows the firm’s alerts');
+    assert.equal(await bank.page.locator('#alerts tr.alert').count(), 0);
     bank.clean();
   });
 
