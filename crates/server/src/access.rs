@@ -94,6 +94,11 @@ pub fn authorisations(store: &dyn Store, column: &'static str, value: &str) -> R
     Ok(v)
 }
 
+/// An authorisation as a stored row (for writes that go with others in one transaction).
+pub fn authorisation_row(a: &Authorisation) -> Row {
+    a.row()
+}
+
 pub fn put_authorisation(store: &mut dyn Store, a: &Authorisation) -> Result<(), Error> {
     Ok(store.apply_rows(&[RowOp::Put {
         table: "authorisations",

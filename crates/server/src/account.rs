@@ -350,7 +350,7 @@ pub fn lenders() -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn lender_name(id: &str) -> String {
+pub fn lender_name(id: &str) -> String {
     lenders()
         .into_iter()
         .find(|l| l.0 == id)

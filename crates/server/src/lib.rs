@@ -13,6 +13,7 @@ pub mod config;
 pub mod dashboard;
 pub mod demo;
 pub mod i18n;
+pub mod matching;
 pub mod metrics;
 pub mod pages;
 pub mod search;
@@ -243,6 +244,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(account::router())
         .merge(subs::router())
+        .merge(matching::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

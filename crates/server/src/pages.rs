@@ -602,6 +602,8 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("login.html", include_str!("../templates/login.html")),
         ("me.html", include_str!("../templates/me.html")),
         ("inbox.html", include_str!("../templates/inbox.html")),
+        ("products.html", include_str!("../templates/products.html")),
+        ("screening.html", include_str!("../templates/screening.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -628,6 +628,9 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
             "/me/authorisations/x/revoke",
             "/subscriptions",
             "/subscriptions/delete",
+            "/products",
+            "/products/x/apply",
+            "/applications/x/decide",
         ] {
             for form in [
                 "",
@@ -1031,6 +1034,155 @@ async fn a_bank_follows_firms_and_its_inbox_holds_only_what_it_may_read() {
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         let r = send(st, "GET", "/inbox", Some(&bank_s), None).await;
         assert!(!r.body.contains("class=\"alert\""), "no alert once unsubscribed");
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn a_bank_publishes_a_product_screens_it_and_decides_an_application() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let org = format!("bank9{i}");
+        let (bank, other, ent, dep) = (
+            format!("t-prod-bank-{i}"),
+            format!("t-prod-bank2-{i}"),
+            format!("t-prod-ent-{i}"),
+            format!("t-prod-dep-{i}"),
+        );
+        let sb = make_user(st, &bank, Role::Bank, &org);
+        let so = make_user(st, &other, Role::Bank, "bank89");
+        let sd = make_user(st, &dep, Role::Department, "amr");
+        let (bank_s, bank_csrf) = login(st, &bank, auth::totp_code(&sb, now())).await;
+        let (other_s, other_csrf) = login(st, &other, auth::totp_code(&so, now())).await;
+        let (dep_s, dep_csrf) = login(st, &dep, auth::totp_code(&sd, now())).await;
+        let form_with = |grade: &str| {
+            format!("name=%E7%A7%91%E6%8A%80%E8%B4%B7&max_amount=2000000&term_months=12&min_grade={grade}&max_pd_percent=2.5")
+        };
+        let form = form_with("BB");
+        let r = send(
+            st,
+            "POST",
+            "/products",
+            Some(&dep_s),
+            Some(&format!("csrf={dep_csrf}&{form}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "a department does not publish");
+        let r = send(
+            st,
+            "POST",
+            "/products",
+            Some(&bank_s),
+            Some(&format!("csrf={bank_csrf}&{}", form_with("Z"))),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "an unknown grade is refused");
+        let r = send(
+            st,
+            "POST",
+            "/products",
+            Some(&bank_s),
+            Some(&format!("csrf={bank_csrf}&{form}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let list_url = r.headers[header::LOCATION].to_str().unwrap().to_string();
+        let pid = list_url.rsplit('/').next().unwrap().to_string();
+        // The screening list: exactly the firms of the latest run graded BB or better, PD ≤ 2.5 %, not red —
+        // computed here from the stored scores.
+        let want: Vec<String> = blocking(|| {
+            let s = st.pool.get().unwrap();
+            let run = s.runs().unwrap().remove(0);
+            let good = ["AAA", "AA", "A", "BBB", "BB"];
+            let ix = st.index.read().unwrap();
+            let mut v: Vec<String> = s
+                .run_scores(&run.run_id)
+                .unwrap()
+                .into_iter()
+                .filter(|r| good.contains(&r.grade.as_str()) && r.pd <= 0.025 && r.colour.as_deref() != Some("red"))
+                .filter(|r| ix.get(&r.uscc).is_some())
+                .map(|r| r.uscc)
+                .collect();
+            v.sort();
+            v
+        });
+        assert!(!want.is_empty(), "some firm is eligible");
+        let r = send(st, "GET", &list_url, Some(&bank_s), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let mut got: Vec<String> = r
+            .body
+            .match_indices("class=\"eligible\" data-uscc=\"")
+            .map(|(k, m)| r.body[k + m.len()..k + m.len() + 18].to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got, want);
+        assert!(
+            !r.body.contains("%</td></tr>"),
+            "no PD shown for firms the bank may not read"
+        );
+        // Another bank may not screen this product; the regulator may.
+        let r = send(st, "GET", &list_url, Some(&other_s), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // A firm applies: the application and the bank's authorisation in one step.
+        let firm = want[0].clone();
+        make_user(st, &ent, Role::Enterprise, &firm);
+        let (ent_s, ent_csrf) = login(st, &ent, None).await;
+        let r = send(
+            st,
+            "POST",
+            &format!("/products/{pid}/apply"),
+            Some(&ent_s),
+            Some(&format!("csrf={ent_csrf}&amount=5000000&purpose=x")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "above the product's amount");
+        let r = send(
+            st,
+            "POST",
+            &format!("/products/{pid}/apply"),
+            Some(&ent_s),
+            Some(&format!("csrf={ent_csrf}&amount=1000000&purpose=working+capital")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = send(st, "GET", &format!("/firm/{firm}"), Some(&bank_s), None).await;
+        assert!(full(&r.body), "the application authorised the bank");
+        let r = send(st, "GET", &list_url, Some(&bank_s), None).await;
+        assert!(r.body.contains("%</td></tr>"), "the applicant's PD is shown now");
+        // The bank decides; only once; another bank cannot.
+        let r = send(st, "GET", "/products", Some(&bank_s), None).await;
+        let k = r.body.find("/applications/").expect("the application is listed") + "/applications/".len();
+        let app = r.body[k..k + 12].to_string();
+        let decide = |who: String, csrf: String| {
+            let app = app.clone();
+            async move {
+                send(
+                    st,
+                    "POST",
+                    &format!("/applications/{app}/decide"),
+                    Some(&who),
+                    Some(&format!("csrf={csrf}&decision=approved&note=ok")),
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            decide(other_s.clone(), other_csrf.clone()).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            decide(bank_s.clone(), bank_csrf.clone()).await.status,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            decide(bank_s.clone(), bank_csrf.clone()).await.status,
+            StatusCode::BAD_REQUEST
+        );
+        let r = send(st, "GET", "/products", Some(&ent_s), None).await;
+        assert!(
+            r.body.contains(&format!("data-app=\"{app}\" data-status=\"approved\"")),
+            "the firm sees the decision"
+        );
     }
     blocking(move || drop(all));
 }

@@ -455,6 +455,29 @@ fn rows_story(store: &mut dyn Store) {
         }])
         .is_err());
     assert_eq!(seqs(store, &log).len(), 10);
+    // Reals come back exactly (a product's amount and PD bound).
+    let product = vec![
+        Value::text("p1"),
+        Value::text("bank01"),
+        Value::text("科技贷"),
+        Value::Real(0.1 + 0.2),
+        Value::Int(12),
+        Value::text("BBB"),
+        Value::Real(1e-7),
+        Value::text(""),
+        Value::text(""),
+        Value::text("x"),
+        Value::text("2026-01-01T00:00:00Z"),
+        Value::text("u1"),
+        Value::Int(1),
+    ];
+    store
+        .apply_rows(&[RowOp::Put {
+            table: "products",
+            row: product.clone(),
+        }])
+        .unwrap();
+    assert_eq!(store.rows(&RowQuery::all("products")).unwrap(), [product]);
     store
         .apply_rows(&[RowOp::Put {
             table: "subscriptions",
@@ -602,7 +625,7 @@ pub fn round_trip(a: &mut dyn Store, b: &mut dyn Store) {
     assert!(matches!(records.last(), Some(Record::ContentHash(h)) if *h == a.content_hash().unwrap()));
     for t in TABLES.into_iter().chain(rows::TABLES.iter().map(|t| t.name)) {
         assert!(
-            records.iter().any(|r| r.table() == t) || matches!(t, "sessions" | "authorisations"),
+            records.iter().any(|r| r.table() == t) || matches!(t, "sessions" | "authorisations" | "applications"),
             "the story fills every table: no {t}"
         );
     }

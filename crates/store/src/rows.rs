@@ -95,7 +95,7 @@ impl TableSpec {
 }
 
 use FieldClass::{Internal, NonPublic, Personal, Public, Sensitive};
-use SqlType::{Int, Text};
+use SqlType::{Int, Real, Text};
 
 /// The web platform's tables, in export order.
 pub static TABLES: &[TableSpec] = &[
@@ -182,6 +182,50 @@ pub static TABLES: &[TableSpec] = &[
         ],
         key: 3,
         indexes: &[],
+        append_only: false,
+    },
+    TableSpec {
+        name: "products",
+        doc: "loan products a bank publishes, with the criteria that make a firm eligible",
+        columns: &[
+            col("product_id", Text, Internal),
+            col("bank", Text, Public),
+            col("name", Text, Public),
+            col("max_amount", Real, Public),
+            col("term_months", Int, Public),
+            col("min_grade", Text, Public),
+            col("max_pd", Real, Public),
+            col("industries", Text, Public),
+            col("townships", Text, Public),
+            col("description", Text, Public),
+            col("created_at", Text, Internal),
+            col("created_by", Text, Internal),
+            col("active", Int, Internal),
+        ],
+        key: 1,
+        indexes: &[&["bank"]],
+        append_only: false,
+    },
+    TableSpec {
+        name: "applications",
+        doc: "a firm's application for a product (with the authorisation it gave the bank) and the bank's decision",
+        columns: &[
+            col("app_id", Text, Internal),
+            col("product_id", Text, Internal),
+            col("uscc", Text, Public),
+            col("bank", Text, Internal),
+            col("amount", Real, NonPublic),
+            col("purpose", Text, NonPublic),
+            col("status", Text, NonPublic),
+            col("auth_id", Text, Internal),
+            col("created_at", Text, Internal),
+            col("created_by", Text, Internal),
+            opt("decided_at", Text, Internal),
+            opt("decided_by", Text, Internal),
+            opt("note", Text, NonPublic),
+        ],
+        key: 1,
+        indexes: &[&["uscc"], &["bank"]],
         append_only: false,
     },
 ];
