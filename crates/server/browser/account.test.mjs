@@ -229,4 +229,34 @@ describe('a firm authorises a bank, then revokes', () => {
     await firm.page.screenshot({ path: join(shots, 'desktop-en-me-enterprise.png'), fullPage: true });
     firm.clean();
   });
+  it('the bank publishes a loan product and screens the eligible firms', async () => {
+    await bank.page.setViewportSize({ width: 1280, height: 900 });
+    await bank.page.goto(`${base}/products`);
+    await bank.page.fill('#product-name', '科技成长贷');
+    await bank.page.selectOption('#product-grade', 'C');
+    await Promise.all([bank.page.waitForURL((u) => /^\/products\/[0-9a-f]{12}$/.test(u.pathname)), bank.page.click('#publish-submit')]);
+    const n = Number(await bank.page.textContent('#eligible-count'));
+    assert.ok(n > 0, `the product admits some firms (${n})`);
+    await bank.page.screenshot({ path: join(shots, 'desktop-zh-screening.png'), fullPage: true });
+    bank.clean();
+  });
+
+  it('the enterprise applies, authorising the bank in the same step; the bank approves', async () => {
+    await firm.page.goto(`${base}/products`);
+    const row = firm.page.locator(`div.product[data-bank="${accounts.bank.org}"]`).first();
+    await Promise.all([firm.page.waitForURL((u) => u.pathname === '/products'), row.locator('button.apply-submit').click()]);
+    await firm.page.waitForSelector('tr.application[data-status="applied"]');
+    await bank.page.goto(firmUrl());
+    assert.ok(await bank.page.locator('#score').isVisible(), 'the application authorised the bank');
+    await bank.page.goto(`${base}/products`);
+    const app = bank.page.locator('tr.application[data-status="applied"]').first();
+    await app.locator('input[name=note]').fill('同意');
+    await Promise.all([bank.page.waitForURL((u) => u.pathname === '/products'), app.locator('button.approve').click()]);
+    await bank.page.waitForSelector('tr.application[data-status="approved"]');
+    await firm.page.reload();
+    assert.equal(await firm.page.locator('tr.application[data-status="approved"]').count(), 1, 'the firm sees the approval');
+    await firm.page.screenshot({ path: join(shots, 'desktop-zh-products-enterprise.png'), fullPage: true });
+    firm.clean();
+    bank.clean();
+  });
 });
