@@ -259,4 +259,16 @@ describe('a firm authorises a bank, then revokes', () => {
     firm.clean();
     bank.clean();
   });
+  it('the bank screens a customer list and downloads an Excel workbook', async () => {
+    await bank.page.click('#nav-screening');
+    await bank.page.waitForURL((u) => u.pathname === '/screening');
+    const csv = `企业名称,统一社会信用代码\n,${accounts.enterprise.org}\n=1+1,\n`;
+    await bank.page.setInputFiles('#bulk-file', { name: 'customers.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    const [download] = await Promise.all([bank.page.waitForEvent('download'), bank.page.click('#bulk-submit')]);
+    assert.equal(download.suggestedFilename(), 'screening.xlsx');
+    const path = await download.path();
+    const head = readFileSync(path).subarray(0, 2).toString();
+    assert.equal(head, 'PK', 'an .xlsx (zip) file');
+    bank.clean();
+  });
 });

@@ -9,6 +9,7 @@ pub mod access;
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
@@ -245,6 +246,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(subs::router())
         .merge(matching::router())
+        .merge(bulk::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

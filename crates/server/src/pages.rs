@@ -604,6 +604,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("inbox.html", include_str!("../templates/inbox.html")),
         ("products.html", include_str!("../templates/products.html")),
         ("screening.html", include_str!("../templates/screening.html")),
+        ("bulk.html", include_str!("../templates/bulk.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -631,6 +631,7 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
             "/products",
             "/products/x/apply",
             "/applications/x/decide",
+            "/screening",
         ] {
             for form in [
                 "",
@@ -1183,6 +1184,136 @@ async fn a_bank_publishes_a_product_screens_it_and_decides_an_application() {
             r.body.contains(&format!("data-app=\"{app}\" data-status=\"approved\"")),
             "the firm sees the decision"
         );
+    }
+    blocking(move || drop(all));
+}
+
+async fn upload(
+    st: &AppState,
+    uri: &str,
+    cookie: &str,
+    file_name: &str,
+    bytes: &[u8],
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let boundary = "xyBoundary7MA4YWxkTrZu0gW";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let req = Request::post(uri)
+        .header(header::COOKIE, cookie)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let res = router(st.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, bytes)
+}
+
+#[tokio::test]
+async fn bulk_screening_returns_excel_with_scores_only_where_authorised_and_formulas_escaped() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (firm, _) = some_firm(st);
+        // Three firms that do not borrow from the private-lending company, none the shared test firm.
+        let picked: Vec<(String, String)> = blocking(|| {
+            let s = st.pool.get().unwrap();
+            let ix = st.index.read().unwrap();
+            ix.firms()
+                .iter()
+                .filter(|f| f.uscc != firm && !s.facts_of(&f.uscc, None).unwrap().iter().any(|x| x.source == "pfc"))
+                .skip(10 + i * 3)
+                .take(3)
+                .map(|f| (f.uscc.clone(), f.name.clone()))
+                .collect()
+        });
+        let (a, b, c) = (&picked[0], &picked[1], &picked[2]);
+        let (ent, bank, dep) = (
+            format!("t-bulk-ent-{i}"),
+            format!("t-bulk-bank-{i}"),
+            format!("t-bulk-dep-{i}"),
+        );
+        make_user(st, &ent, Role::Enterprise, &a.0);
+        let sb = make_user(st, &bank, Role::Bank, "pfc");
+        let sd = make_user(st, &dep, Role::Department, "amr");
+        let (ent_s, ent_csrf) = login(st, &ent, None).await;
+        let (bank_s, bank_csrf) = login(st, &bank, auth::totp_code(&sb, now())).await;
+        let (dep_s, dep_csrf) = login(st, &dep, auth::totp_code(&sd, now())).await;
+        let r = send(
+            st,
+            "POST",
+            "/me/authorisations",
+            Some(&ent_s),
+            Some(&format!("csrf={ent_csrf}&bank=pfc&purpose=review&days=10")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let csv = format!(
+            "客户名称,统一社会信用代码,备注\n{},{},\n,{},\n{},,by name\n坏代码,123,\n\"=HYPERLINK(\"\"http://evil\"\")\",,\n",
+            a.1, a.0, b.0, c.1
+        );
+        let (gb, _, _) = encoding_rs::GB18030.encode(&csv);
+        // A department may not; a missing form token is refused.
+        let (status, _, _) = upload(st, &format!("/screening?csrf={dep_csrf}"), &dep_s, "list.csv", &gb).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = upload(st, "/screening", &bank_s, "list.csv", &gb).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, body) = upload(st, &format!("/screening?csrf={bank_csrf}"), &bank_s, "list.pdf", b"x").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&body));
+        let (status, headers, body) =
+            upload(st, &format!("/screening?csrf={bank_csrf}"), &bank_s, "list.csv", &gb).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert!(headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("screening.xlsx"));
+        // Read the workbook back.
+        use calamine::Reader;
+        let mut wb = calamine::Xlsx::new(std::io::Cursor::new(body)).expect("an xlsx");
+        let sheet = wb.sheet_names()[0].clone();
+        let range = wb.worksheet_range(&sheet).unwrap();
+        let rows: Vec<Vec<String>> = range
+            .rows()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        assert_eq!(rows.len(), 6, "{rows:?}");
+        let line = |k: usize| &rows[k];
+        assert_eq!(
+            (line(1)[2].as_str(), line(1)[4].as_str(), line(1)[6].as_str()),
+            (a.0.as_str(), "found", "yes")
+        );
+        assert!(
+            !line(1)[7].is_empty() && !line(1)[8].is_empty(),
+            "grade and PD of the authorised firm: {:?}",
+            line(1)
+        );
+        assert_eq!(
+            (line(2)[2].as_str(), line(2)[6].as_str(), line(2)[7].as_str()),
+            (b.0.as_str(), "no", "")
+        );
+        assert!(line(2)[8].is_empty(), "no PD for a firm the bank may not read");
+        assert_eq!(
+            (line(3)[2].as_str(), line(3)[4].as_str()),
+            (c.0.as_str(), "found"),
+            "found by its exact name"
+        );
+        assert_eq!(line(4)[4], "invalid_code");
+        assert_eq!(line(5)[4], "not_found");
+        assert_eq!(line(5)[1], "'=HYPERLINK(\"http://evil\")", "the formula is escaped");
+        // The read of the authorised firm is on record.
+        let logged = blocking(|| {
+            xinyong_server::audit::of_firm(&**st.pool.get().unwrap(), &a.0, 50)
+                .unwrap()
+                .iter()
+                .any(|r| r.target == "/screening" && r.user_id == bank)
+        });
+        assert!(logged, "the screening read is in the audit log");
     }
     blocking(move || drop(all));
 }
