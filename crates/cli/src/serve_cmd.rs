@@ -54,7 +54,25 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
             crate::store_cmd::open_pooled(&target).map_err(|e| xinyong_store::StoreError::Backend(format!("{e:#}")))
         }),
     )?;
-    let state = AppState::new(pool, cfg.clone())?;
+    // Uploaded deliveries go through the same ingest path as `xinyong ingest`.
+    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().context("the built-in registry")?);
+    let ingest: xinyong_server::data::IngestFn = std::sync::Arc::new(move |store, dir| {
+        let s = xinyong_app::ingest_paths(
+            store,
+            &registry,
+            &[dir.to_path_buf()],
+            &xinyong_app::IngestOptions::default(),
+            &mut |_, _, _| {},
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(xinyong_server::data::IngestReport {
+            files: s.files,
+            skipped: s.skipped,
+            rows_read: s.counts.rows_read,
+            quarantined: s.counts.quarantined,
+        })
+    });
+    let state = AppState::new(pool, cfg.clone())?.with_ingest(ingest);
     let firms = state.index.read().map(|i| i.len()).unwrap_or(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bulk;
 pub mod config;
 pub mod dashboard;
+pub mod data;
 pub mod demo;
 pub mod i18n;
 pub mod matching;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub throttle: Arc<auth::Throttle>,
     pub rate: Arc<auth::RateLimit>,
     pub used_codes: Arc<auth::UsedCodes>,
+    /// The ingest path for uploaded deliveries (the binary supplies it; none: uploads are refused).
+    pub ingest: Option<data::IngestFn>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             throttle: Arc::new(auth::Throttle::new(std::time::Duration::from_secs(900))),
             rate: Arc::new(auth::RateLimit::new(cfg.rate_per_sec, cfg.rate_burst)),
             used_codes: Arc::new(auth::UsedCodes::default()),
+            ingest: None,
             pool,
             index: Arc::new(RwLock::new(index)),
             cfg: Arc::new(cfg),
@@ -70,6 +74,12 @@ impl AppState {
             templates: Arc::new(pages::templates()),
             summary: Arc::new(summary),
         })
+    }
+
+    /// With the ingest path for uploaded deliveries.
+    pub fn with_ingest(mut self, f: data::IngestFn) -> AppState {
+        self.ingest = Some(f);
+        self
     }
 
     /// Unix time, seconds.
@@ -247,6 +257,7 @@ pub fn router(state: AppState) -> Router {
         .merge(subs::router())
         .merge(matching::router())
         .merge(bulk::router())
+        .merge(data::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

@@ -605,6 +605,8 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("products.html", include_str!("../templates/products.html")),
         ("screening.html", include_str!("../templates/screening.html")),
         ("bulk.html", include_str!("../templates/bulk.html")),
+        ("data.html", include_str!("../templates/data.html")),
+        ("batch.html", include_str!("../templates/batch.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -632,6 +632,7 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
             "/products/x/apply",
             "/applications/x/decide",
             "/screening",
+            "/data",
         ] {
             for form in [
                 "",
@@ -1314,6 +1315,158 @@ async fn bulk_screening_returns_excel_with_scores_only_where_authorised_and_form
                 .any(|r| r.target == "/screening" && r.user_id == bank)
         });
         assert!(logged, "the screening read is in the audit log");
+    }
+    blocking(move || drop(all));
+}
+
+async fn upload_fields(
+    st: &AppState,
+    uri: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file: (&str, &[u8]),
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let boundary = "xyBoundaryQ9dE2vX";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: text/csv\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let req = Request::post(uri)
+        .header(header::COOKIE, cookie)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let res = router(st.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn a_department_uploads_a_delivery_through_the_ingest_path_and_reads_its_quarantine() {
+    let all = states();
+    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
+    let ingest: xinyong_server::data::IngestFn = std::sync::Arc::new(move |store, dir| {
+        let s = xinyong_app::ingest_paths(
+            store,
+            &registry,
+            &[dir.to_path_buf()],
+            &Default::default(),
+            &mut |_, _, _| {},
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(xinyong_server::data::IngestReport {
+            files: s.files,
+            skipped: s.skipped,
+            rows_read: s.counts.rows_read,
+            quarantined: s.counts.quarantined,
+        })
+    });
+    // A delivered file of the market regulator's penalties, with a broken line appended.
+    let amr = store_path().parent().unwrap().join("district/sources/amr");
+    let original = std::fs::read_dir(&amr)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("amr.penalties__"))
+        .min()
+        .expect("a penalties delivery");
+    for (i, st) in all.iter().enumerate() {
+        let st = st.clone().with_ingest(ingest.clone());
+        let mut bytes = std::fs::read(&original).unwrap();
+        bytes.extend_from_slice(format!("not-a-code-{i},x\n").as_bytes());
+        let (dep, other, bank) = (
+            format!("t-data-dep-{i}"),
+            format!("t-data-court-{i}"),
+            format!("t-data-bank-{i}"),
+        );
+        let sd = make_user(&st, &dep, Role::Department, "amr");
+        let so = make_user(&st, &other, Role::Department, "court");
+        let sb = make_user(&st, &bank, Role::Bank, "bank01");
+        let (dep_s, dep_csrf) = login(&st, &dep, auth::totp_code(&sd, now())).await;
+        let (other_s, _) = login(&st, &other, auth::totp_code(&so, now())).await;
+        let (bank_s, bank_csrf) = login(&st, &bank, auth::totp_code(&sb, now())).await;
+        let fields = [("dataset", "amr.penalties"), ("delivered", "2026-01-25")];
+        // A bank may not deliver; another department's dataset is refused; a future date is refused.
+        let (status, _, _) = upload_fields(
+            &st,
+            &format!("/data?csrf={bank_csrf}"),
+            &bank_s,
+            &fields,
+            ("p.csv", &bytes),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, body) = upload_fields(
+            &st,
+            &format!("/data?csrf={dep_csrf}"),
+            &dep_s,
+            &[("dataset", "court.cases"), ("delivered", "2026-01-25")],
+            ("p.csv", &bytes),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _, _) = upload_fields(
+            &st,
+            &format!("/data?csrf={dep_csrf}"),
+            &dep_s,
+            &[("dataset", "amr.penalties"), ("delivered", "2999-01-01")],
+            ("p.csv", &bytes),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // The delivery: ingested, its receipt and its quarantined line with the reason and row.
+        let (status, headers, body) = upload_fields(
+            &st,
+            &format!("/data?csrf={dep_csrf}"),
+            &dep_s,
+            &fields,
+            ("p.csv", &bytes),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        let receipt = headers[header::LOCATION].to_str().unwrap().to_string();
+        let r = send(&st, "GET", &receipt, Some(&dep_s), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("class=\"quarantined\""), "{}", r.body);
+        assert!(r.body.contains(&format!("not-a-code-{i}")), "the raw line is shown");
+        let lines = String::from_utf8_lossy(&bytes).lines().count();
+        assert!(
+            r.body.contains(&format!("<td>{lines}</td>")),
+            "the broken line's row number ({lines})"
+        );
+        // The same bytes again: already stored, the same receipt.
+        let (status, headers, _) = upload_fields(
+            &st,
+            &format!("/data?csrf={dep_csrf}"),
+            &dep_s,
+            &fields,
+            ("p.csv", &bytes),
+        )
+        .await;
+        assert_eq!(
+            (status, headers[header::LOCATION].to_str().unwrap()),
+            (StatusCode::SEE_OTHER, receipt.as_str())
+        );
+        // Freshness shows the delivery; another department cannot open the receipt.
+        let r = send(&st, "GET", "/data", Some(&dep_s), None).await;
+        assert!(r.body.contains("2026-01-25"));
+        let r = send(&st, "GET", &receipt, Some(&other_s), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        blocking(move || drop(st));
     }
     blocking(move || drop(all));
 }

@@ -129,7 +129,14 @@ CREATE TABLE circles (
 
 /// The schema migrations, in order: (version, SQL). A migration is applied once, in one transaction with
 /// its row in `schema_migrations`; released migrations are never edited, only followed by new ones.
-const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
+
+/// Migration 2: a batch's quarantine rows and a source's batches are looked up directly (the department's
+/// data page).
+const MIGRATION_2: &str = "
+CREATE INDEX IF NOT EXISTS quarantine_batch ON quarantine(batch_id, row);
+CREATE INDEX IF NOT EXISTS batches_source ON batches(source, delivered_on);
+";
 
 /// Advisory lock keys (per database): schema migrations, the batch writer, scoring runs.
 const LOCK_MIGRATE: i64 = 0x7879_0001;
@@ -1863,6 +1870,60 @@ impl Store for PgStore {
             .iter()
             .map(|r| r.get(0))
             .collect())
+    }
+
+    fn batches_of(&self, source: &str) -> Result<Vec<(BatchMeta, BatchCounts)>> {
+        let rows = self.rows(
+            "SELECT batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, \
+             unchanged, retired, quarantined FROM batches WHERE source = $1 \
+             ORDER BY delivered_on DESC, ingested_at DESC, batch_id",
+            &[&source],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    BatchMeta {
+                        batch_id: r.get(0),
+                        source: r.get(1),
+                        dataset: r.get(2),
+                        file_name: r.get(3),
+                        delivered_on: r.get(4),
+                        ingested_at: r.get(5),
+                    },
+                    BatchCounts {
+                        rows_read: u(r.get(6)),
+                        inserted: u(r.get(7)),
+                        replaced: u(r.get(8)),
+                        unchanged: u(r.get(9)),
+                        retired: u(r.get(10)),
+                        quarantined: u(r.get(11)),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn quarantine_of(&self, batch_id: &str, limit: u64) -> Result<Vec<StoredQuarantine>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.rows(
+            "SELECT batch_id, source, dataset, row, reason, detail, raw FROM quarantine WHERE batch_id = $1 \
+             ORDER BY row, id LIMIT $2",
+            &[&batch_id, &limit],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredQuarantine {
+                    batch_id: r.get(0),
+                    source: r.get(1),
+                    dataset: r.get(2),
+                    row: u(r.get(3)),
+                    reason: r.get(4),
+                    detail: text_of(r.get(5))?,
+                    raw: text_of(r.get(6))?,
+                })
+            })
+            .collect()
     }
 
     fn apply_rows(&mut self, ops: &[rows::RowOp]) -> Result<()> {

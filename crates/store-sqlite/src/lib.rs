@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
   row INTEGER NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, raw TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_reason ON quarantine(reason);
+CREATE INDEX IF NOT EXISTS quarantine_batch ON quarantine(batch_id, row);
+CREATE INDEX IF NOT EXISTS batches_source ON batches(source, delivered_on);
 -- Credit model results. Enterprise-scoped tables carry the USCC (see ARCHITECTURE.md, distribution plan).
 CREATE TABLE IF NOT EXISTS models (version TEXT PRIMARY KEY, created_at TEXT NOT NULL, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS score_runs (
@@ -1255,6 +1257,64 @@ impl Store for SqliteStore {
             )
             .map_err(be)?;
         let rows = st.query_map(params![run_id, group_id], |r| r.get(0)).map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn batches_of(&self, source: &str) -> Result<Vec<(BatchMeta, BatchCounts)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT batch_id, source, dataset, file_name, delivered_on, ingested_at, rows_read, inserted, replaced, \
+                 unchanged, retired, quarantined FROM batches WHERE source = ?1 \
+                 ORDER BY delivered_on DESC, ingested_at DESC, batch_id",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map([source], |r| {
+                Ok((
+                    BatchMeta {
+                        batch_id: r.get(0)?,
+                        source: r.get(1)?,
+                        dataset: r.get(2)?,
+                        file_name: r.get(3)?,
+                        delivered_on: r.get(4)?,
+                        ingested_at: r.get(5)?,
+                    },
+                    BatchCounts {
+                        rows_read: u64_of(r, 6)?,
+                        inserted: u64_of(r, 7)?,
+                        replaced: u64_of(r, 8)?,
+                        unchanged: u64_of(r, 9)?,
+                        retired: u64_of(r, 10)?,
+                        quarantined: u64_of(r, 11)?,
+                    },
+                ))
+            })
+            .map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
+    fn quarantine_of(&self, batch_id: &str, limit: u64) -> Result<Vec<StoredQuarantine>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT batch_id, source, dataset, row, reason, detail, raw FROM quarantine WHERE batch_id = ?1 \
+                 ORDER BY row, id LIMIT ?2",
+            )
+            .map_err(be)?;
+        let rows = st
+            .query_map(params![batch_id, limit.min(i64::MAX as u64) as i64], |r| {
+                Ok(StoredQuarantine {
+                    batch_id: r.get(0)?,
+                    source: r.get(1)?,
+                    dataset: r.get(2)?,
+                    row: r.get::<_, i64>(3)? as u64,
+                    reason: r.get(4)?,
+                    detail: r.get(5)?,
+                    raw: r.get(6)?,
+                })
+            })
+            .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
 

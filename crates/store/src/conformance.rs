@@ -318,6 +318,17 @@ fn results(store: &mut dyn Store) {
     assert_eq!(store.runs().unwrap().len(), 1);
     assert_eq!(store.run_circles(&run.run_id, None).unwrap().len(), 2);
     assert!(store.run_benchmarks("none").is_err());
+    // A source's batches, latest delivery first; a batch's quarantine rows.
+    let batches = store.batches_of("bank01").unwrap();
+    assert!(!batches.is_empty());
+    assert!(batches.windows(2).all(|w| w[0].0.delivered_on >= w[1].0.delivered_on));
+    assert!(batches.iter().all(|(m, _)| m.source == "bank01"));
+    assert!(store.batches_of("nobody").unwrap().is_empty());
+    let (m, k) = &batches[0];
+    let q = store.quarantine_of(&m.batch_id, 100).unwrap();
+    assert_eq!(q.len() as u64, k.quarantined);
+    assert!(q.iter().all(|r| r.batch_id == m.batch_id && r.reason == "date"));
+    assert!(store.quarantine_of("no-such-batch", 100).unwrap().is_empty());
     rows_story(store);
 }
 

@@ -490,6 +490,10 @@ pub trait Store {
     /// Change events of a firm (or all when `uscc` is None), oldest first.
     fn credit_events(&self, uscc: Option<&str>) -> Result<Vec<EventRow>>;
     /// Checks that the store still answers (a pool calls it before handing out a connection).
+    /// The batches of one source, latest delivery first (ties by ingest time, then id).
+    fn batches_of(&self, source: &str) -> Result<Vec<(BatchMeta, BatchCounts)>>;
+    /// The quarantine rows of one batch, in row order (at most `limit`).
+    fn quarantine_of(&self, batch_id: &str, limit: u64) -> Result<Vec<StoredQuarantine>>;
     /// Applies changes to the spec'd tables ([`rows`]) in one transaction: all of them or none.
     fn apply_rows(&mut self, ops: &[rows::RowOp]) -> Result<()>;
     /// Reads rows of a spec'd table.
