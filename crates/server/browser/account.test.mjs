@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -105,6 +105,22 @@ describe('every role logs in', () => {
       p.expect4xx.delete(401);
       await login(p, role);
       await p.page.screenshot({ path: join(shots, `desktop-zh-me-${role}.png`), fullPage: true });
+      if (role === 'department') {
+        // Upload a delivery (a real file of the district, with a broken line added) and read its receipt.
+        assert.ok(process.env.DISTRICT, 'DISTRICT names the generated district (run.sh sets it)');
+        const dir = join(process.env.DISTRICT, 'sources', a.org);
+        const name = readdirSync(dir).filter((f) => f.startsWith(`${a.org}.penalties__`)).sort()[0];
+        assert.ok(name, 'a penalties delivery to re-send');
+        const bytes = Buffer.concat([readFileSync(join(dir, name)), Buffer.from('not-a-code,x\n')]);
+        await p.page.click('#nav-data');
+        await p.page.waitForURL((u) => u.pathname === '/data');
+        await p.page.selectOption('#upload-dataset', `${a.org}.penalties`);
+        await p.page.setInputFiles('#upload-file', { name: 'penalties.csv', mimeType: 'text/csv', buffer: bytes });
+        await Promise.all([p.page.waitForURL((u) => u.pathname.startsWith('/data/batch/')), p.page.click('#upload-submit')]);
+        assert.ok(Number(await p.page.textContent('#quarantined')) >= 1, 'the broken line is quarantined');
+        assert.ok((await p.page.textContent('#quarantine')).includes('not-a-code'), 'with its raw text');
+        await p.page.screenshot({ path: join(shots, 'desktop-zh-data-receipt.png'), fullPage: true });
+      }
       if (role === 'regulator') {
         // The regulator reads every firm: find one in a guarantee circle and see its group drawn.
         const html = await (await fetch(`${base}/search?q=${encodeURIComponent('有限公司')}`)).text();

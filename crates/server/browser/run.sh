@@ -61,7 +61,7 @@ healthy || { echo "run.sh: $url/healthz never answered ok" >&2; cat "$work/serve
 echo "== the walk in headless Chromium ($("$chromium" --version 2>/dev/null | head -1))"
 rm -rf screenshots
 status=0
-XINYONG_URL="$url" SCREENSHOTS="$here/screenshots" ACCOUNTS="$work/accounts.json" \
+XINYONG_URL="$url" SCREENSHOTS="$here/screenshots" ACCOUNTS="$work/accounts.json" DISTRICT="$work/district" \
   node --test --test-reporter=spec walk.test.mjs account.test.mjs || status=$?
 if [[ $status -ne 0 ]]; then
   echo "== the server's log" >&2
