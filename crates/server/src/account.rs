@@ -58,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(me))
         .route("/me/authorisations", post(grant))
         .route("/me/authorisations/{id}/revoke", post(revoke))
+        .route("/me/tokens", post(new_token))
+        .route("/me/tokens/{id}/revoke", post(revoke_token))
 }
 
 fn cookies(h: &HeaderMap) -> Vec<(String, String)> {
@@ -142,6 +144,41 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "local".to_string(), |c| c.0.ip().to_string());
+    // An API token (banks' and departments' systems): no cookie, so no CSRF token; rate-limited per token.
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    if let Some(tok) = bearer {
+        let user = match st.with_store(move |s| auth::token_principal(s, &tok)).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return crate::api::json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "an unknown or revoked API token",
+                )
+            }
+            Err(e) => return e.into_response(),
+        };
+        if let Err(wait) = st.rate.take(&user.token_hash) {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, wait.to_string())],
+                "too many requests\n",
+            )
+                .into_response();
+        }
+        let mut req = req;
+        req.extensions_mut().insert(Ctx {
+            user: Some(user),
+            address,
+            csrf: String::new(),
+        });
+        return next.run(req).await;
+    }
     let token = cookie_of(req.headers(), SESSION_COOKIE).filter(|t| is_token(t));
     let user = match token {
         Some(tok) => {
@@ -363,6 +400,15 @@ async fn me(
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
+    me_page(st, ctx, q, headers, None).await
+}
+
+/// Roles that may hold API tokens (their systems call the API).
+fn may_hold_tokens(r: Role) -> bool {
+    matches!(r, Role::Bank | Role::Department | Role::Regulator)
+}
+
+async fn me_page(st: AppState, ctx: Ctx, q: LangQuery, headers: HeaderMap, new_token: Option<String>) -> Response {
     let (lang, cookie) = lang_of(&q, &headers);
     let Some(p) = ctx.user.clone() else {
         return Redirect::to("/login").into_response();
@@ -370,19 +416,26 @@ async fn me(
     let firm = st.index.read().ok().and_then(|i| i.get(&p.org).cloned());
     let org = p.org.clone();
     let role = p.role;
+    let uid = p.user_id.clone();
     let data = st
         .with_store(move |s| {
-            Ok(match role {
+            let tokens = if may_hold_tokens(role) {
+                auth::tokens_of(s, &uid)?
+            } else {
+                Vec::new()
+            };
+            let (a, l) = match role {
                 Role::Enterprise => (
                     access::authorisations(s, "uscc", &org)?,
                     crate::audit::of_firm(s, &org, 200)?,
                 ),
                 Role::Bank => (access::authorisations(s, "bank", &org)?, Vec::new()),
                 _ => (Vec::new(), Vec::new()),
-            })
+            };
+            Ok((a, l, tokens))
         })
         .await;
-    let (auths, log) = match data {
+    let (auths, log, tokens) = match data {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
@@ -418,6 +471,9 @@ async fn me(
             "log": log,
             "lenders": lenders(),
             "today": today,
+            "tokens": tokens,
+            "may_hold_tokens": may_hold_tokens(role),
+            "new_token": new_token,
         }),
     )
 }
@@ -519,6 +575,66 @@ async fn revoke(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path
         Some("revoke".into()),
     );
     if let Err(e) = st.audit.record(entry).await {
+        return e.into_response();
+    }
+    Redirect::to("/me").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    label: String,
+}
+
+async fn new_token(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> Response {
+    let p = match &ctx.user {
+        Some(p) if may_hold_tokens(p.role) => p.clone(),
+        Some(_) => return forbidden("API tokens are for banks', departments' and regulators' systems"),
+        None => return Redirect::to("/login").into_response(),
+    };
+    let label = f.label.trim().chars().take(60).collect::<String>();
+    let (p2, now) = (p.clone(), st.timestamp());
+    let made = st
+        .with_store_mut(move |s| auth::create_token(s, &p2, &label, &now))
+        .await;
+    let (token, id) = match made {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = st
+        .audit
+        .record(ctx.entry("write", None, &format!("api_token:{id}"), Some("create".into())))
+        .await
+    {
+        return e.into_response();
+    }
+    // The token is shown once, on this response; only its hash is kept.
+    let mut res = me_page(st, ctx, LangQuery::default(), headers, Some(token)).await;
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn revoke_token(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path(id): Path<String>) -> Response {
+    let Some(p) = ctx.user.clone() else {
+        return Redirect::to("/login").into_response();
+    };
+    let (uid, id2) = (p.user_id.clone(), id.clone());
+    match st.with_store_mut(move |s| auth::revoke_token(s, &uid, &id2)).await {
+        Ok(true) => {}
+        Ok(false) => return Error::NotFound(format!("no token {id} of yours")).into_response(),
+        Err(e) => return e.into_response(),
+    }
+    if let Err(e) = st
+        .audit
+        .record(ctx.entry("write", None, &format!("api_token:{id}"), Some("revoke".into())))
+        .await
+    {
         return e.into_response();
     }
     Redirect::to("/me").into_response()

@@ -306,6 +306,84 @@ pub fn session(store: &mut dyn Store, token: &str, now: i64, t: Timeouts) -> Res
     }))
 }
 
+/// Creates an API token for `u`: returns the token (shown once) and its id.
+pub fn create_token(store: &mut dyn Store, u: &Principal, label: &str, now: &str) -> Result<(String, String), Error> {
+    let token = format!("xyt_{}", random_token());
+    let hash = sha256_hex(&token);
+    let id = hash[..12].to_string();
+    store.apply_rows(&[RowOp::Insert {
+        table: "api_tokens",
+        row: vec![
+            Value::text(&hash),
+            Value::text(&id),
+            Value::text(&u.user_id),
+            Value::text(label),
+            Value::text(now),
+            Value::Int(0),
+        ],
+    }])?;
+    Ok((token, id))
+}
+
+/// An API token as listed: (id, label, created at, revoked).
+pub fn tokens_of(store: &dyn Store, user_id: &str) -> Result<Vec<(String, String, String, bool)>, Error> {
+    Ok(store
+        .rows(&RowQuery::all("api_tokens").eq("user_id", Value::text(user_id)))?
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r[1].as_str()?.to_string(),
+                r[3].as_str()?.to_string(),
+                r[4].as_str()?.to_string(),
+                r[5].as_int()? != 0,
+            ))
+        })
+        .collect())
+}
+
+/// Revokes one of `user_id`'s tokens; false if it has none of that id.
+pub fn revoke_token(store: &mut dyn Store, user_id: &str, token_id: &str) -> Result<bool, Error> {
+    let rows = store.rows(&RowQuery::all("api_tokens").eq("token_id", Value::text(token_id)))?;
+    let Some(r) = rows.into_iter().find(|r| r[2].as_str() == Some(user_id)) else {
+        return Ok(false);
+    };
+    let mut row = r;
+    row[5] = Value::Int(1);
+    store.apply_rows(&[RowOp::Put {
+        table: "api_tokens",
+        row,
+    }])?;
+    Ok(true)
+}
+
+/// The user behind an API token (not revoked, its account enabled); the session fields are empty (a token
+/// request carries no cookie, so no CSRF token applies).
+pub fn token_principal(store: &dyn Store, token: &str) -> Result<Option<Principal>, Error> {
+    if !token.starts_with("xyt_") || token.len() != 68 {
+        return Ok(None);
+    }
+    let hash = sha256_hex(token);
+    let rows = store.rows(&RowQuery::all("api_tokens").eq("token_hash", Value::text(&hash)))?;
+    let Some(r) = rows.first() else { return Ok(None) };
+    if r[5].as_int() != Some(0) {
+        return Ok(None);
+    }
+    let Some(u) = r[2].as_str().map(|id| user(store, id)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    if u.disabled {
+        return Ok(None);
+    }
+    Ok(Some(Principal {
+        user_id: u.user_id,
+        role: u.role,
+        org: u.org,
+        name: u.name,
+        csrf: String::new(),
+        token_hash: format!("token:{}", &hash[..12]),
+    }))
+}
+
 /// Ends a session (logout).
 pub fn end_session(store: &mut dyn Store, token_hash: &str) -> Result<(), Error> {
     let rows = store.rows(&RowQuery::all("sessions").eq("token_hash", Value::text(token_hash)))?;

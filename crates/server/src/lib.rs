@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod account;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
@@ -258,6 +259,7 @@ pub fn router(state: AppState) -> Router {
         .merge(matching::router())
         .merge(bulk::router())
         .merge(data::router())
+        .merge(api::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

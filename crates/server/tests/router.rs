@@ -633,6 +633,8 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
             "/applications/x/decide",
             "/screening",
             "/data",
+            "/me/tokens",
+            "/me/tokens/x/revoke",
         ] {
             for form in [
                 "",
@@ -1467,6 +1469,178 @@ async fn a_department_uploads_a_delivery_through_the_ingest_path_and_reads_its_q
         let r = send(&st, "GET", &receipt, Some(&other_s), None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         blocking(move || drop(st));
+    }
+    blocking(move || drop(all));
+}
+
+async fn api(st: &AppState, uri: &str, token: Option<&str>) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::get(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let res = router(st.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    assert!(
+        res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{uri}"
+    );
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The keys a schema of the OpenAPI document requires (following one `$ref`).
+fn required<'a>(doc: &'a serde_json::Value, schema: &'a serde_json::Value) -> Vec<&'a str> {
+    let s = match schema.get("$ref").and_then(|r| r.as_str()) {
+        Some(r) => doc.pointer(&r[1..]).expect("a $ref that resolves"),
+        None => schema,
+    };
+    s.get("required")
+        .and_then(|r| r.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_api_takes_tokens_keeps_the_access_rules_and_matches_its_openapi_document() {
+    let doc: serde_json::Value =
+        serde_json::from_str(xinyong_server::api::OPENAPI).expect("the OpenAPI document parses");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut routes = xinyong_server::api::ROUTES.to_vec();
+    paths.sort();
+    routes.sort();
+    assert_eq!(paths, routes, "the document lists exactly the served routes");
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (firm, name) = some_firm(st);
+        let bank = format!("t-api-bank-{i}");
+        let secret = make_user(st, &bank, Role::Bank, "bank97");
+        let (session, csrf) = login(st, &bank, auth::totp_code(&secret, now())).await;
+        // The document is public; everything else needs a token.
+        let (status, served) = api(st, "/api/v1/openapi.json", None).await;
+        assert_eq!((status, &served), (StatusCode::OK, &doc));
+        let (status, body) = api(st, "/api/v1/firms?q=x", None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+        let (status, _) = api(
+            st,
+            "/api/v1/firms?q=x",
+            Some("xyt_0000000000000000000000000000000000000000000000000000000000000000"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // A token from the account page, shown once.
+        let r = send(
+            st,
+            "POST",
+            "/me/tokens",
+            Some(&session),
+            Some(&format!("csrf={csrf}&label=core")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let k = r.body.find("id=\"new-token\">").expect("the new token") + "id=\"new-token\">".len();
+        let token = r.body[k..k + 68].to_string();
+        let again = send(st, "GET", "/me", Some(&session), None).await;
+        assert!(!again.body.contains(&token), "shown once only");
+        // Each route's answer has the fields its schema requires.
+        let check = |path: &str, body: &serde_json::Value| {
+            let schema = &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+            for key in required(&doc, schema) {
+                assert!(body.get(key).is_some(), "{path}: {key} missing in {body}");
+            }
+        };
+        let (status, body) = api(st, &format!("/api/v1/firms?q={}", enc(&name)), Some(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+        check("/api/v1/firms", &body);
+        assert_eq!(body["firms"][0]["uscc"], firm.as_str());
+        let (status, body) = api(st, &format!("/api/v1/firms/{firm}"), Some(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+        check("/api/v1/firms/{uscc}", &body);
+        assert!(
+            body["access"].is_null() && body["overview"]["score"].is_null(),
+            "no authorisation: public facts only"
+        );
+        let (status, body) = api(st, &format!("/api/v1/firms/{firm}/events"), Some(&token)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden"))
+        );
+        let (status, body) = api(st, "/api/v1/index?dimension=township", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+        check("/api/v1/index", &body);
+        assert!(!body["points"].as_array().unwrap().is_empty());
+        let (status, _) = api(st, "/api/v1/index?dimension=colour", Some(&token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, body) = api(st, "/api/v1/inbox", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+        check("/api/v1/inbox", &body);
+        let (status, _) = api(st, "/api/v1/firms/91330000000000000X", Some(&token)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // The regulator's token reads the whole record and the events, each read logged.
+        let reg = format!("t-api-reg-{i}");
+        let rs = make_user(st, &reg, Role::Regulator, "jrb");
+        let (rsession, rcsrf) = login(st, &reg, auth::totp_code(&rs, now())).await;
+        let r = send(
+            st,
+            "POST",
+            "/me/tokens",
+            Some(&rsession),
+            Some(&format!("csrf={rcsrf}&label=x")),
+        )
+        .await;
+        let k = r.body.find("id=\"new-token\">").unwrap() + "id=\"new-token\">".len();
+        let rtoken = r.body[k..k + 68].to_string();
+        let (status, body) = api(st, &format!("/api/v1/firms/{firm}"), Some(&rtoken)).await;
+        assert_eq!((status, body["access"].as_str()), (StatusCode::OK, Some("regulator")));
+        assert!(body["overview"]["score"].is_object());
+        let (status, body) = api(st, &format!("/api/v1/firms/{firm}/events"), Some(&rtoken)).await;
+        assert_eq!(status, StatusCode::OK);
+        check("/api/v1/firms/{uscc}/events", &body);
+        let logged = blocking(|| {
+            xinyong_server::audit::of_firm(&**st.pool.get().unwrap(), &firm, 500)
+                .unwrap()
+                .iter()
+                .filter(|r| r.user_id == reg && r.target.starts_with("/api/v1/"))
+                .count()
+        });
+        assert_eq!(logged, 2, "both API reads are in the audit log");
+        // A revoked token stops at once; enterprises hold no tokens.
+        let id = blocking(|| auth::tokens_of(&**st.pool.get().unwrap(), &bank).unwrap()[0].0.clone());
+        let r = send(
+            st,
+            "POST",
+            &format!("/me/tokens/{id}/revoke"),
+            Some(&session),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let (status, _) = api(st, "/api/v1/index", Some(&token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let ent = format!("t-api-ent-{i}");
+        make_user(st, &ent, Role::Enterprise, &firm);
+        let (es, ecsrf) = login(st, &ent, None).await;
+        let r = send(
+            st,
+            "POST",
+            "/me/tokens",
+            Some(&es),
+            Some(&format!("csrf={ecsrf}&label=x")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
     }
     blocking(move || drop(all));
 }

@@ -132,6 +132,21 @@ pub static TABLES: &[TableSpec] = &[
         append_only: false,
     },
     TableSpec {
+        name: "api_tokens",
+        doc: "API tokens of banks' and departments' systems: only the SHA-256 of a token is stored",
+        columns: &[
+            col("token_hash", Text, Sensitive),
+            col("token_id", Text, Internal),
+            col("user_id", Text, Internal),
+            col("label", Text, Internal),
+            col("created_at", Text, Internal),
+            col("revoked", Int, Internal),
+        ],
+        key: 1,
+        indexes: &[&["user_id"], &["token_id"]],
+        append_only: false,
+    },
+    TableSpec {
         name: "authorisations",
         doc: "a firm's authorisation of a bank to read its non-public data: purpose, scope, expiry, revocation",
         columns: &[
