@@ -107,6 +107,17 @@ pub enum AccountsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Create an API token for an account (printed once: only its hash is stored).
+    Token {
+        #[command(flatten)]
+        db: crate::store_cmd::DbArgs,
+        /// The account.
+        #[arg(long)]
+        user: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
     /// List the accounts (never their secrets).
     List {
         #[command(flatten)]
@@ -124,6 +135,21 @@ pub fn accounts(cmd: &AccountsCmd) -> Result<()> {
             } else {
                 print!("{}", xinyong_server::demo::describe(&made));
             }
+            Ok(())
+        }
+        AccountsCmd::Token { db, user, label } => {
+            let mut store = crate::store_cmd::open(&db.db)?;
+            let u = xinyong_server::auth::user(&*store, user)?.ok_or_else(|| anyhow::anyhow!("no account {user}"))?;
+            let p = xinyong_server::auth::Principal {
+                user_id: u.user_id,
+                role: u.role,
+                org: u.org,
+                name: u.name,
+                csrf: String::new(),
+                token_hash: String::new(),
+            };
+            let (token, _) = xinyong_server::auth::create_token(&mut *store, &p, label, &xinyong_server::timestamp())?;
+            println!("{token}");
             Ok(())
         }
         AccountsCmd::List { db } => {
