@@ -119,6 +119,43 @@ pub fn show_examples(store: &dyn Store) -> Result<()> {
     Ok(())
 }
 
+/// The rules with the approved settings applied: `rule.ID.enabled = false` drops a rule, `rule.ID.colour`
+/// recolours it.
+pub fn apply_settings(rules: Vec<Rule>, settings: &std::collections::BTreeMap<String, String>) -> Vec<Rule> {
+    rules
+        .into_iter()
+        .filter(|r| settings.get(&format!("rule.{}.enabled", r.id)).map(String::as_str) != Some("false"))
+        .map(|mut r| {
+            match settings.get(&format!("rule.{}.colour", r.id)).map(String::as_str) {
+                Some("red") => r.colour = warnings::Colour::Red,
+                Some("yellow") => r.colour = warnings::Colour::Yellow,
+                Some("blue") => r.colour = warnings::Colour::Blue,
+                _ => {}
+            }
+            r
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approved_settings_turn_rules_off_and_recolour_them() {
+        let all = warnings::builtin_rules();
+        let (a, b) = (all[0].id, all[1].id);
+        let mut s = std::collections::BTreeMap::new();
+        s.insert(format!("rule.{a}.enabled"), "false".to_string());
+        s.insert(format!("rule.{b}.colour"), "blue".to_string());
+        let out = apply_settings(all.clone(), &s);
+        assert_eq!(out.len(), all.len() - 1);
+        assert!(out.iter().all(|r| r.id != a));
+        assert_eq!(out.iter().find(|r| r.id == b).unwrap().colour, warnings::Colour::Blue);
+        assert_eq!(apply_settings(all.clone(), &Default::default()).len(), all.len());
+    }
+}
+
 pub fn rules(path: Option<&PathBuf>) -> Result<Vec<Rule>> {
     match path {
         None => Ok(warnings::builtin_rules()),
@@ -143,7 +180,10 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             .data_cutoff()?
             .context("the store holds no deliveries: ingest first")?,
     };
-    let rules = rules(a.rules.as_ref())?;
+    // The settings administrators approved (maker-checker, in the web platform): rules off or recoloured, the
+    // active model version.
+    let settings = xinyong_store::rows::settings(&*store)?;
+    let rules = apply_settings(rules(a.rules.as_ref())?, &settings);
     if !a.firms.is_empty() {
         // Incremental: the model and benchmarks are loaded once (as a server holds them); each firm is then
         // read from the store and scored alone.
@@ -217,7 +257,13 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             ModelChoice::Given(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
         }
         (None, true) => ModelChoice::Train,
-        (None, false) => ModelChoice::LatestOrTrain,
+        (None, false) => match settings.get("model.active") {
+            Some(v) => match store.model(Some(v))? {
+                Some((_, json)) => ModelChoice::Given(json),
+                None => anyhow::bail!("the approved active model {v} is not in the store"),
+            },
+            None => ModelChoice::LatestOrTrain,
+        },
     };
     let t = Instant::now();
     let s = credit::score_district(

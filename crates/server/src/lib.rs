@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod account;
+pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -260,6 +261,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bulk::router())
         .merge(data::router())
         .merge(api::router())
+        .merge(admin::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

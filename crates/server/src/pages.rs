@@ -607,6 +607,8 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("bulk.html", include_str!("../templates/bulk.html")),
         ("data.html", include_str!("../templates/data.html")),
         ("batch.html", include_str!("../templates/batch.html")),
+        ("admin.html", include_str!("../templates/admin.html")),
+        ("admin_created.html", include_str!("../templates/admin_created.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -635,6 +635,10 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
             "/data",
             "/me/tokens",
             "/me/tokens/x/revoke",
+            "/admin/users",
+            "/admin/users/x/disable",
+            "/admin/changes",
+            "/admin/changes/x/approve",
         ] {
             for form in [
                 "",
@@ -1641,6 +1645,170 @@ async fn the_api_takes_tokens_keeps_the_access_rules_and_matches_its_openapi_doc
         )
         .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn administrators_manage_accounts_and_a_second_one_approves_rule_and_model_changes() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (a1, a2, reg) = (format!("t-adm1-{i}"), format!("t-adm2-{i}"), format!("t-adm-reg-{i}"));
+        let s1 = make_user(st, &a1, Role::Admin, "");
+        let s2 = make_user(st, &a2, Role::Admin, "");
+        let sr = make_user(st, &reg, Role::Regulator, "jrb");
+        let (c1, t1) = login(st, &a1, auth::totp_code(&s1, now())).await;
+        let (c2, t2) = login(st, &a2, auth::totp_code(&s2, now())).await;
+        let (cr, tr) = login(st, &reg, auth::totp_code(&sr, now())).await;
+        assert_eq!(
+            send(st, "GET", "/admin", Some(&cr), None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let r = send(
+            st,
+            "POST",
+            "/admin/changes",
+            Some(&cr),
+            Some(&format!("csrf={tr}&kind=rule&target=1&enabled=false&reason=x")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "only administrators propose");
+        // Bad proposals.
+        for form in [
+            "kind=rule&target=999&enabled=false",
+            "kind=rule&target=1&colour=green",
+            "kind=rule&target=1",
+            "kind=model&target=nope",
+        ] {
+            let r = send(
+                st,
+                "POST",
+                "/admin/changes",
+                Some(&c1),
+                Some(&format!("csrf={t1}&{form}&reason=x")),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{form}");
+        }
+        // A proposal; its proposer cannot approve it; the second administrator does; once.
+        let rule = 10 + i;
+        let r = send(
+            st,
+            "POST",
+            "/admin/changes",
+            Some(&c1),
+            Some(&format!(
+                "csrf={t1}&kind=rule&target={rule}&enabled=false&colour=blue&reason=too+noisy"
+            )),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = send(st, "GET", "/admin", Some(&c1), None).await.body;
+        let k = page.find("class=\"change\" data-change=\"").unwrap() + "class=\"change\" data-change=\"".len();
+        let id = page[k..k + 12].to_string();
+        let approve = |c: String, t: String| {
+            let id = id.clone();
+            async move {
+                send(
+                    st,
+                    "POST",
+                    &format!("/admin/changes/{id}/approve"),
+                    Some(&c),
+                    Some(&format!("csrf={t}&note=ok")),
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            approve(c1.clone(), t1.clone()).await.status,
+            StatusCode::FORBIDDEN,
+            "maker is not checker"
+        );
+        let settings = || blocking(|| xinyong_store::rows::settings(&**st.pool.get().unwrap()).unwrap());
+        assert!(
+            !settings().contains_key(&format!("rule.{rule}.enabled")),
+            "nothing applies before approval"
+        );
+        assert_eq!(approve(c2.clone(), t2.clone()).await.status, StatusCode::SEE_OTHER);
+        let s = settings();
+        assert_eq!(
+            s.get(&format!("rule.{rule}.enabled")).map(String::as_str),
+            Some("false")
+        );
+        assert_eq!(s.get(&format!("rule.{rule}.colour")).map(String::as_str), Some("blue"));
+        assert_eq!(
+            approve(c2.clone(), t2.clone()).await.status,
+            StatusCode::BAD_REQUEST,
+            "decided once"
+        );
+        // A new account: its password shown once; it logs in; disabled, its session ends at once.
+        let new = format!("t-adm-new-{i}");
+        let r = send(
+            st,
+            "POST",
+            "/admin/users",
+            Some(&c1),
+            Some(&format!("csrf={t1}&user_id={new}&role=department&org=amr&name=X")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let grab = |id: &str| {
+            let k = r.body.find(&format!("id=\"{id}\">")).unwrap() + id.len() + 6;
+            r.body[k..].split('<').next().unwrap().to_string()
+        };
+        let (password, totp) = (grab("created-password"), grab("created-totp"));
+        let again = send(
+            st,
+            "POST",
+            "/admin/users",
+            Some(&c1),
+            Some(&format!("csrf={t1}&user_id={new}&role=department&org=amr&name=X")),
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::BAD_REQUEST, "the account exists");
+        let pageq = send(st, "GET", "/login", None, None).await;
+        let pre = cookie_value(&set_cookie(&pageq, "xy_csrf").unwrap());
+        let code = auth::totp_code(&totp, now()).unwrap();
+        let r = send(
+            st,
+            "POST",
+            "/login",
+            Some(&pre),
+            Some(&format!(
+                "csrf={}&user={new}&password={password}&code={code}",
+                csrf_of(&pageq.body)
+            )),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "the new account logs in");
+        let session = cookie_value(&set_cookie(&r, "xy_session").unwrap());
+        assert_eq!(
+            send(st, "GET", "/me", Some(&session), None).await.status,
+            StatusCode::OK
+        );
+        let r = send(
+            st,
+            "POST",
+            &format!("/admin/users/{new}/disable"),
+            Some(&c2),
+            Some(&format!("csrf={t2}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            send(st, "GET", "/me", Some(&session), None).await.status,
+            StatusCode::SEE_OTHER,
+            "disabled: signed out"
+        );
+        let r = send(
+            st,
+            "POST",
+            &format!("/admin/users/{a1}/disable"),
+            Some(&c1),
+            Some(&format!("csrf={t1}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "not oneself");
     }
     blocking(move || drop(all));
 }

@@ -243,7 +243,49 @@ pub static TABLES: &[TableSpec] = &[
         indexes: &[&["uscc"], &["bank"]],
         append_only: false,
     },
+    TableSpec {
+        name: "changes",
+        doc: "maker-checker: a proposed change to a warning rule or the active model, approved by a second person",
+        columns: &[
+            col("change_id", Text, Internal),
+            col("kind", Text, Internal),
+            col("target", Text, Internal),
+            col("payload", Text, Internal),
+            col("reason", Text, Internal),
+            col("proposed_by", Text, Internal),
+            col("proposed_at", Text, Internal),
+            col("status", Text, Internal),
+            opt("decided_by", Text, Internal),
+            opt("decided_at", Text, Internal),
+            opt("note", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[&["status"]],
+        append_only: false,
+    },
+    TableSpec {
+        name: "settings",
+        doc: "approved settings the scoring run applies (rule.ID.enabled, rule.ID.colour, model.active)",
+        columns: &[
+            col("key", Text, Internal),
+            col("value", Text, Internal),
+            col("change_id", Text, Internal),
+            col("updated_at", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[],
+        append_only: false,
+    },
 ];
+
+/// The approved settings (`settings` table) as key → value.
+pub fn settings(store: &dyn crate::Store) -> Result<std::collections::BTreeMap<String, String>> {
+    Ok(store
+        .rows(&RowQuery::all("settings"))?
+        .into_iter()
+        .filter_map(|r| Some((r.first()?.as_str()?.to_string(), r.get(1)?.as_str()?.to_string())))
+        .collect())
+}
 
 /// The spec of a table.
 pub fn spec(table: &str) -> Result<&'static TableSpec> {
