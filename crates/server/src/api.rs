@@ -201,7 +201,7 @@ async fn index(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Query
             &format!("dimension: one of {}", crate::dashboard::DIMENSIONS.join(", ")),
         );
     }
-    let Some(run) = st.summary.run_id.clone() else {
+    let Some(run) = st.summary().run_id.clone() else {
         return json_error(StatusCode::NOT_FOUND, "not_found", "no scoring run stored yet");
     };
     let d = dim.clone();
@@ -213,7 +213,7 @@ async fn index(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Query
         .into_iter()
         .map(|(month, _, member, value)| serde_json::json!({ "month": month, "member": member, "value": value }))
         .collect();
-    Json(serde_json::json!({ "dimension": dim, "as_of": st.summary.as_of, "points": points })).into_response()
+    Json(serde_json::json!({ "dimension": dim, "as_of": st.summary().as_of, "points": points })).into_response()
 }
 
 async fn inbox(State(st): State<AppState>, Extension(ctx): Extension<Ctx>) -> Response {

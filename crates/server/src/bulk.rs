@@ -200,7 +200,7 @@ pub fn screen(
             if let Some(b) = access::firm_access(store, Some(who), &f.uscc, today, month)? {
                 line.authorised = true;
                 line.basis = Some(b.code());
-                if let Some(run) = &st.summary.run_id {
+                if let Some(run) = &st.summary().run_id.clone() {
                     if let Some(json) = store.run_score(run, &f.uscc)? {
                         let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
                         line.grade = v.get("grade").and_then(|g| g.as_str()).unwrap_or_default().into();

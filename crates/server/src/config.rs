@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub rate_per_sec: f64,
     /// ... and in a burst.
     pub rate_burst: f64,
+    /// Seconds between checks for a new scoring run (the dashboard and search then reload).
+    pub refresh_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +50,7 @@ impl Default for ServerConfig {
             session_absolute_secs: 12 * 3600,
             rate_per_sec: 20.0,
             rate_burst: 60.0,
+            refresh_secs: 30,
         }
     }
 }

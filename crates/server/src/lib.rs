@@ -44,7 +44,7 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub templates: Arc<minijinja::Environment<'static>>,
     /// The latest run's colour counts by group (the dashboard).
-    pub summary: Arc<dashboard::Summary>,
+    pub summary: Arc<RwLock<Arc<dashboard::Summary>>>,
     pub audit: audit::AuditLog,
     pub throttle: Arc<auth::Throttle>,
     pub rate: Arc<auth::RateLimit>,
@@ -74,8 +74,36 @@ impl AppState {
             cfg: Arc::new(cfg),
             metrics: Arc::new(metrics::Metrics::default()),
             templates: Arc::new(pages::templates()),
-            summary: Arc::new(summary),
+            summary: Arc::new(RwLock::new(Arc::new(summary))),
         })
+    }
+
+    /// The latest run's summary (replaced by [`AppState::refresh`]).
+    pub fn summary(&self) -> Arc<dashboard::Summary> {
+        self.summary.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Picks up a scoring run stored since the summary was loaded (and the register as it is now): reloads
+    /// the search index and the dashboard's summary. True when it did. Blocking: run it off the async threads.
+    pub fn refresh(&self) -> Result<bool, Error> {
+        let store = self.pool.get()?;
+        let latest = store
+            .runs()?
+            .into_iter()
+            .max_by(|a, b| a.as_of.cmp(&b.as_of))
+            .map(|r| r.run_id);
+        if latest == self.summary().run_id {
+            return Ok(false);
+        }
+        let index = load_index(&**store)?;
+        let summary = dashboard::Summary::load(&**store, &index)?;
+        if let Ok(mut w) = self.index.write() {
+            *w = index;
+        }
+        if let Ok(mut w) = self.summary.write() {
+            *w = Arc::new(summary);
+        }
+        Ok(true)
     }
 
     /// With the ingest path for uploaded deliveries.
@@ -108,7 +136,7 @@ impl AppState {
 
     /// The month of the data's cut-off: the latest run's as-of date, else this month.
     pub fn data_month(&self) -> String {
-        self.summary
+        self.summary()
             .as_of
             .clone()
             .unwrap_or_else(today)
@@ -311,6 +339,22 @@ async fn security_headers(State(st): State<AppState>, req: Request, next: Next) 
 /// Serves the router on a bound listener until ctrl-c. (The caller binds first, so that "serving" is said only
 /// once connections are accepted.)
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    // A new scoring run (or register) shows without a restart: checked every `refresh_secs`.
+    let every = std::time::Duration::from_secs(state.cfg.refresh_secs.max(1));
+    let watcher = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let st = watcher.clone();
+            match tokio::task::spawn_blocking(move || st.refresh()).await {
+                Ok(Ok(true)) => eprintln!("xinyong serve: a new scoring run is shown"),
+                Ok(Err(e)) => eprintln!("xinyong serve: refresh: {e}"),
+                _ => {}
+            }
+        }
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

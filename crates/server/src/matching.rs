@@ -237,7 +237,7 @@ pub fn screen(
     today: &str,
     month: &str,
 ) -> Result<Vec<Eligible>, Error> {
-    let Some(run) = st.summary.run_id.clone() else {
+    let Some(run) = st.summary().run_id.clone() else {
         return Ok(Vec::new());
     };
     let mut rows = store.run_scores(&run)?;

@@ -42,7 +42,7 @@ async fn dashboard(
 ) -> Response {
     let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
     let dim = q.dim.unwrap_or_else(|| "district".into());
-    let Some(run_id) = st.summary.run_id.clone() else {
+    let Some(run_id) = st.summary().run_id.clone() else {
         return Error::NotFound("no scoring run stored yet: run `xinyong score`".into()).into_response();
     };
     // Which firms moved a group is firm-level: the regulator's view.
@@ -66,7 +66,7 @@ async fn dashboard(
         serde_json::json!({
             "dash": dash,
             "dims": crate::dashboard::DIMENSIONS,
-            "summary": &*st.summary,
+            "summary": &*st.summary(),
             "full": viewer == Viewer::Full,
             "path": path,
         }),

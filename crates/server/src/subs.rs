@@ -156,7 +156,7 @@ fn covered(st: &AppState, store: &dyn Store, s: &Subscription) -> Result<Vec<Str
     let ix = st.index.read().unwrap_or_else(|e| e.into_inner());
     Ok(match s.kind.as_str() {
         "firm" => vec![s.target.clone()],
-        "group" => match &st.summary.run_id {
+        "group" => match &st.summary().run_id.clone() {
             Some(run) => store
                 .run_circles(run, Some(&s.target))?
                 .first()
@@ -281,8 +281,8 @@ async fn inbox(
             "items": items,
             "hidden": hidden,
             "kinds": KINDS,
-            "industries": st.summary.by_industry,
-            "townships": st.summary.by_township,
+            "industries": st.summary().by_industry.clone(),
+            "townships": st.summary().by_township.clone(),
         }),
     )
 }

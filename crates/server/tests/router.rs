@@ -426,7 +426,8 @@ async fn the_dashboard_shows_every_dimension_and_counts_every_scored_firm() {
             let run = store.runs().unwrap().remove(0);
             let scored = store.run_scores(&run.run_id).unwrap();
             let reds = scored.iter().filter(|s| s.colour.as_deref() == Some("red")).count() as u64;
-            for groups in [&st.summary.by_industry, &st.summary.by_township] {
+            let summary = st.summary();
+            for groups in [&summary.by_industry, &summary.by_township] {
                 assert_eq!(groups.iter().map(|c| c.firms).sum::<u64>(), scored.len() as u64);
                 assert_eq!(groups.iter().map(|c| c.red).sum::<u64>(), reds);
                 assert!(groups.iter().all(|c| c.red + c.yellow + c.blue <= c.firms));
@@ -1811,4 +1812,53 @@ async fn administrators_manage_accounts_and_a_second_one_approves_rule_and_model
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "not oneself");
     }
     blocking(move || drop(all));
+}
+
+#[test]
+fn a_new_scoring_run_shows_without_a_restart() {
+    // A copy of the test store (the others must keep their latest run).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("copy.db");
+    {
+        let src = SqliteStore::open(store_path()).unwrap();
+        let mut dst = SqliteStore::open(&path).unwrap();
+        xinyong_store::conformance::import_all(&mut dst, &xinyong_store::conformance::export_all(&src)).unwrap();
+    }
+    let p2 = path.clone();
+    let pool = Pool::new(
+        &PoolConfig::default(),
+        Box::new(move || Ok(Box::new(SqliteStore::open(&p2)?) as Box<dyn Store + Send>)),
+    )
+    .unwrap();
+    let st = AppState::new(pool, ServerConfig::default()).unwrap();
+    let before = st.summary();
+    assert!(!st.refresh().unwrap(), "nothing new");
+    // A later run that scores one firm red.
+    let uscc = st.index.read().unwrap().firms()[0].uscc.clone();
+    let mut store = SqliteStore::open(&path).unwrap();
+    store
+        .put_run(&xinyong_store::ScoreRun {
+            run_id: "run-later".into(),
+            as_of: "2099-01-31".into(),
+            model_version: "m".into(),
+            created_at: "2099-02-01T00:00:00Z".into(),
+            benchmarks: "{}".into(),
+            scores: vec![xinyong_store::ScoreRow {
+                uscc,
+                score: 1.0,
+                pd: 0.9,
+                grade: "C".into(),
+                grade_unadjusted: "C".into(),
+                colour: Some("red".into()),
+                detail: "{}".into(),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(st.refresh().unwrap(), "the new run is picked up");
+    let after = st.summary();
+    assert_eq!(after.run_id.as_deref(), Some("run-later"));
+    assert_ne!(before.run_id, after.run_id);
+    assert_eq!(after.by_township.iter().map(|c| c.firms).sum::<u64>(), 1);
+    assert_eq!(after.by_township.iter().map(|c| c.red).sum::<u64>(), 1);
 }
