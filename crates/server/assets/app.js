@@ -64,8 +64,9 @@
       edgeSymbol: ["none", "arrow"], edgeSymbolSize: 6,
       label: { show: nodes.length <= 15, position: "right", fontSize: 10 },
       data: nodes.map(function (n) {
-        return { id: n[0], name: n[1], category: n[2], symbolSize: 10 + Math.min(30, n[4] * 100),
-                 value: (n[4] * 100).toFixed(2) + "%" };
+        var pd = n[4] === null ? null : n[4];
+        return { id: n[0], name: n[1], category: n[2], symbolSize: 10 + Math.min(30, (pd || 0) * 100),
+                 value: pd === null ? "—" : (pd * 100).toFixed(2) + "%" };
       }),
       links: links.map(function (l) { return { source: l[0], target: l[1], value: l[2] }; })
     }]

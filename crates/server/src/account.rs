@@ -152,6 +152,14 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     if let Some(tok) = bearer {
+        // Tokens are for the API only: a leaked token cannot make tokens, grant, decide or upload.
+        if !req.uri().path().starts_with("/api/v1/") {
+            return crate::api::json_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "API tokens are accepted under /api/v1/ only",
+            );
+        }
         let user = match st.with_store(move |s| auth::token_principal(s, &tok)).await {
             Ok(Some(p)) => p,
             Ok(None) => {
@@ -287,11 +295,17 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let (lang, cookie) = lang_of(&LangQuery { lang: f.lang.clone() }, &headers);
+    // Bounded before any work (the name is a throttle key; argon2 over a huge input is work for nothing).
+    if f.user.chars().count() > 64 || f.password.chars().count() > 64 || f.code.len() > 12 {
+        return login_view(&st, &ctx, lang, cookie, Some("login.failed"));
+    }
     let (ukey, akey) = (format!("user:{}", f.user), format!("addr:{}", ctx.address));
+    // Counted before the password is checked (cleared on success), so that parallel attempts cannot all pass
+    // the check before any failure is counted.
     let locked = st
         .throttle
-        .locked(&ukey, MAX_FAILS_USER)
-        .or_else(|| st.throttle.locked(&akey, MAX_FAILS_ADDRESS));
+        .attempt(&ukey, MAX_FAILS_USER)
+        .or_else(|| st.throttle.attempt(&akey, MAX_FAILS_ADDRESS));
     if let Some(wait) = locked {
         let mut res = login_view(&st, &ctx, lang, cookie, Some("login.locked"));
         *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
@@ -330,6 +344,7 @@ async fn login(
     match outcome {
         Ok((u, token)) => {
             st.throttle.clear(&ukey);
+            st.throttle.undo(&akey);
             let mut entry = ctx.entry("login", None, "/login", None);
             (entry.user_id, entry.role, entry.org) = (u.user_id.clone(), u.role.code().into(), u.org.clone());
             if let Err(e) = st.audit.record(entry).await {
@@ -346,8 +361,6 @@ async fn login(
             res
         }
         Err(why) => {
-            st.throttle.fail(&ukey);
-            st.throttle.fail(&akey);
             let mut entry = ctx.entry("login_failed", None, "/login", None);
             entry.user_id = f.user.chars().take(64).collect();
             if let Err(e) = st.audit.record(entry).await {

@@ -418,9 +418,17 @@ async fn decide(
             c.decided_by = Some(p.user_id.clone());
             c.decided_at = Some(now.clone());
             c.note = Some(f.note.chars().take(500).collect());
-            let mut ops = vec![RowOp::Put {
+            // Decided once: only while still pending (two administrators at once: one wins, nothing else lands).
+            let mut ops = vec![RowOp::Update {
                 table: "changes",
-                row: c.row(),
+                key: vec![Value::text(&c.change_id)],
+                set: vec![
+                    ("status", Value::text(&c.status)),
+                    ("decided_by", Value::opt_text(c.decided_by.clone())),
+                    ("decided_at", Value::opt_text(c.decided_at.clone())),
+                    ("note", Value::opt_text(c.note.clone())),
+                ],
+                expect: vec![("status", Value::text("pending"))],
             }];
             if status == "approved" {
                 let m: serde_json::Map<String, serde_json::Value> =
@@ -438,8 +446,13 @@ async fn decide(
                 }
             }
             // The decision and the settings it approves: one transaction.
-            s.apply_rows(&ops)?;
-            Ok(())
+            match s.apply_rows(&ops) {
+                Ok(()) => Ok(()),
+                Err(xinyong_store::StoreError::Conflict(_)) => {
+                    Err(Error::BadRequest("the change was decided meanwhile".into()))
+                }
+                Err(e) => Err(e.into()),
+            }
         })
         .await;
     if let Err(e) = done {

@@ -111,7 +111,11 @@ async fn firm(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path(u
     let got = st
         .with_store(move |s| {
             let basis = crate::access::firm_access(s, Some(&p), &u, &today, &month)?;
-            let viewer = if basis.is_some() { Viewer::Full } else { Viewer::Public };
+            let viewer = match &basis {
+                Some(crate::access::Basis::Regulator) => Viewer::Regulator,
+                Some(_) => Viewer::Full,
+                None => Viewer::Public,
+            };
             Ok((basis, overview(s, &u, viewer)?))
         })
         .await;
@@ -233,8 +237,15 @@ async fn inbox(State(st): State<AppState>, Extension(ctx): Extension<Ctx>) -> Re
         .with_store(move |s| crate::subs::inbox_of(&st2, s, &p, &today, &month))
         .await;
     match got {
-        Ok((subs, items, hidden)) => {
-            Json(serde_json::json!({ "subscriptions": subs, "events": items, "hidden_firms": hidden })).into_response()
+        Ok(inbox) => {
+            let reads = crate::subs::read_entries(&ctx, "/api/v1/inbox", &inbox.reads);
+            if let Err(e) = st.audit.record_many(reads).await {
+                return api_error(e);
+            }
+            Json(serde_json::json!({
+                "subscriptions": inbox.subs, "events": inbox.items, "hidden_firms": inbox.hidden,
+            }))
+            .into_response()
         }
         Err(e) => api_error(e),
     }

@@ -244,6 +244,31 @@ impl AuditLog {
         Ok(AuditLog { tx })
     }
 
+    /// Records many entries (one request's reads of several firms) and waits until all are committed; they go
+    /// to the writer together, so they usually share one commit.
+    pub async fn record_many(&self, entries: Vec<Entry>) -> Result<(), Error> {
+        let mut waits = Vec::with_capacity(entries.len());
+        for e in entries {
+            let (w, r) = tokio::sync::oneshot::channel();
+            self.tx
+                .send((e, w))
+                .map_err(|_| Error::Internal("the audit log writer has stopped".into()))?;
+            waits.push(r);
+        }
+        for r in waits {
+            match r.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(Error::Store(xinyong_store::StoreError::Backend(format!(
+                        "audit log: {e}"
+                    ))))
+                }
+                Err(_) => return Err(Error::Internal("the audit log writer has stopped".into())),
+            }
+        }
+        Ok(())
+    }
+
     /// Records `e` and waits until it is committed; returns its sequence number.
     pub async fn record(&self, e: Entry) -> Result<i64, Error> {
         let (w, r) = tokio::sync::oneshot::channel();

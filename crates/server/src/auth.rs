@@ -292,9 +292,18 @@ pub fn session(store: &mut dyn Store, token: &str, now: i64, t: Timeouts) -> Res
         return Ok(None);
     }
     if now - seen >= 60 {
-        let mut row = r.clone();
-        row[4] = Value::Int(now);
-        store.apply_rows(&[RowOp::Put { table: "sessions", row }])?;
+        // Only while it is not revoked: a logout between the read above and this write stays a logout.
+        let touched = store.apply_rows(&[RowOp::Update {
+            table: "sessions",
+            key: vec![Value::text(&hash)],
+            set: vec![("last_seen", Value::Int(now))],
+            expect: vec![("revoked", Value::Int(0))],
+        }]);
+        match touched {
+            Ok(()) => {}
+            Err(xinyong_store::StoreError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Some(Principal {
         user_id: u.user_id,
@@ -386,13 +395,15 @@ pub fn token_principal(store: &dyn Store, token: &str) -> Result<Option<Principa
 
 /// Ends a session (logout).
 pub fn end_session(store: &mut dyn Store, token_hash: &str) -> Result<(), Error> {
-    let rows = store.rows(&RowQuery::all("sessions").eq("token_hash", Value::text(token_hash)))?;
-    if let Some(r) = rows.first() {
-        let mut row = r.clone();
-        row[5] = Value::Int(1);
-        store.apply_rows(&[RowOp::Put { table: "sessions", row }])?;
+    match store.apply_rows(&[RowOp::Update {
+        table: "sessions",
+        key: vec![Value::text(token_hash)],
+        set: vec![("revoked", Value::Int(1))],
+        expect: vec![],
+    }]) {
+        Ok(()) | Err(xinyong_store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// Failed logins per account and per address: after `max` failures within the window, further attempts are
@@ -416,6 +427,32 @@ impl Throttle {
         let (n, first) = m.get(key)?;
         let left = self.window.checked_sub(first.elapsed())?;
         (*n >= max).then(|| left.as_secs().max(1))
+    }
+
+    /// Counts an attempt for `key` and tells whether it is locked out (more than `max` attempts in the window,
+    /// this one included); a successful login then clears (or undoes) its count.
+    pub fn attempt(&self, key: &str, max: u32) -> Option<u64> {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let e = m.entry(key.to_string()).or_insert((0, Instant::now()));
+        if e.1.elapsed() > self.window {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+        let left = self.window.saturating_sub(e.1.elapsed()).as_secs().max(1);
+        let locked = e.0 > max;
+        if m.len() > 100_000 {
+            let w = self.window;
+            m.retain(|_, v| v.1.elapsed() <= w);
+        }
+        locked.then_some(left)
+    }
+
+    /// Takes back one counted attempt (a success that should not count against its address).
+    pub fn undo(&self, key: &str) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = m.get_mut(key) {
+            e.0 = e.0.saturating_sub(1);
+        }
     }
 
     pub fn fail(&self, key: &str) {
@@ -542,6 +579,11 @@ mod tests {
         assert!(t.locked("user:a", 5).unwrap() > 800);
         t.clear("user:a");
         assert!(t.locked("user:a", 5).is_none());
+        // Counted before checking: the sixth attempt in the window is refused.
+        for _ in 0..5 {
+            assert!(t.attempt("user:b", 5).is_none());
+        }
+        assert!(t.attempt("user:b", 5).is_some());
         let r = RateLimit::new(1.0, 3.0);
         assert!((0..3).all(|_| r.take("k").is_ok()));
         assert_eq!(r.take("k"), Err(1));

@@ -22,6 +22,9 @@ use xinyong_store::Store;
 /// Customers one upload may list at most.
 pub const MAX_ROWS: usize = 5_000;
 
+/// Columns a customer list may have at most.
+pub const MAX_COLUMNS: usize = 64;
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/screening", get(form).post(upload))
 }
@@ -29,9 +32,11 @@ pub fn router() -> Router<AppState> {
 /// A cell safe to open in a spreadsheet: text that a spreadsheet would read as a formula gets a leading
 /// apostrophe (OWASP's CSV-injection advice), everything else is kept.
 pub fn escape_cell(s: &str) -> String {
+    // An Excel cell holds at most 32,767 characters.
+    let s: String = s.chars().take(32_000).collect();
     match s.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_string(),
+        _ => s,
     }
 }
 
@@ -39,24 +44,45 @@ pub fn escape_cell(s: &str) -> String {
 pub fn read_table(file_name: &str, bytes: &[u8]) -> Result<Vec<Vec<String>>, String> {
     let lower = file_name.to_lowercase();
     let rows: Vec<Vec<String>> = if lower.ends_with(".xlsx") {
-        use calamine::{Data, Reader};
+        // Streamed cell by cell with bounds: a sparse sheet (a cell at A1 and one at XFD1048576) would
+        // otherwise be materialised as a whole grid.
+        use calamine::{DataRef, Reader};
         let mut wb =
             calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| format!("not a readable .xlsx file: {e}"))?;
         let name = wb.sheet_names().first().cloned().ok_or("the workbook has no sheet")?;
-        let range = wb.worksheet_range(&name).map_err(|e| format!("sheet {name}: {e}"))?;
-        range
-            .rows()
-            .map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        Data::Empty => String::new(),
-                        Data::String(s) => s.clone(),
-                        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-                        other => other.to_string(),
-                    })
-                    .collect()
-            })
-            .collect()
+        let mut cells = wb
+            .worksheet_cells_reader(&name)
+            .map_err(|e| format!("sheet {name}: {e}"))?;
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        while let Some(c) = cells.next_cell().map_err(|e| format!("sheet {name}: {e}"))? {
+            let (r, col) = c.get_position();
+            let (r, col) = (r as usize, col as usize);
+            if r > MAX_ROWS + 1 {
+                return Err(format!("at most {MAX_ROWS} customers per file"));
+            }
+            if col >= MAX_COLUMNS {
+                return Err(format!("at most {MAX_COLUMNS} columns"));
+            }
+            let text = match c.get_value() {
+                DataRef::Empty => continue,
+                DataRef::String(s) => s.clone(),
+                DataRef::SharedString(s) => s.to_string(),
+                DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+                DataRef::Float(f) => f.to_string(),
+                DataRef::Int(i) => i.to_string(),
+                DataRef::Bool(b) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            if rows.len() <= r {
+                rows.resize(r + 1, Vec::new());
+            }
+            let row = &mut rows[r];
+            if row.len() <= col {
+                row.resize(col + 1, String::new());
+            }
+            row[col] = text;
+        }
+        rows
     } else if lower.ends_with(".csv") || lower.ends_with(".txt") {
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t.trim_start_matches('\u{feff}').to_string(),
@@ -332,9 +358,11 @@ async fn upload(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, mut 
     let Some((name, bytes)) = file else {
         return Error::BadRequest("choose a file to upload".into()).into_response();
     };
-    let rows = match read_table(&name, &bytes) {
-        Ok(r) => r,
-        Err(e) => return Error::BadRequest(e).into_response(),
+    let parsed = tokio::task::spawn_blocking(move || read_table(&name, &bytes)).await;
+    let rows = match parsed {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Error::BadRequest(e).into_response(),
+        Err(e) => return Error::Internal(format!("reading the upload: {e}")).into_response(),
     };
     let (st2, today, month, who2) = (st.clone(), st.today(), st.data_month(), who.clone());
     let lines = match st
@@ -345,11 +373,13 @@ async fn upload(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, mut 
         Err(e) => return e.into_response(),
     };
     // Each non-public read on record before the file leaves.
-    for l in lines.iter().filter(|l| l.authorised) {
-        let e = ctx.entry("read", Some(&l.uscc), "/screening", l.basis.clone());
-        if let Err(e) = st.audit.record(e).await {
-            return e.into_response();
-        }
+    let reads = lines
+        .iter()
+        .filter(|l| l.authorised)
+        .map(|l| ctx.entry("read", Some(&l.uscc), "/screening", l.basis.clone()))
+        .collect();
+    if let Err(e) = st.audit.record_many(reads).await {
+        return e.into_response();
     }
     match workbook(&lines) {
         Ok(x) => (
@@ -390,6 +420,28 @@ mod tests {
         for ok in ["上虞", "91330604MA2C00002Y", "", "a=b"] {
             assert_eq!(escape_cell(ok), ok);
         }
+    }
+
+    #[test]
+    fn a_sparse_workbook_is_refused_without_building_its_grid() {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let sheet = wb.add_worksheet();
+        sheet.write_string(0, 0, "统一社会信用代码").unwrap();
+        sheet.write_string(1_048_575, 16_383, "x").unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+        let e = read_table("list.xlsx", &bytes).unwrap_err();
+        assert!(e.contains("at most"), "{e}");
+        // A normal one reads.
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let sheet = wb.add_worksheet();
+        sheet.write_string(0, 0, "统一社会信用代码").unwrap();
+        sheet.write_string(1, 0, "91330604MA2C00002Y").unwrap();
+        sheet.write_number(2, 0, 12345.0).unwrap();
+        let rows = read_table("list.xlsx", &wb.save_to_buffer().unwrap()).unwrap();
+        assert_eq!(
+            rows,
+            [vec!["统一社会信用代码"], vec!["91330604MA2C00002Y"], vec!["12345"]]
+        );
     }
 
     #[test]

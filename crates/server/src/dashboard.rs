@@ -94,7 +94,7 @@ pub fn dashboard(store: &dyn Store, run_id: &str, dimension: &str, viewer: Viewe
         series.entry(member.clone()).or_insert_with(|| vec![None; months.len()])[i] = Some(*value);
     }
     let mut movers = BTreeMap::new();
-    if viewer == Viewer::Full {
+    if viewer != Viewer::Public {
         if let Some(last) = months.last() {
             for member in series.keys() {
                 let mut m = store.run_movers(run_id, dimension, member, last)?;

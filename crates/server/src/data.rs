@@ -184,9 +184,11 @@ async fn upload(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, mut 
     let done = st
         .with_store_mut(move |s| {
             // The delivery as the ingest path expects it, in a folder of its own.
-            let dir = std::env::temp_dir().join(format!("xinyong-upload-{}", &batch_id[..16]));
+            // A fresh folder of its own (random name, created exclusively): concurrent uploads never share one.
+            let dir = std::env::temp_dir().join(format!("xinyong-upload-{}", crate::auth::random_token()));
+            std::fs::create_dir(&dir).map_err(|e| Error::Internal(format!("upload folder: {e}")))?;
             let folder = dir.join(&org);
-            std::fs::create_dir_all(&folder).map_err(|e| Error::Internal(format!("upload folder: {e}")))?;
+            std::fs::create_dir(&folder).map_err(|e| Error::Internal(format!("upload folder: {e}")))?;
             let path = folder.join(format!("{ds}__{delivered}__web-{}.{ext}{gz}", &batch_id[..8]));
             std::fs::write(&path, &bytes).map_err(|e| Error::Internal(format!("upload file: {e}")))?;
             let out = ingest(s, &dir);

@@ -3,10 +3,10 @@
 //! that meets them and carries no red warning; an enterprise applies and, in the same step (one transaction),
 //! authorises the bank to read its record for 90 days; the bank approves or declines with a note.
 //!
-//! The screening list decides on non-public data (scores), so it shows a bank only public identity (name,
-//! industry, township) for firms it may not read, and the grade and PD only for firms it may (the firm's
-//! own authorisation or a loan); the eligibility flag itself is the one thing it learns, as a bank would from
-//! a credit bureau's prescreen. A regulator sees everything.
+//! The screening list decides on non-public data (scores), so it names only the eligible firms the bank may
+//! read (the firm's own authorisation, an application, or a loan), with grade and PD, each such read in the
+//! audit log; the other eligible firms are only counted, and only when there are at least ten (rounded down
+//! to tens), so that narrow criteria cannot single a firm out. A regulator sees every eligible firm.
 
 use crate::access::{self, Authorisation};
 use crate::account::Ctx;
@@ -228,7 +228,8 @@ pub struct Eligible {
     pub pd: Option<f64>,
 }
 
-/// The firms of the latest run a product admits, best PD first; grade and PD only where `who` may read.
+/// The firms of the latest run a product admits that `who` may read, best PD first, with the basis of each
+/// read; and how many eligible firms it may not read.
 pub fn screen(
     st: &AppState,
     store: &dyn Store,
@@ -236,13 +237,13 @@ pub fn screen(
     who: &Principal,
     today: &str,
     month: &str,
-) -> Result<Vec<Eligible>, Error> {
+) -> Result<(Vec<Eligible>, Vec<String>, usize), Error> {
     let Some(run) = st.summary().run_id.clone() else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new(), 0));
     };
     let mut rows = store.run_scores(&run)?;
     rows.sort_by(|a, b| a.pd.total_cmp(&b.pd).then(a.uscc.cmp(&b.uscc)));
-    let mut out = Vec::new();
+    let (mut out, mut bases, mut others) = (Vec::new(), Vec::new(), 0);
     for r in rows {
         let firm = {
             let ix = st.index.read().unwrap_or_else(|e| e.into_inner());
@@ -254,17 +255,26 @@ pub fn screen(
         if !p.admits(&firm.industry, &firm.township, &r.grade, r.pd, r.colour.as_deref()) {
             continue;
         }
-        let readable = access::firm_access(store, Some(who), &r.uscc, today, month)?.is_some();
+        let Some(basis) = access::firm_access(store, Some(who), &r.uscc, today, month)? else {
+            others += 1;
+            continue;
+        };
+        bases.push(basis.code());
         out.push(Eligible {
             uscc: r.uscc,
             name: firm.name,
             industry: firm.industry,
             township: firm.township,
-            grade: readable.then_some(r.grade),
-            pd: readable.then_some(r.pd),
+            grade: Some(r.grade),
+            pd: Some(r.pd),
         });
     }
-    Ok(out)
+    Ok((out, bases, others))
+}
+
+/// The count of eligible firms a bank may not read, as shown: none under ten, else rounded down to tens.
+pub fn shown_count(others: usize) -> Option<usize> {
+    (others >= 10).then_some(others / 10 * 10)
 }
 
 async fn products(
@@ -417,14 +427,23 @@ async fn screening(
             if who.role == Role::Bank && p.bank != who.org {
                 return Err(Error::Forbidden("another bank's product".into()));
             }
-            let list = screen(&st2, s, &p, &who, &today, &month)?;
-            Ok((p, list))
+            let (list, bases, others) = screen(&st2, s, &p, &who, &today, &month)?;
+            Ok((p, list, bases, others))
         })
         .await;
-    let (p, list) = match got {
+    let (p, list, bases, others) = match got {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    let target = format!("/products/{}", p.product_id);
+    let reads = list
+        .iter()
+        .zip(&bases)
+        .map(|(f, b)| ctx.entry("read", Some(&f.uscc), &target, Some(b.clone())))
+        .collect();
+    if let Err(e) = st.audit.record_many(reads).await {
+        return e.into_response();
+    }
     let path = format!("/products/{}", p.product_id);
     page(
         &st,
@@ -432,7 +451,10 @@ async fn screening(
         "screening.html",
         lang,
         cookie,
-        serde_json::json!({ "path": path, "p": p, "list": list, "bank_name": crate::account::lender_name(&p.bank) }),
+        serde_json::json!({
+            "path": path, "p": p, "list": list, "others": shown_count(others),
+            "bank_name": crate::account::lender_name(&p.bank),
+        }),
     )
 }
 
@@ -570,11 +592,25 @@ async fn decide(
             a.decided_at = Some(now);
             a.decided_by = Some(user);
             a.note = Some(f.note.chars().take(1000).collect());
-            s.apply_rows(&[RowOp::Put {
+            // Decided once: only while it is still `applied` (two officers deciding at once: one wins).
+            let done = s.apply_rows(&[RowOp::Update {
                 table: "applications",
-                row: a.row(),
-            }])?;
-            Ok(a)
+                key: vec![Value::text(&a.app_id)],
+                set: vec![
+                    ("status", Value::text(&a.status)),
+                    ("decided_at", Value::opt_text(a.decided_at.clone())),
+                    ("decided_by", Value::opt_text(a.decided_by.clone())),
+                    ("note", Value::opt_text(a.note.clone())),
+                ],
+                expect: vec![("status", Value::text("applied"))],
+            }]);
+            match done {
+                Ok(()) => Ok(a),
+                Err(xinyong_store::StoreError::Conflict(_)) => {
+                    Err(Error::BadRequest("the application was decided meanwhile".into()))
+                }
+                Err(e) => Err(e.into()),
+            }
         })
         .await;
     let a = match done {

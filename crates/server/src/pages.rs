@@ -3,7 +3,7 @@
 //! The overview is assembled by [`overview`], a plain function of the store, the firm and the viewer, so that
 //! what each viewer sees is tested without a socket. [`Viewer::Public`] sees registration facts and the records
 //! that are public by law (administrative penalties, court and list records); the score, warnings and
-//! non-public records are shown to [`Viewer::Full`] only: the firm itself, the regulator, a bank the firm
+//! non-public records are shown to [`Viewer::Full`] and [`Viewer::Regulator`] only: the firm itself, the regulator, a bank the firm
 //! authorised or borrows from (`access::firm_access`), each such read recorded in the audit log first.
 
 use crate::account::Ctx;
@@ -47,7 +47,7 @@ async fn dashboard(
     };
     // Which firms moved a group is firm-level: the regulator's view.
     let regulator = ctx.user.as_ref().is_some_and(|p| p.role == Role::Regulator);
-    let viewer = if regulator { Viewer::Full } else { Viewer::Public };
+    let viewer = if regulator { Viewer::Regulator } else { Viewer::Public };
     let d = dim.clone();
     let dash = match st
         .with_store(move |s| crate::dashboard::dashboard(s, &run_id, &d, viewer))
@@ -57,6 +57,17 @@ async fn dashboard(
         Err(e) => return e.into_response(),
     };
     let path = format!("/dashboard?dim={dim}");
+    // The firm-level drill-down is a read of those firms' non-public data: on record first.
+    let mut moved: Vec<&String> = dash.movers.values().flatten().map(|(u, _)| u).collect();
+    moved.sort();
+    moved.dedup();
+    let reads = moved
+        .into_iter()
+        .map(|u| ctx.entry("read", Some(u), &path, Some("regulator".into())))
+        .collect();
+    if let Err(e) = st.audit.record_many(reads).await {
+        return e.into_response();
+    }
     page(
         &st,
         &ctx,
@@ -67,7 +78,7 @@ async fn dashboard(
             "dash": dash,
             "dims": crate::dashboard::DIMENSIONS,
             "summary": &*st.summary(),
-            "full": viewer == Viewer::Full,
+            "full": viewer != Viewer::Public,
             "path": path,
         }),
     )
@@ -78,8 +89,10 @@ async fn dashboard(
 pub enum Viewer {
     /// Anyone: public facts only.
     Public,
-    /// A reader entitled to the whole record (the firm itself, a regulator, an authorised bank).
+    /// A reader entitled to the whole record (the firm itself, an authorised or lending bank).
     Full,
+    /// The regulator: the whole record, and the non-public data of the other firms in its guarantee group.
+    Regulator,
 }
 
 /// Datasets whose records are public by law (within their publicity windows, which issue 8 applies).
@@ -230,7 +243,11 @@ async fn firm(
     let decided = st
         .with_store(move |s| {
             let basis = crate::access::firm_access(s, who.as_ref(), &u, &today, &month)?;
-            let viewer = if basis.is_some() { Viewer::Full } else { Viewer::Public };
+            let viewer = match &basis {
+                Some(crate::access::Basis::Regulator) => Viewer::Regulator,
+                Some(_) => Viewer::Full,
+                None => Viewer::Public,
+            };
             let subs = match &who {
                 Some(p) => crate::subs::subscriptions(s, &p.user_id)?,
                 None => Vec::new(),
@@ -361,8 +378,9 @@ pub struct CircleView {
     pub group: String,
     pub members: usize,
     pub circles: usize,
-    /// (id, name, category: 0 this firm, 1 its circle, 2 its group; own PD, network PD).
-    pub nodes: Vec<(String, String, u8, f64, f64)>,
+    /// (id, name, category: 0 this firm, 1 its circle, 2 its group; own PD, network PD — other firms' only for
+    /// the regulator).
+    pub nodes: Vec<CircleNode>,
     /// (guarantor, borrower, amount).
     pub links: Vec<(String, String, f64)>,
     /// Risk paths as names, with their weight.
@@ -372,11 +390,17 @@ pub struct CircleView {
 
 pub const CIRCLE_NODES: usize = 60;
 
+/// A firm drawn in a group: (id, name, category, own PD, network PD).
+pub type CircleNode = (String, String, u8, Option<f64>, Option<f64>);
+
+/// Other firms' PDs, and contracts the firm is not party to, are non-public data of those firms: shown to the
+/// regulator only (`others`); everyone else sees the group's shape around the firm and its own contracts.
 fn circle_view(
     store: &dyn Store,
     run_id: &str,
     uscc: &str,
     fs: &serde_json::Value,
+    others: bool,
 ) -> Result<Option<CircleView>, Error> {
     let Some(group) = fs.pointer("/network/group").and_then(|g| g.as_str()) else {
         return Ok(None);
@@ -442,12 +466,18 @@ fn circle_view(
                 2
             };
             let (a, b) = pd.get(id.as_str()).copied().unwrap_or((0.0, 0.0));
+            let (a, b) = if others || id == uscc {
+                (Some(a), Some(b))
+            } else {
+                (None, None)
+            };
             (id.clone(), name_of(id), cat, a, b)
         })
         .collect();
     let mut links: BTreeMap<(String, String), f64> = BTreeMap::new();
     for c in &g.contracts {
-        if shown.contains(&c.0) && shown.contains(&c.1) {
+        let own = c.0 == uscc || c.1 == uscc;
+        if shown.contains(&c.0) && shown.contains(&c.1) && (others || own) {
             *links.entry((c.0.clone(), c.1.clone())).or_default() += c.2;
         }
     }
@@ -480,7 +510,7 @@ fn rules() -> &'static [xinyong_credit::warnings::Rule] {
 
 /// Assembles the overview of `uscc` for `viewer` from the store.
 pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overview, Error> {
-    let full = viewer == Viewer::Full;
+    let full = viewer != Viewer::Public;
     let registry = registry()?;
     let facts = store.facts_of(uscc, None)?;
     let mut registration = Vec::new();
@@ -557,7 +587,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
                         }));
                     }
                 }
-                circle = circle_view(store, &run.run_id, uscc, &fs)?;
+                circle = circle_view(store, &run.run_id, uscc, &fs, viewer == Viewer::Regulator)?;
                 score = Some(fs);
             }
         }

@@ -202,13 +202,21 @@ pub struct InboxItem {
 
 /// The inbox: the events of the firms the user's subscriptions cover and the user may read; also how many
 /// covered firms it may not read.
+pub struct Inbox {
+    pub subs: Vec<Subscription>,
+    pub items: Vec<InboxItem>,
+    pub hidden: usize,
+    /// The firms whose events are shown, with the basis of each read (for the audit log).
+    pub reads: Vec<(String, String)>,
+}
+
 pub fn inbox_of(
     st: &AppState,
     store: &dyn Store,
     who: &crate::auth::Principal,
     today: &str,
     month: &str,
-) -> Result<(Vec<Subscription>, Vec<InboxItem>, usize), Error> {
+) -> Result<Inbox, Error> {
     let subs = subscriptions(store, &who.user_id)?;
     let mut firms: Vec<String> = Vec::new();
     for s in &subs {
@@ -219,12 +227,13 @@ pub fn inbox_of(
         }
     }
     let rules = xinyong_credit::warnings::builtin_rules();
-    let (mut items, mut hidden) = (Vec::new(), 0);
+    let (mut items, mut hidden, mut bases) = (Vec::new(), 0, Vec::new());
     for f in &firms {
-        if access::firm_access(store, Some(who), f, today, month)?.is_none() {
+        let Some(basis) = access::firm_access(store, Some(who), f, today, month)? else {
             hidden += 1;
             continue;
-        }
+        };
+        bases.push((f.clone(), basis.code()));
         let name = st
             .index
             .read()
@@ -249,7 +258,24 @@ pub fn inbox_of(
     }
     items.sort_by(|a, b| (&b.date, &b.uscc, &b.id).cmp(&(&a.date, &a.uscc, &a.id)));
     items.truncate(INBOX_LIMIT);
-    Ok((subs, items, hidden))
+    let reads = bases
+        .into_iter()
+        .filter(|(f, _)| items.iter().any(|i| &i.uscc == f))
+        .collect();
+    Ok(Inbox {
+        subs,
+        items,
+        hidden,
+        reads,
+    })
+}
+
+/// The audit entries of an inbox's reads.
+pub fn read_entries(ctx: &Ctx, target: &str, reads: &[(String, String)]) -> Vec<crate::audit::Entry> {
+    reads
+        .iter()
+        .map(|(f, b)| ctx.entry("read", Some(f), target, Some(b.clone())))
+        .collect()
 }
 
 async fn inbox(
@@ -265,10 +291,18 @@ async fn inbox(
     };
     let (st2, today, month) = (st.clone(), st.today(), st.data_month());
     let got = st.with_store(move |s| inbox_of(&st2, s, &p, &today, &month)).await;
-    let (subs, items, hidden) = match got {
+    let Inbox {
+        subs,
+        items,
+        hidden,
+        reads,
+    } = match got {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    if let Err(e) = st.audit.record_many(read_entries(&ctx, "/inbox", &reads)).await {
+        return e.into_response();
+    }
     page(
         &st,
         &ctx,

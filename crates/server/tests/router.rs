@@ -912,6 +912,20 @@ async fn the_overview_draws_the_guarantee_group_around_a_firm() {
             .links
             .iter()
             .all(|l| ids.contains(&l.0.as_str()) && ids.contains(&l.1.as_str())));
+        // A bank or the firm itself: other firms' PDs and contracts between other firms are not theirs to see.
+        assert!(c.nodes[0].4.is_some(), "the firm's own PD");
+        assert!(
+            c.nodes[1..].iter().all(|n| n.3.is_none() && n.4.is_none()),
+            "no other firm's PD"
+        );
+        assert!(
+            c.links.iter().all(|l| l.0 == firm || l.1 == firm),
+            "only the firm's own contracts"
+        );
+        // The regulator sees them.
+        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Regulator).unwrap());
+        let c = ov.circle.unwrap();
+        assert!(c.nodes.iter().all(|n| n.3.is_some() && n.4.is_some()));
         // The public never sees it.
         let r = send(st, "GET", &format!("/firm/{firm}"), None, None).await;
         assert!(!r.body.contains("circle-graph"));
@@ -1116,19 +1130,31 @@ async fn a_bank_publishes_a_product_screens_it_and_decides_an_application() {
             v
         });
         assert!(!want.is_empty(), "some firm is eligible");
+        let listed = |body: &str| {
+            let mut v: Vec<String> = body
+                .match_indices("class=\"eligible\" data-uscc=\"")
+                .map(|(k, m)| body[k + m.len()..k + m.len() + 18].to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        // The bank may read none of them: none is named; they are counted when there are ten or more.
         let r = send(st, "GET", &list_url, Some(&bank_s), None).await;
         assert_eq!(r.status, StatusCode::OK);
-        let mut got: Vec<String> = r
-            .body
-            .match_indices("class=\"eligible\" data-uscc=\"")
-            .map(|(k, m)| r.body[k + m.len()..k + m.len() + 18].to_string())
-            .collect();
-        got.sort();
-        assert_eq!(got, want);
-        assert!(
-            !r.body.contains("%</td></tr>"),
-            "no PD shown for firms the bank may not read"
-        );
+        assert!(listed(&r.body).is_empty(), "no unauthorised firm is named");
+        assert_eq!(r.body.contains("id=\"eligible-others\""), want.len() >= 10);
+        if want.len() >= 10 {
+            assert!(
+                r.body.contains(&format!(": {}+", want.len() / 10 * 10)),
+                "the rounded count"
+            );
+        }
+        // The regulator sees every eligible firm.
+        let reg = format!("t-prod-reg-{i}");
+        let sr = make_user(st, &reg, Role::Regulator, "jrb");
+        let (reg_s, _) = login(st, &reg, auth::totp_code(&sr, now())).await;
+        let r = send(st, "GET", &list_url, Some(&reg_s), None).await;
+        assert_eq!(listed(&r.body), want);
         // Another bank may not screen this product; the regulator may.
         let r = send(st, "GET", &list_url, Some(&other_s), None).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -1157,7 +1183,19 @@ async fn a_bank_publishes_a_product_screens_it_and_decides_an_application() {
         let r = send(st, "GET", &format!("/firm/{firm}"), Some(&bank_s), None).await;
         assert!(full(&r.body), "the application authorised the bank");
         let r = send(st, "GET", &list_url, Some(&bank_s), None).await;
-        assert!(r.body.contains("%</td></tr>"), "the applicant's PD is shown now");
+        assert_eq!(
+            listed(&r.body),
+            vec![firm.clone()],
+            "the applicant is named now, with its PD"
+        );
+        assert!(r.body.contains("%</td></tr>"));
+        let logged = blocking(|| {
+            xinyong_server::audit::of_firm(&**st.pool.get().unwrap(), &firm, 100)
+                .unwrap()
+                .iter()
+                .any(|r| r.user_id == bank && r.target == list_url)
+        });
+        assert!(logged, "the screening list's read is in the audit log");
         // The bank decides; only once; another bank cannot.
         let r = send(st, "GET", "/products", Some(&bank_s), None).await;
         let k = r.body.find("/applications/").expect("the application is listed") + "/applications/".len();
@@ -1559,6 +1597,14 @@ async fn the_api_takes_tokens_keeps_the_access_rules_and_matches_its_openapi_doc
         let token = r.body[k..k + 68].to_string();
         let again = send(st, "GET", "/me", Some(&session), None).await;
         assert!(!again.body.contains(&token), "shown once only");
+        // A token opens the API only: not the pages, not token management.
+        let req = Request::post("/me/tokens")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("label=x"))
+            .unwrap();
+        let res = router(st.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "a token cannot mint tokens");
         // Each route's answer has the fields its schema requires.
         let check = |path: &str, body: &serde_json::Value| {
             let schema = &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];

@@ -1958,6 +1958,15 @@ impl Store for PgStore {
                 rows::RowOp::Insert { .. } => rows::insert_sql(t, &DIALECT, false),
                 rows::RowOp::Put { .. } => rows::insert_sql(t, &DIALECT, true),
                 rows::RowOp::Delete { .. } => rows::delete_sql(t, &DIALECT),
+                rows::RowOp::Update { key, set, expect, .. } => {
+                    let (sql, params) = rows::update_sql(t, &DIALECT, key, set, expect)?;
+                    let vals: Vec<rows::Value> = params.iter().map(|(_, v)| (*v).clone()).collect();
+                    let p = row_params(params.iter().map(|(c, _)| *c), &vals);
+                    if tx.execute(sql.as_str(), &refs(&p)).map_err(be)? == 0 {
+                        return Err(rows::conflict(t, key));
+                    }
+                    continue;
+                }
             };
             let p = row_params(t.columns.iter(), values);
             tx.execute(sql.as_str(), &refs(&p)).map_err(be)?;

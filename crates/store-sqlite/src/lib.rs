@@ -1326,6 +1326,14 @@ impl Store for SqliteStore {
                 rows::RowOp::Insert { .. } => rows::insert_sql(t, &DIALECT, false),
                 rows::RowOp::Put { .. } => rows::insert_sql(t, &DIALECT, true),
                 rows::RowOp::Delete { .. } => rows::delete_sql(t, &DIALECT),
+                rows::RowOp::Update { key, set, expect, .. } => {
+                    let (sql, params) = rows::update_sql(t, &DIALECT, key, set, expect)?;
+                    let vals: Vec<rows::Value> = params.into_iter().map(|(_, v)| v.clone()).collect();
+                    if exec_values(&tx, &sql, &vals)? == 0 {
+                        return Err(rows::conflict(t, key));
+                    }
+                    continue;
+                }
             };
             exec_values(&tx, &sql, values)?;
         }

@@ -466,6 +466,36 @@ fn rows_story(store: &mut dyn Store) {
         }])
         .is_err());
     assert_eq!(seqs(store, &log).len(), 10);
+    // Compare-and-set: an update applies while the row is in the expected state, and fails the whole list
+    // (nothing of it written) once it is not.
+    let set_name = |name: &str, expect_disabled: i64| RowOp::Update {
+        table: "users",
+        key: vec![Value::text("u1")],
+        set: vec![("display_name", Value::text(name))],
+        expect: vec![("disabled", Value::Int(expect_disabled)), ("totp_secret", Value::Null)],
+    };
+    store.apply_rows(&[set_name("张三丰", 0)]).unwrap();
+    let e = store
+        .apply_rows(&[
+            RowOp::Insert {
+                table: "users",
+                row: user("u9", "x"),
+            },
+            set_name("nope", 1),
+        ])
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let names: Vec<rows::Row> = store.rows(&users).unwrap();
+    assert_eq!(names.len(), 1, "the insert before the failed update was undone");
+    assert_eq!(names[0][3], Value::text("张三丰"));
+    assert!(store
+        .apply_rows(&[RowOp::Update {
+            table: "audit_log",
+            key: vec![Value::Int(1)],
+            set: vec![("action", Value::text("x"))],
+            expect: vec![],
+        }])
+        .is_err());
     // Reals come back exactly (a product's amount and PD bound).
     let product = vec![
         Value::text("p1"),

@@ -15,6 +15,9 @@ pub enum StoreError {
     Backend(String),
     #[error("store: not found: {0}")]
     NotFound(String),
+    /// A conditional update found no row in the expected state (someone changed it meanwhile).
+    #[error("store: conflict: {0}")]
+    Conflict(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -347,6 +347,15 @@ pub enum RowOp {
     Put { table: &'static str, row: Row },
     /// Deletes the row with this key (its first `key` values); deleting nothing is not an error.
     Delete { table: &'static str, key: Row },
+    /// Sets columns of the row with this key, only while its `expect` columns hold the given values (NULL
+    /// included): a compare-and-set. No such row in that state fails the whole list with
+    /// [`crate::StoreError::Conflict`], nothing of it written.
+    Update {
+        table: &'static str,
+        key: Row,
+        set: Vec<(&'static str, Value)>,
+        expect: Vec<(&'static str, Value)>,
+    },
 }
 
 /// A read: rows whose columns equal the given values, in key order (or reversed), at most `limit`.
@@ -447,7 +456,111 @@ pub fn check_op(op: &RowOp) -> Result<(&'static TableSpec, &[Value])> {
             }
             Ok((t, key))
         }
+        RowOp::Update {
+            table,
+            key,
+            set,
+            expect,
+        } => {
+            let t = spec(table)?;
+            check_update(t, key, set, expect)?;
+            Ok((t, key))
+        }
     }
+}
+
+fn check_update(t: &TableSpec, key: &[Value], set: &[(&str, Value)], expect: &[(&str, Value)]) -> Result<()> {
+    if t.append_only {
+        return Err(StoreError::Backend(format!(
+            "table {} is append-only: a row cannot be updated",
+            t.name
+        )));
+    }
+    if key.len() != t.key || set.is_empty() {
+        return Err(StoreError::Backend(format!(
+            "table {}: an update names the key ({} values) and at least one column to set",
+            t.name, t.key
+        )));
+    }
+    for (v, c) in key.iter().zip(t.columns) {
+        if !v.fits(c) || matches!(v, Value::Null) {
+            return Err(StoreError::Backend(format!(
+                "table {}: key column {} cannot be {v:?}",
+                t.name, c.name
+            )));
+        }
+    }
+    for (name, v) in set {
+        let (i, c) = t.column(name)?;
+        if i < t.key {
+            return Err(StoreError::Backend(format!(
+                "table {}: the key column {name} cannot be set",
+                t.name
+            )));
+        }
+        if !v.fits(c) {
+            return Err(StoreError::Backend(format!(
+                "table {}: column {name} cannot hold {v:?}",
+                t.name
+            )));
+        }
+    }
+    for (name, v) in expect {
+        let (_, c) = t.column(name)?;
+        if !v.fits(c) && !matches!(v, Value::Null) {
+            return Err(StoreError::Backend(format!(
+                "table {}: column {name} cannot hold {v:?}",
+                t.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The UPDATE of a [`RowOp::Update`] and the values of its parameters, in order (set, key, non-NULL
+/// expectations); with the columns of those parameters (for typed NULLs).
+pub fn update_sql<'a>(
+    t: &'a TableSpec,
+    d: &Dialect,
+    key: &'a [Value],
+    set: &'a [(&'static str, Value)],
+    expect: &'a [(&'static str, Value)],
+) -> Result<(String, Vec<(&'a Column, &'a Value)>)> {
+    let mut params: Vec<(&Column, &Value)> = Vec::new();
+    let mut sets = Vec::new();
+    for (name, v) in set {
+        let (_, c) = t.column(name)?;
+        params.push((c, v));
+        sets.push(format!("{name} = {}", (d.param)(params.len())));
+    }
+    let mut conds = Vec::new();
+    for (c, v) in t.columns[..t.key].iter().zip(key) {
+        params.push((c, v));
+        conds.push(format!("{} = {}", c.name, (d.param)(params.len())));
+    }
+    for (name, v) in expect {
+        let (_, c) = t.column(name)?;
+        if matches!(v, Value::Null) {
+            conds.push(format!("{name} IS NULL"));
+        } else {
+            params.push((c, v));
+            conds.push(format!("{name} = {}", (d.param)(params.len())));
+        }
+    }
+    Ok((
+        format!(
+            "UPDATE {} SET {} WHERE {}",
+            t.name,
+            sets.join(", "),
+            conds.join(" AND ")
+        ),
+        params,
+    ))
+}
+
+/// The error of an update that found no row in the expected state.
+pub fn conflict(t: &TableSpec, key: &[Value]) -> StoreError {
+    StoreError::Conflict(format!("table {}: no row {key:?} in the expected state", t.name))
 }
 
 /// How a backend spells its types and placeholders.
