@@ -33,22 +33,31 @@ pub struct Entry {
 
 /// The hash of a row given the previous row's hash (the genesis is 64 zeros).
 pub fn chain_hash(prev: &str, seq: i64, at: &str, e: &Entry) -> String {
+    // Each field length-prefixed (and absent fields marked apart from any text), so that no edit can move text
+    // from one column to the next without changing the hash.
     let mut h = Sha256::new();
+    let mut field = |v: Option<&str>| match v {
+        Some(t) => {
+            h.update([1u8]);
+            h.update((t.len() as u64).to_be_bytes());
+            h.update(t.as_bytes());
+        }
+        None => h.update([0u8]),
+    };
     for part in [
-        prev,
-        &seq.to_string(),
-        at,
-        &e.user_id,
-        &e.role,
-        &e.org,
-        &e.action,
-        e.uscc.as_deref().unwrap_or("\u{0}"),
-        &e.target,
-        e.basis.as_deref().unwrap_or("\u{0}"),
-        &e.address,
+        Some(prev),
+        Some(seq.to_string().as_str()),
+        Some(at),
+        Some(e.user_id.as_str()),
+        Some(e.role.as_str()),
+        Some(e.org.as_str()),
+        Some(e.action.as_str()),
+        e.uscc.as_deref(),
+        Some(e.target.as_str()),
+        e.basis.as_deref(),
+        Some(e.address.as_str()),
     ] {
-        h.update(part.as_bytes());
-        h.update([0x1f]);
+        field(part);
     }
     hex::encode(h.finalize())
 }
@@ -282,5 +291,33 @@ impl AuditLog {
             )))),
             Err(_) => Err(Error::Internal("the audit log writer has stopped".into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(user: &str, role: &str, uscc: Option<&str>) -> Entry {
+        Entry {
+            user_id: user.into(),
+            role: role.into(),
+            org: String::new(),
+            action: "read".into(),
+            uscc: uscc.map(String::from),
+            target: "/x".into(),
+            basis: None,
+            address: "local".into(),
+        }
+    }
+
+    #[test]
+    fn moving_text_between_fields_or_absent_for_empty_changes_the_hash() {
+        let h = |x: &Entry| chain_hash(GENESIS, 1, "t", x);
+        assert_ne!(h(&e("ab", "c", None)), h(&e("a", "bc", None)));
+        assert_ne!(h(&e("a\u{1f}b", "c", None)), h(&e("a", "b\u{1f}c", None)));
+        assert_ne!(h(&e("a", "b", None)), h(&e("a", "b", Some(""))));
+        assert_ne!(h(&e("a", "b", None)), h(&e("a", "b", Some("\u{0}"))));
+        assert_eq!(h(&e("a", "b", None)), h(&e("a", "b", None)));
     }
 }

@@ -74,11 +74,19 @@ pub struct SubForm {
 
 /// Where a form goes back to: a local path only.
 fn back_to(back: Option<&str>) -> String {
+    let local = |b: &str| {
+        b.starts_with('/')
+            && !b.starts_with("//")
+            && b.bytes().all(|c| c.is_ascii_alphanumeric() || b"/_-.?=&%".contains(&c))
+    };
     match back {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") && !b.contains('\\') => b.to_string(),
+        Some(b) if local(b) => b.to_string(),
         _ => "/inbox".into(),
     }
 }
+
+/// Subscriptions one user may hold at most.
+pub const MAX_SUBSCRIPTIONS: usize = 50;
 
 async fn subscribe(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Form(f): Form<SubForm>) -> Response {
     let p = match may_subscribe(&ctx) {
@@ -99,8 +107,14 @@ async fn subscribe(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, F
         Value::text(&target),
         Value::text(st.timestamp()),
     ];
+    let uid = p.user_id.clone();
     if let Err(e) = st
         .with_store_mut(move |s| {
+            if subscriptions(s, &uid)?.len() >= MAX_SUBSCRIPTIONS {
+                return Err(Error::BadRequest(format!(
+                    "at most {MAX_SUBSCRIPTIONS} subscriptions; remove one first"
+                )));
+            }
             Ok(s.apply_rows(&[RowOp::Put {
                 table: "subscriptions",
                 row,
@@ -319,4 +333,24 @@ async fn inbox(
             "townships": st.summary().by_township.clone(),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_form_goes_back_to_a_local_path_only() {
+        assert_eq!(
+            super::back_to(Some("/firm/91330604MA2C00002Y")),
+            "/firm/91330604MA2C00002Y"
+        );
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "/路径",
+        ] {
+            assert_eq!(super::back_to(Some(bad)), "/inbox", "{bad:?}");
+        }
+    }
 }

@@ -1088,7 +1088,7 @@ fn export_all(tx: &mut Transaction<'_>, sink: &mut dyn FnMut(Record) -> Result<(
             })
         },
     )?;
-    for t in rows::TABLES {
+    for t in rows::exported() {
         let (_, sql) = rows::select_sql(&rows::RowQuery::all(t.name), &DIALECT)?;
         each_on(tx, &sql, &[], &mut |r| {
             sink(Record::Row {

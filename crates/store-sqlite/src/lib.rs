@@ -677,7 +677,7 @@ impl SqliteStore {
             },
             sink,
         )?;
-        for t in rows::TABLES {
+        for t in rows::exported() {
             let (_, sql) = rows::select_sql(&rows::RowQuery::all(t.name), &DIALECT)?;
             export_rows(
                 c,

@@ -287,6 +287,15 @@ pub fn settings(store: &dyn crate::Store) -> Result<std::collections::BTreeMap<S
         .collect())
 }
 
+/// Tables left out of exports and backups: live sessions are not carried to another store (their users log in
+/// again), so a backup file holds no session secrets.
+pub const NOT_EXPORTED: &[&str] = &["sessions"];
+
+/// The spec'd tables an export covers, in order.
+pub fn exported() -> impl Iterator<Item = &'static TableSpec> {
+    TABLES.iter().filter(|t| !NOT_EXPORTED.contains(&t.name))
+}
+
 /// The spec of a table.
 pub fn spec(table: &str) -> Result<&'static TableSpec> {
     TABLES
