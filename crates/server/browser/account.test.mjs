@@ -138,6 +138,27 @@ describe('every role logs in', () => {
         assert.ok((await p.page.locator('#circle tbody tr').count()) > 0, 'its members with their PDs');
         await p.page.locator('#circle').screenshot({ path: join(shots, 'desktop-zh-firm-circle.png') });
       }
+      // Every page of the role, in both languages, on a desktop and on a phone: no error, nothing wider than
+      // the screen.
+      const pages = {
+        department: ['/me', '/data', '/dashboard', '/products'],
+        regulator: ['/me', '/inbox', '/screening', '/dashboard?dim=cluster', '/products'],
+        admin: ['/me', '/admin', '/dashboard'],
+      }[role];
+      for (const [w, h] of [[1280, 900], [390, 844]]) {
+        await p.page.setViewportSize({ width: w, height: h });
+        for (const lang of ['zh', 'en']) {
+          for (const path of pages) {
+            await p.page.goto(`${base}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
+            assert.equal(await p.page.getAttribute('html', 'lang'), lang === 'zh' ? 'zh-CN' : 'en', path);
+            const scroll = await p.page.evaluate(() => document.documentElement.scrollWidth);
+            assert.ok(scroll <= w, `${path} fits ${w}px in ${lang} (${scroll}px)`);
+          }
+        }
+      }
+      await p.page.setViewportSize({ width: 1280, height: 900 });
+      await p.page.goto(`${base}/me?lang=zh`);
+      p.clean();
       await p.page.click('#logout');
       await p.page.waitForURL((u) => u.pathname === '/');
       assert.equal(await p.page.locator('#nav-login').count(), 1, 'logged out');
@@ -288,5 +309,26 @@ describe('a firm authorises a bank, then revokes', () => {
     const head = readFileSync(path).subarray(0, 2).toString();
     assert.equal(head, 'PK', 'an .xlsx (zip) file');
     bank.clean();
+  });
+  it('the enterprise’s and the bank’s pages in both languages, on a desktop and a phone', async () => {
+    const walks = [
+      [firm, ['/me', '/products', `/firm/${accounts.enterprise.org}`]],
+      [bank, ['/me', '/inbox', '/products', '/screening', `/firm/${accounts.enterprise.org}`]],
+    ];
+    for (const [who, paths] of walks) {
+      for (const [w, h] of [[1280, 900], [390, 844]]) {
+        await who.page.setViewportSize({ width: w, height: h });
+        for (const lang of ['zh', 'en']) {
+          for (const path of paths) {
+            await who.page.goto(`${base}${path}?lang=${lang}`);
+            assert.equal(await who.page.getAttribute('html', 'lang'), lang === 'zh' ? 'zh-CN' : 'en', path);
+            const scroll = await who.page.evaluate(() => document.documentElement.scrollWidth);
+            assert.ok(scroll <= w, `${path} fits ${w}px in ${lang} (${scroll}px)`);
+          }
+        }
+      }
+      await who.page.setViewportSize({ width: 1280, height: 900 });
+      who.clean();
+    }
   });
 });
