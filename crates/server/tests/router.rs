@@ -1234,6 +1234,7 @@ async fn a_bank_publishes_a_product_screens_it_and_decides_an_application() {
     blocking(move || drop(all));
 }
 
+/// A multipart upload: `file` as the field `file`, after the plain `fields`.
 async fn upload(
     st: &AppState,
     uri: &str,
@@ -1241,12 +1242,31 @@ async fn upload(
     file_name: &str,
     bytes: &[u8],
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let boundary = "xyBoundary7MA4YWxkTrZu0gW";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
+    upload_with(st, uri, cookie, &[], (file_name, bytes)).await
+}
+
+async fn upload_with(
+    st: &AppState,
+    uri: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file: (&str, &[u8]),
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let boundary = "xyBoundaryQ9dE2vX";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let req = Request::post(uri)
         .header(header::COOKIE, cookie)
@@ -1371,34 +1391,8 @@ async fn upload_fields(
     fields: &[(&str, &str)],
     file: (&str, &[u8]),
 ) -> (StatusCode, axum::http::HeaderMap, String) {
-    let boundary = "xyBoundaryQ9dE2vX";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: text/csv\r\n\r\n",
-            file.0
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(file.1);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let req = Request::post(uri)
-        .header(header::COOKIE, cookie)
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(Body::from(body))
-        .unwrap();
-    let res = router(st.clone()).oneshot(req).await.unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    let (status, headers, body) = upload_with(st, uri, cookie, fields, file).await;
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test]

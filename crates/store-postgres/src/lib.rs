@@ -723,6 +723,19 @@ fn insert_fact(
     Ok(r.map(|r| r.get(0)))
 }
 
+/// A quarantine row as read (`batch_id, source, dataset, row, reason, detail, raw`).
+fn quarantined(r: &Row) -> Result<StoredQuarantine> {
+    Ok(StoredQuarantine {
+        batch_id: r.get(0),
+        source: r.get(1),
+        dataset: r.get(2),
+        row: u(r.get(3)),
+        reason: r.get(4),
+        detail: text_of(r.get(5))?,
+        raw: text_of(r.get(6))?,
+    })
+}
+
 fn stored(r: &Row) -> StoredFact {
     StoredFact {
         fact_id: r.get(0),
@@ -1584,19 +1597,7 @@ impl Store for PgStore {
              WHERE reason ILIKE ($1::text || '%') ESCAPE '' ORDER BY id LIMIT $2",
             &[&reason_prefix.unwrap_or(""), &limit],
         )?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredQuarantine {
-                    batch_id: r.get(0),
-                    source: r.get(1),
-                    dataset: r.get(2),
-                    row: u(r.get(3)),
-                    reason: r.get(4),
-                    detail: text_of(r.get(5))?,
-                    raw: text_of(r.get(6))?,
-                })
-            })
-            .collect()
+        rows.iter().map(quarantined).collect()
     }
 
     fn content_hash(&self) -> Result<String> {
@@ -1935,19 +1936,7 @@ impl Store for PgStore {
              ORDER BY row, id LIMIT $2",
             &[&batch_id, &limit],
         )?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredQuarantine {
-                    batch_id: r.get(0),
-                    source: r.get(1),
-                    dataset: r.get(2),
-                    row: u(r.get(3)),
-                    reason: r.get(4),
-                    detail: text_of(r.get(5))?,
-                    raw: text_of(r.get(6))?,
-                })
-            })
-            .collect()
+        rows.iter().map(quarantined).collect()
     }
 
     fn apply_rows(&mut self, ops: &[rows::RowOp]) -> Result<()> {

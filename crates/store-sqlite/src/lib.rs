@@ -423,6 +423,19 @@ fn export_rows(
     Ok(())
 }
 
+/// A quarantine row as read (`batch_id, source, dataset, row, reason, detail, raw`).
+fn quarantined(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredQuarantine> {
+    Ok(StoredQuarantine {
+        batch_id: r.get(0)?,
+        source: r.get(1)?,
+        dataset: r.get(2)?,
+        row: r.get::<_, i64>(3)? as u64,
+        reason: r.get(4)?,
+        detail: r.get(5)?,
+        raw: r.get(6)?,
+    })
+}
+
 fn u64_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
     Ok(r.get::<_, i64>(i)? as u64)
 }
@@ -937,17 +950,7 @@ impl Store for SqliteStore {
             .prepare("SELECT batch_id, source, dataset, row, reason, detail, raw FROM quarantine WHERE reason LIKE ?1 || '%' ORDER BY id LIMIT ?2")
             .map_err(be)?;
         let rows = st
-            .query_map(params![reason_prefix.unwrap_or(""), limit as i64], |r| {
-                Ok(StoredQuarantine {
-                    batch_id: r.get(0)?,
-                    source: r.get(1)?,
-                    dataset: r.get(2)?,
-                    row: r.get::<_, i64>(3)? as u64,
-                    reason: r.get(4)?,
-                    detail: r.get(5)?,
-                    raw: r.get(6)?,
-                })
-            })
+            .query_map(params![reason_prefix.unwrap_or(""), limit as i64], quarantined)
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
@@ -1303,17 +1306,7 @@ impl Store for SqliteStore {
             )
             .map_err(be)?;
         let rows = st
-            .query_map(params![batch_id, limit.min(i64::MAX as u64) as i64], |r| {
-                Ok(StoredQuarantine {
-                    batch_id: r.get(0)?,
-                    source: r.get(1)?,
-                    dataset: r.get(2)?,
-                    row: r.get::<_, i64>(3)? as u64,
-                    reason: r.get(4)?,
-                    detail: r.get(5)?,
-                    raw: r.get(6)?,
-                })
-            })
+            .query_map(params![batch_id, limit.min(i64::MAX as u64) as i64], quarantined)
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
