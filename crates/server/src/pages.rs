@@ -301,8 +301,15 @@ pub struct RecordGroup {
     /// Field names (shown in English) and the source's own column headers (shown in Chinese).
     pub columns: Vec<String>,
     pub headers: Vec<String>,
+    /// The newest [`RECORDS_SHOWN`] rows.
     pub rows: Vec<Vec<String>>,
+    /// How many rows the firm has in this dataset.
+    pub total: usize,
 }
+
+/// Rows of one dataset an overview shows (newest first): a firm's monthly snapshots over years would make a
+/// page of thousands of rows; the rest are counted.
+pub const RECORDS_SHOWN: usize = 50;
 
 /// The fields of a record to show, in the source's column order (then any others, by name). `id` is the page's
 /// own firm; a `category` that is not one of the source's columns is the dataset's constant (its title says it).
@@ -548,6 +555,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
                 headers: columns.iter().map(|c| header_of(def, c)).collect(),
                 columns,
                 rows: Vec::new(),
+                total: 0,
             }
         });
         let row = g
@@ -563,6 +571,8 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
     let mut records: Vec<RecordGroup> = groups.into_values().collect();
     for g in &mut records {
         g.rows.sort_by(|a, b| b.cmp(a));
+        g.total = g.rows.len();
+        g.rows.truncate(RECORDS_SHOWN);
     }
     let (mut score, mut warnings, mut circle) = (None, Vec::new(), None);
     if full {
