@@ -524,6 +524,10 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
     let mut groups: BTreeMap<String, RecordGroup> = BTreeMap::new();
     let mut series: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
     for f in &facts {
+        // What this viewer will not see is not decoded (most of a firm's facts are non-public series).
+        if !full && !PUBLIC_DATASETS.contains(&f.dataset.as_str()) {
+            continue;
+        }
         let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
         let def = registry.dataset(&f.dataset);
         if f.dataset == "amr.registration" {
