@@ -32,6 +32,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The signed-in user if their role is one of `roles`: otherwise to the login page (signed out) or 403 with
+    /// `why` (another role).
+    pub fn require(&self, roles: &[Role], why: &str) -> Result<&Principal, Box<Response>> {
+        match &self.user {
+            Some(p) if roles.contains(&p.role) => Ok(p),
+            Some(_) => Err(Box::new(Error::Forbidden(why.into()).into_response())),
+            None => Err(Box::new(Redirect::to("/login").into_response())),
+        }
+    }
+
     /// An audit entry by this request's user.
     pub fn entry(&self, action: &str, uscc: Option<&str>, target: &str, basis: Option<String>) -> Entry {
         let (user_id, role, org) = match &self.user {
@@ -187,7 +197,12 @@ pub async fn middleware(State(st): State<AppState>, req: Request, next: Next) ->
         });
         return next.run(req).await;
     }
-    let token = cookie_of(req.headers(), SESSION_COOKIE).filter(|t| is_token(t));
+    // Assets, health and metrics need no user: no store round trip for them (a page pulls several assets).
+    let path = req.uri().path();
+    let anonymous = path.starts_with("/static/") || path == "/healthz" || path == "/metrics";
+    let token = cookie_of(req.headers(), SESSION_COOKIE)
+        .filter(|t| is_token(t))
+        .filter(|_| !anonymous);
     let user = match token {
         Some(tok) => {
             let (now, t) = (st.now(), st.timeouts());
@@ -501,13 +516,10 @@ pub struct GrantForm {
 }
 
 fn enterprise(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
-    match &ctx.user {
-        Some(p) if p.role == Role::Enterprise => Ok(p),
-        Some(_) => Err(Box::new(forbidden(
-            "only a firm's own account grants or revokes its authorisations",
-        ))),
-        None => Err(Box::new(Redirect::to("/login").into_response())),
-    }
+    ctx.require(
+        &[Role::Enterprise],
+        "only a firm's own account grants or revokes its authorisations",
+    )
 }
 
 async fn grant(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Form(f): Form<GrantForm>) -> Response {

@@ -27,11 +27,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn admin(ctx: &Ctx) -> Result<&auth::Principal, Box<Response>> {
-    match &ctx.user {
-        Some(p) if p.role == Role::Admin => Ok(p),
-        Some(_) => Err(Box::new(Error::Forbidden("administrators only".into()).into_response())),
-        None => Err(Box::new(Redirect::to("/login").into_response())),
-    }
+    ctx.require(&[Role::Admin], "administrators only")
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

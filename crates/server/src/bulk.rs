@@ -13,7 +13,7 @@ use crate::pages::{lang_of, page, LangQuery};
 use crate::{AppState, Error};
 use axum::extract::{Multipart, Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use serde::Serialize;
@@ -306,13 +306,10 @@ pub fn workbook(lines: &[Screened]) -> Result<Vec<u8>, String> {
 }
 
 fn bank_or_regulator(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
-    match &ctx.user {
-        Some(p) if matches!(p.role, Role::Bank | Role::Regulator) => Ok(p),
-        Some(_) => Err(Box::new(
-            Error::Forbidden("bulk screening is for bank officers and analysts".into()).into_response(),
-        )),
-        None => Err(Box::new(Redirect::to("/login").into_response())),
-    }
+    ctx.require(
+        &[Role::Bank, Role::Regulator],
+        "bulk screening is for bank officers and analysts",
+    )
 }
 
 async fn form(

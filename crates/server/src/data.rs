@@ -41,13 +41,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn department(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
-    match &ctx.user {
-        Some(p) if p.role == Role::Department => Ok(p),
-        Some(_) => Err(Box::new(
-            Error::Forbidden("data entry is for a department's officers".into()).into_response(),
-        )),
-        None => Err(Box::new(Redirect::to("/login").into_response())),
-    }
+    ctx.require(&[Role::Department], "data entry is for a department's officers")
 }
 
 /// The datasets a department delivers: (id, name, format extension).

@@ -342,13 +342,7 @@ pub struct ProductForm {
 }
 
 fn bank_of(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
-    match &ctx.user {
-        Some(p) if p.role == Role::Bank => Ok(p),
-        Some(_) => Err(Box::new(
-            Error::Forbidden("only a bank's officer does this".into()).into_response(),
-        )),
-        None => Err(Box::new(Redirect::to("/login").into_response())),
-    }
+    ctx.require(&[Role::Bank], "only a bank's officer does this")
 }
 
 async fn publish(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Form(f): Form<ProductForm>) -> Response {
@@ -412,12 +406,12 @@ async fn screening(
     headers: HeaderMap,
 ) -> Response {
     let (lang, cookie) = lang_of(&q, &headers);
-    let who = match &ctx.user {
-        Some(p) if matches!(p.role, Role::Bank | Role::Regulator) => p.clone(),
-        Some(_) => {
-            return Error::Forbidden("screening lists are for the product's bank and analysts".into()).into_response()
-        }
-        None => return Redirect::to("/login").into_response(),
+    let who = match ctx.require(
+        &[Role::Bank, Role::Regulator],
+        "screening lists are for the product's bank and analysts",
+    ) {
+        Ok(p) => p.clone(),
+        Err(r) => return *r,
     };
     let (st2, today, month) = (st.clone(), st.today(), st.data_month());
     let got = st
@@ -470,10 +464,9 @@ async fn apply(
     Path(id): Path<String>,
     Form(f): Form<ApplyForm>,
 ) -> Response {
-    let p = match &ctx.user {
-        Some(p) if p.role == Role::Enterprise => p.clone(),
-        Some(_) => return Error::Forbidden("a firm's own account applies".into()).into_response(),
-        None => return Redirect::to("/login").into_response(),
+    let p = match ctx.require(&[Role::Enterprise], "a firm's own account applies") {
+        Ok(p) => p.clone(),
+        Err(r) => return *r,
     };
     let purpose = f.purpose.trim().chars().take(200).collect::<String>();
     if purpose.is_empty() || !(f.amount > 0.0 && f.amount.is_finite()) {

@@ -55,13 +55,10 @@ pub fn subscriptions(store: &dyn Store, user: &str) -> Result<Vec<Subscription>,
 }
 
 fn may_subscribe(ctx: &Ctx) -> Result<&crate::auth::Principal, Box<Response>> {
-    match &ctx.user {
-        Some(p) if matches!(p.role, Role::Bank | Role::Regulator) => Ok(p),
-        Some(_) => Err(Box::new(
-            Error::Forbidden("subscriptions are for bank officers and analysts".into()).into_response(),
-        )),
-        None => Err(Box::new(Redirect::to("/login").into_response())),
-    }
+    ctx.require(
+        &[Role::Bank, Role::Regulator],
+        "subscriptions are for bank officers and analysts",
+    )
 }
 
 #[derive(Deserialize)]
