@@ -7,6 +7,7 @@
 use crate::auth::{Principal, Role};
 use crate::Error;
 use serde::Serialize;
+use std::collections::HashSet;
 use xinyong_store::rows::{Row, RowOp, RowQuery, Value};
 use xinyong_store::Store;
 
@@ -125,6 +126,7 @@ fn months_before(month: &str, n: i32) -> String {
 /// data's cut-off (a loan record at most three months older makes a current borrower).
 pub fn firm_access(
     store: &dyn Store,
+    caches: &crate::cache::Caches,
     who: Option<&Principal>,
     uscc: &str,
     today: &str,
@@ -142,17 +144,30 @@ pub fn firm_access(
                 Some(Basis::Authorisation(a.auth_id))
             } else {
                 let since = months_before(data_month, 3);
-                let borrower = store.facts_of(uscc, None)?.iter().any(|f| {
-                    f.source == p.org
-                        && f.known_to.is_none()
-                        && is_credit_dataset(&f.dataset)
-                        && f.period.as_deref().is_some_and(|m| m >= since.as_str())
-                });
-                borrower.then(|| Basis::Borrower(p.org.clone()))
+                let borrowers = caches.borrowers(&p.org, &since, || borrowers(store, &p.org, &since))?;
+                borrowers.contains(uscc).then(|| Basis::Borrower(p.org.clone()))
             }
         }
         _ => None,
     })
+}
+
+/// The firms `bank` holds a current loan or guarantee record of, for a month from `since` on: its own
+/// deliveries of the credit datasets, as stored now.
+pub fn borrowers(store: &dyn Store, bank: &str, since: &str) -> Result<HashSet<String>, Error> {
+    let mut out = HashSet::new();
+    for ds in crate::pages::registry()?
+        .datasets
+        .iter()
+        .filter(|d| is_credit_dataset(&d.id))
+    {
+        for f in store.current_facts(bank, &ds.id)? {
+            if f.period.as_deref().is_some_and(|m| m >= since) {
+                out.insert(f.uscc);
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

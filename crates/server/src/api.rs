@@ -107,16 +107,12 @@ async fn firm(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path(u
     let Some(reg) = known else {
         return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no firm {uscc}"));
     };
-    let (u, today, month) = (uscc.clone(), st.today(), st.data_month());
+    let (u, today, month, caches) = (uscc.clone(), st.today(), st.data_month(), st.caches.clone());
     let got = st
         .with_store(move |s| {
-            let basis = crate::access::firm_access(s, Some(&p), &u, &today, &month)?;
-            let viewer = match &basis {
-                Some(crate::access::Basis::Regulator) => Viewer::Regulator,
-                Some(_) => Viewer::Full,
-                None => Viewer::Public,
-            };
-            Ok((basis, overview(s, &u, viewer)?))
+            let basis = crate::access::firm_access(s, &caches, Some(&p), &u, &today, &month)?;
+            let viewer = Viewer::of(basis.as_ref());
+            Ok((basis, caches.overview(&u, viewer, || overview(s, &u, viewer))?))
         })
         .await;
     let (basis, ov) = match got {
@@ -133,12 +129,14 @@ async fn firm(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path(u
             return api_error(e);
         }
     }
-    Json(serde_json::json!({
-        "uscc": reg.uscc, "name": reg.name,
-        "access": basis.map(|b| b.code()),
-        "overview": ov,
-    }))
-    .into_response()
+    // The overview's JSON is kept between requests; the rest is this request's.
+    let head = serde_json::json!({ "uscc": reg.uscc, "name": reg.name, "access": basis.map(|b| b.code()) });
+    let mut body = head.to_string();
+    body.pop();
+    body.push_str(",\"overview\":");
+    body.push_str(&ov.json);
+    body.push('}');
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn events(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path(uscc): Path<String>) -> Response {
@@ -149,10 +147,10 @@ async fn events(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path
     if st.index.read().map(|i| i.get(&uscc).is_none()).unwrap_or(true) {
         return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no firm {uscc}"));
     }
-    let (u, today, month) = (uscc.clone(), st.today(), st.data_month());
+    let (u, today, month, caches) = (uscc.clone(), st.today(), st.data_month(), st.caches.clone());
     let got = st
         .with_store(move |s| {
-            let basis = crate::access::firm_access(s, Some(&p), &u, &today, &month)?;
+            let basis = crate::access::firm_access(s, &caches, Some(&p), &u, &today, &month)?;
             let events = match &basis {
                 Some(_) => s.credit_events(Some(&u))?,
                 None => Vec::new(),

@@ -223,7 +223,7 @@ pub fn screen(
             line.uscc = f.uscc.clone();
             line.name = f.name.clone();
             line.register_status = f.status.clone();
-            if let Some(b) = access::firm_access(store, Some(who), &f.uscc, today, month)? {
+            if let Some(b) = access::firm_access(store, &st.caches, Some(who), &f.uscc, today, month)? {
                 line.authorised = true;
                 line.basis = Some(b.code());
                 if let Some(run) = &st.summary().run_id.clone() {

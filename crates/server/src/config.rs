@@ -31,8 +31,11 @@ pub struct ServerConfig {
     pub rate_per_sec: f64,
     /// ... and in a burst.
     pub rate_burst: f64,
-    /// Seconds between checks for a new scoring run (the dashboard and search then reload).
+    /// Seconds between checks for new data (a scoring run or a batch): the caches are dropped, the dashboard
+    /// and search reload.
     pub refresh_secs: u64,
+    /// Megabytes of firm overviews kept between requests (estimated; 0: none kept).
+    pub overview_cache_mb: usize,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             rate_per_sec: 20.0,
             rate_burst: 60.0,
             refresh_secs: 30,
+            overview_cache_mb: 256,
         }
     }
 }

@@ -189,13 +189,16 @@ async fn upload(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, mut 
             let _ = std::fs::remove_dir_all(&dir);
             let report = out.map_err(Error::BadRequest)?;
             let index = if reindex { Some(crate::load_index(s)?) } else { None };
-            Ok((report, index))
+            // The new facts show on the next page: the kept overviews go now, not at the next refresh.
+            let generation = crate::generation(s)?;
+            Ok((report, index, generation))
         })
         .await;
-    let (report, index) = match done {
+    let (report, index, generation) = match done {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    st.caches.advance(generation);
     if let Some(ix) = index {
         if let Ok(mut w) = st.index.write() {
             *w = ix;

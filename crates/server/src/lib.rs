@@ -12,6 +12,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
+pub mod cache;
 pub mod config;
 pub mod dashboard;
 pub mod data;
@@ -51,17 +52,20 @@ pub struct AppState {
     pub used_codes: Arc<auth::UsedCodes>,
     /// The ingest path for uploaded deliveries (the binary supplies it; none: uploads are refused).
     pub ingest: Option<data::IngestFn>,
+    /// Overviews and banks' borrowers, dropped when the data changes.
+    pub caches: Arc<cache::Caches>,
 }
 
 impl AppState {
     /// Builds the state: loads the search index from the store's register.
     pub fn new(pool: Pool, cfg: ServerConfig) -> Result<AppState, Error> {
-        let (index, summary) = {
+        let (index, summary, generation) = {
             let store = pool.get()?;
             let index = load_index(&**store)?;
             let summary = dashboard::Summary::load(&**store, &index)?;
-            (index, summary)
+            (index, summary, generation(&**store)?)
         };
+        let caches = Arc::new(cache::Caches::new(cfg.overview_cache_mb * 1024 * 1024, generation));
         let audit = audit::AuditLog::start(pool.clone(), timestamp)?;
         Ok(AppState {
             audit,
@@ -69,6 +73,7 @@ impl AppState {
             rate: Arc::new(auth::RateLimit::new(cfg.rate_per_sec, cfg.rate_burst)),
             used_codes: Arc::new(auth::UsedCodes::default()),
             ingest: None,
+            caches,
             pool,
             index: Arc::new(RwLock::new(index)),
             cfg: Arc::new(cfg),
@@ -83,16 +88,13 @@ impl AppState {
         self.summary.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Picks up a scoring run stored since the summary was loaded (and the register as it is now): reloads
-    /// the search index and the dashboard's summary. True when it did. Blocking: run it off the async threads.
+    /// Picks up data stored since the last look (a scoring run or a batch): drops the caches, reloads the
+    /// search index (the register as it is now) and the dashboard's summary. True when it did. Blocking: run it off the async threads.
     pub fn refresh(&self) -> Result<bool, Error> {
         let store = self.pool.get()?;
-        let latest = store
-            .runs()?
-            .into_iter()
-            .max_by(|a, b| a.as_of.cmp(&b.as_of))
-            .map(|r| r.run_id);
-        if latest == self.summary().run_id {
+        let now = generation(&**store)?;
+        let run_changed = now.run != self.summary().run_id;
+        if !self.caches.advance(now) && !run_changed {
             return Ok(false);
         }
         let index = load_index(&**store)?;
@@ -208,6 +210,24 @@ pub fn add_days(date: &str, n: i64) -> String {
 }
 
 /// The search index from the register's current facts.
+/// The data's generation as stored now (see [`cache::Generation`]).
+pub fn generation(store: &dyn Store) -> Result<cache::Generation, Error> {
+    let run = store
+        .runs()?
+        .into_iter()
+        .max_by(|a, b| a.as_of.cmp(&b.as_of))
+        .map(|r| r.run_id);
+    let mut batches = store.batch_ids()?;
+    batches.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&batches, &mut h);
+    Ok(cache::Generation {
+        run,
+        batches: batches.len(),
+        digest: std::hash::Hasher::finish(&h),
+    })
+}
+
 pub fn load_index(store: &dyn Store) -> Result<search::SearchIndex, Error> {
     let mut firms = Vec::new();
     for f in store.current_facts("amr", "amr.registration")? {

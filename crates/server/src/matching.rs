@@ -255,7 +255,7 @@ pub fn screen(
         if !p.admits(&firm.industry, &firm.township, &r.grade, r.pd, r.colour.as_deref()) {
             continue;
         }
-        let Some(basis) = access::firm_access(store, Some(who), &r.uscc, today, month)? else {
+        let Some(basis) = access::firm_access(store, &st.caches, Some(who), &r.uscc, today, month)? else {
             others += 1;
             continue;
         };

@@ -85,7 +85,7 @@ async fn dashboard(
 }
 
 /// Who is looking: what the overview may show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Viewer {
     /// Anyone: public facts only.
     Public,
@@ -93,6 +93,17 @@ pub enum Viewer {
     Full,
     /// The regulator: the whole record, and the non-public data of the other firms in its guarantee group.
     Regulator,
+}
+
+impl Viewer {
+    /// The viewer class a reading basis gives (none: the public).
+    pub fn of(basis: Option<&crate::access::Basis>) -> Viewer {
+        match basis {
+            Some(crate::access::Basis::Regulator) => Viewer::Regulator,
+            Some(_) => Viewer::Full,
+            None => Viewer::Public,
+        }
+    }
 }
 
 /// Datasets whose records are public by law (within their publicity windows, which issue 8 applies).
@@ -152,10 +163,19 @@ pub fn page(
     cookie: Option<String>,
     ctx: serde_json::Value,
 ) -> Response {
-    let mut ctx = ctx;
-    ctx["lang"] = serde_json::json!(lang.code());
-    ctx["user"] = serde_json::json!(who.user);
-    ctx["csrf"] = serde_json::json!(who.csrf);
+    page_value(st, who, name, lang, cookie, minijinja::Value::from_serialize(&ctx))
+}
+
+/// [`page`] with a context already in the templates' form (parts of it kept between requests).
+pub fn page_value(
+    st: &AppState,
+    who: &Ctx,
+    name: &str,
+    lang: Lang,
+    cookie: Option<String>,
+    ctx: minijinja::Value,
+) -> Response {
+    let ctx = minijinja::context! { lang => lang.code(), user => who.user, csrf => who.csrf, ..ctx };
     let html = st
         .templates
         .get_template(name)
@@ -238,23 +258,33 @@ async fn firm(
     let Some(reg) = known else {
         return Error::NotFound(format!("no firm {uscc}")).into_response();
     };
-    // Who may see the non-public record is decided afresh, from the store, on every request.
-    let (u, who, today, month) = (uscc.clone(), ctx.user.clone(), st.today(), st.data_month());
-    let decided = st
-        .with_store(move |s| {
-            let basis = crate::access::firm_access(s, who.as_ref(), &u, &today, &month)?;
-            let viewer = match &basis {
-                Some(crate::access::Basis::Regulator) => Viewer::Regulator,
-                Some(_) => Viewer::Full,
-                None => Viewer::Public,
-            };
-            let subs = match &who {
-                Some(p) => crate::subs::subscriptions(s, &p.user_id)?,
-                None => Vec::new(),
-            };
-            Ok((basis, overview(s, &u, viewer)?, subs))
-        })
-        .await;
+    // Who may see the non-public record is decided afresh, from the store, on every request; the overview of
+    // the viewer's class is kept between requests (`cache`).
+    let (u, who, today, month, caches) = (
+        uscc.clone(),
+        ctx.user.clone(),
+        st.today(),
+        st.data_month(),
+        st.caches.clone(),
+    );
+    let decide = move |s: &dyn Store| {
+        let basis = crate::access::firm_access(s, &caches, who.as_ref(), &u, &today, &month)?;
+        let viewer = Viewer::of(basis.as_ref());
+        let subs = match &who {
+            Some(p) => crate::subs::subscriptions(s, &p.user_id)?,
+            None => Vec::new(),
+        };
+        Ok((basis, caches.overview(&u, viewer, || overview(s, &u, viewer))?, subs))
+    };
+    // An anonymous reader of a kept overview needs no store at all.
+    let kept = match &ctx.user {
+        None => st.caches.kept(&uscc, Viewer::Public).map(|c| Ok((None, c, Vec::new()))),
+        Some(_) => None,
+    };
+    let decided = match kept {
+        Some(k) => k,
+        None => st.with_store(move |s| decide(s)).await,
+    };
     let (basis, ov, subs) = match decided {
         Ok(x) => x,
         Err(e) => return e.into_response(),
@@ -278,18 +308,18 @@ async fn firm(
     let follows =
         |kind: &str, target: Option<&str>| subs.iter().any(|s| s.kind == kind && Some(s.target.as_str()) == target);
     let subscribed_firm = follows("firm", Some(&uscc));
-    let subscribed_group = follows("group", ov.circle.as_ref().map(|c| c.group.as_str()));
-    page(
+    let subscribed_group = follows("group", ov.group.as_deref());
+    page_value(
         &st,
         &ctx,
         "firm.html",
         lang,
         cookie,
-        serde_json::json!({
-            "firm": reg, "ov": ov, "path": path,
-            "basis": basis.map(|b| b.code()), "is_bank": is_bank,
-            "can_subscribe": can_subscribe, "subscribed_firm": subscribed_firm, "subscribed_group": subscribed_group,
-        }),
+        minijinja::context! {
+            firm => reg, ov => ov.tpl.clone(), path => path,
+            basis => basis.map(|b| b.code()), is_bank => is_bank,
+            can_subscribe => can_subscribe, subscribed_firm => subscribed_firm, subscribed_group => subscribed_group,
+        },
     )
 }
 

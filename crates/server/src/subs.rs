@@ -240,7 +240,7 @@ pub fn inbox_of(
     let rules = xinyong_credit::warnings::builtin_rules();
     let (mut items, mut hidden, mut bases) = (Vec::new(), 0, Vec::new());
     for f in &firms {
-        let Some(basis) = access::firm_access(store, Some(who), f, today, month)? else {
+        let Some(basis) = access::firm_access(store, &st.caches, Some(who), f, today, month)? else {
             hidden += 1;
             continue;
         };

@@ -1875,6 +1875,16 @@ fn a_new_scoring_run_shows_without_a_restart() {
     assert!(!st.refresh().unwrap(), "nothing new");
     // A later run that scores one firm red.
     let uscc = st.index.read().unwrap().firms()[0].uscc.clone();
+    // Its overview is kept between requests ...
+    let full = |st: &AppState| {
+        let store = SqliteStore::open(&path).unwrap();
+        let u = uscc.clone();
+        st.caches
+            .overview(&uscc, Viewer::Full, || overview(&store, &u, Viewer::Full))
+            .unwrap()
+    };
+    let kept = full(&st);
+    assert!(st.caches.kept(&uscc, Viewer::Full).is_some());
     let mut store = SqliteStore::open(&path).unwrap();
     store
         .put_run(&xinyong_store::ScoreRun {
@@ -1884,7 +1894,7 @@ fn a_new_scoring_run_shows_without_a_restart() {
             created_at: "2099-02-01T00:00:00Z".into(),
             benchmarks: "{}".into(),
             scores: vec![xinyong_store::ScoreRow {
-                uscc,
+                uscc: uscc.clone(),
                 score: 1.0,
                 pd: 0.9,
                 grade: "C".into(),
@@ -1896,9 +1906,33 @@ fn a_new_scoring_run_shows_without_a_restart() {
         })
         .unwrap();
     assert!(st.refresh().unwrap(), "the new run is picked up");
+    // ... until the data changes: the new run's grade shows on the next request.
+    assert!(
+        st.caches.kept(&uscc, Viewer::Full).is_none(),
+        "the kept overviews were dropped"
+    );
+    assert_ne!(full(&st).json, kept.json, "the overview of the new run");
     let after = st.summary();
     assert_eq!(after.run_id.as_deref(), Some("run-later"));
     assert_ne!(before.run_id, after.run_id);
     assert_eq!(after.by_township.iter().map(|c| c.firms).sum::<u64>(), 1);
     assert_eq!(after.by_township.iter().map(|c| c.red).sum::<u64>(), 1);
+    // A batch stored by another process (here: an empty one) is new data too.
+    full(&st);
+    assert!(!st.refresh().unwrap(), "nothing new");
+    let mut w = store.begin().unwrap();
+    w.start_batch(&xinyong_store::BatchMeta {
+        batch_id: "later-batch".into(),
+        source: "amr".into(),
+        dataset: "amr.penalties".into(),
+        file_name: "later.csv".into(),
+        delivered_on: "2099-02-01".into(),
+        ingested_at: "2099-02-01T00:00:00Z".into(),
+    })
+    .unwrap();
+    w.end_batch(Default::default(), &[]).unwrap();
+    w.commit().unwrap();
+    assert!(st.caches.kept(&uscc, Viewer::Full).is_some());
+    assert!(st.refresh().unwrap(), "the new batch is picked up");
+    assert!(st.caches.kept(&uscc, Viewer::Full).is_none());
 }
