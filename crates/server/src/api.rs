@@ -112,7 +112,7 @@ async fn firm(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path(u
         .with_store(move |s| {
             let basis = crate::access::firm_access(s, &caches, Some(&p), &u, &today, &month)?;
             let viewer = Viewer::of(basis.as_ref());
-            Ok((basis, caches.overview(&u, viewer, || overview(s, &u, viewer))?))
+            Ok((basis, caches.overview(&u, viewer, || overview(s, &u, viewer, &today))?))
         })
         .await;
     let (basis, ov) = match got {

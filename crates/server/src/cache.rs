@@ -4,7 +4,8 @@
 //!
 //! Who may see what is never cached: `access::firm_access` decides the viewer class on every request (an
 //! authorisation or revocation holds on the next one) and only then is the overview of that class taken from
-//! here. Everything is dropped when the data changes: a new batch or scoring run found by
+//! here. Everything is dropped when the data changes (a new batch or scoring run) or the day does (publicity
+//! windows end at midnight), as found by
 //! [`crate::AppState::refresh`] (every `refresh_secs`, and at once after an upload through the data page).
 //! The overviews are bounded by `overview_cache_mb` (an estimate: three times the JSON's length); past it, a
 //! slice of the entries is dropped (arbitrary ones: a hash map's order).
@@ -45,6 +46,8 @@ pub struct Generation {
     pub batches: usize,
     /// A hash of the batch ids.
     pub digest: u64,
+    /// Today (Asia/Shanghai): a publicity window ends at midnight.
+    pub day: String,
 }
 
 /// The firms a bank lends to or guarantees.

@@ -21,6 +21,7 @@ pub mod i18n;
 pub mod matching;
 pub mod metrics;
 pub mod pages;
+pub mod publicity;
 pub mod search;
 pub mod subs;
 
@@ -209,7 +210,6 @@ pub fn add_days(date: &str, n: i64) -> String {
         .unwrap_or_else(|_| date.to_string())
 }
 
-/// The search index from the register's current facts.
 /// The data's generation as stored now (see [`cache::Generation`]).
 pub fn generation(store: &dyn Store) -> Result<cache::Generation, Error> {
     let run = store
@@ -225,9 +225,11 @@ pub fn generation(store: &dyn Store) -> Result<cache::Generation, Error> {
         run,
         batches: batches.len(),
         digest: std::hash::Hasher::finish(&h),
+        day: today(),
     })
 }
 
+/// The search index from the register's current facts.
 pub fn load_index(store: &dyn Store) -> Result<search::SearchIndex, Error> {
     let mut firms = Vec::new();
     for f in store.current_facts("amr", "amr.registration")? {

@@ -274,7 +274,11 @@ async fn firm(
             Some(p) => crate::subs::subscriptions(s, &p.user_id)?,
             None => Vec::new(),
         };
-        Ok((basis, caches.overview(&u, viewer, || overview(s, &u, viewer))?, subs))
+        Ok((
+            basis,
+            caches.overview(&u, viewer, || overview(s, &u, viewer, &today))?,
+            subs,
+        ))
     };
     // An anonymous reader of a kept overview needs no store at all.
     let kept = match &ctx.user {
@@ -546,7 +550,8 @@ fn rules() -> &'static [xinyong_credit::warnings::Rule] {
 }
 
 /// Assembles the overview of `uscc` for `viewer` from the store.
-pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overview, Error> {
+/// The public sees a public record only within its publicity window on `today` (`publicity`).
+pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> Result<Overview, Error> {
     let full = viewer != Viewer::Public;
     let registry = registry()?;
     let facts = store.facts_of(uscc, None)?;
@@ -578,7 +583,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer) -> Result<Overvie
             }
             continue;
         }
-        if !full && !PUBLIC_DATASETS.contains(&f.dataset.as_str()) {
+        if !full && !crate::publicity::is_public_on(&f.dataset, &v, today) {
             continue;
         }
         let g = groups.entry(f.dataset.clone()).or_insert_with(|| {

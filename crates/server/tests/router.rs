@@ -303,6 +303,53 @@ async fn the_public_overview_shows_public_records_only() {
 }
 
 #[tokio::test]
+async fn the_public_sees_a_penalty_within_its_publicity_window_only() {
+    let all = states();
+    for st in &all {
+        let (uscc, until, rec) = blocking(|| {
+            let store = st.pool.get().unwrap();
+            let firms = st
+                .index
+                .read()
+                .unwrap()
+                .firms()
+                .iter()
+                .map(|f| f.uscc.clone())
+                .collect::<Vec<_>>();
+            firms
+                .iter()
+                .find_map(|u| {
+                    store.facts_of(u, None).unwrap().into_iter().find_map(|f| {
+                        let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).ok()?;
+                        let until = xinyong_server::publicity::public_until(&f.dataset, &m)?;
+                        (f.dataset.ends_with(".penalties") && f.known_to.is_none()).then(|| {
+                            (
+                                u.clone(),
+                                until,
+                                m["record_id"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                    })
+                })
+                .expect("a firm with a penalty")
+        });
+        let shows = |day: &str| {
+            blocking(|| {
+                let ov = overview(&**st.pool.get().unwrap(), &uscc, Viewer::Public, day).unwrap();
+                ov.records.iter().any(|g| g.rows.iter().any(|r| r.contains(&rec)))
+            })
+        };
+        assert!(shows(&until), "{rec} of {uscc} is public on its last day {until}");
+        let after = xinyong_server::add_days(&until, 1);
+        assert!(!shows(&after), "{rec} of {uscc} is not public after {until}");
+        // The firm itself (and any entitled reader) still sees it.
+        let full = blocking(|| overview(&**st.pool.get().unwrap(), &uscc, Viewer::Full, &after).unwrap());
+        assert!(full.records.iter().any(|g| g.rows.iter().any(|r| r.contains(&rec))));
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
 async fn the_full_overview_has_the_score_warnings_and_charts() {
     let all = states();
     for st in &all {
@@ -310,8 +357,8 @@ async fn the_full_overview_has_the_score_warnings_and_charts() {
         let (full, public) = blocking(|| {
             let store = st.pool.get().unwrap();
             (
-                overview(&**store, &uscc, Viewer::Full).unwrap(),
-                overview(&**store, &uscc, Viewer::Public).unwrap(),
+                overview(&**store, &uscc, Viewer::Full, &st.today()).unwrap(),
+                overview(&**store, &uscc, Viewer::Public, "2000-01-01").unwrap(),
             )
         });
         let score = full.score.as_ref().expect("a score");
@@ -901,7 +948,7 @@ async fn the_overview_draws_the_guarantee_group_around_a_firm() {
         let r = send(st, "GET", &format!("/firm/{firm}"), Some(&session), None).await;
         assert!(r.body.contains("id=\"circle-graph\""), "the graph is drawn");
         // The data behind it: the firm first, its circle's members, the contracts among the drawn firms.
-        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Full).unwrap());
+        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Full, &st.today()).unwrap());
         let c = ov.circle.expect("a group view");
         assert_eq!((c.nodes[0].0.as_str(), c.nodes[0].2), (firm.as_str(), 0));
         assert!(c.nodes.iter().any(|n| n.2 == 1), "its circle's members are marked");
@@ -923,7 +970,7 @@ async fn the_overview_draws_the_guarantee_group_around_a_firm() {
             "only the firm's own contracts"
         );
         // The regulator sees them.
-        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Regulator).unwrap());
+        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Regulator, &st.today()).unwrap());
         let c = ov.circle.unwrap();
         assert!(c.nodes.iter().all(|n| n.3.is_some() && n.4.is_some()));
         // The public never sees it.
@@ -1880,7 +1927,7 @@ fn a_new_scoring_run_shows_without_a_restart() {
         let store = SqliteStore::open(&path).unwrap();
         let u = uscc.clone();
         st.caches
-            .overview(&uscc, Viewer::Full, || overview(&store, &u, Viewer::Full))
+            .overview(&uscc, Viewer::Full, || overview(&store, &u, Viewer::Full, &st.today()))
             .unwrap()
     };
     let kept = full(&st);
