@@ -65,6 +65,8 @@ pub struct Caches {
     /// (bank, first month counted) → the firms it lends to or guarantees.
     borrowers: Mutex<HashMap<(String, String), Borrowers>>,
     generation: Mutex<Generation>,
+    /// The thematic analysis, built on first use (held while it is built: one build at a time).
+    themes: Mutex<Option<Arc<crate::themes::Themes>>>,
 }
 
 impl Caches {
@@ -75,6 +77,7 @@ impl Caches {
             overviews: RwLock::new(Overviews::default()),
             borrowers: Mutex::new(HashMap::new()),
             generation: Mutex::new(generation),
+            themes: Mutex::new(None),
         }
     }
 
@@ -97,6 +100,23 @@ impl Caches {
         if let Ok(mut b) = self.borrowers.lock() {
             b.clear();
         }
+        if let Ok(mut t) = self.themes.lock() {
+            *t = None;
+        }
+    }
+
+    /// The thematic analysis: kept, or built by `build` and kept.
+    pub fn themes(
+        &self,
+        build: impl FnOnce() -> Result<crate::themes::Themes, crate::Error>,
+    ) -> Result<Arc<crate::themes::Themes>, crate::Error> {
+        let mut t = self.themes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(x) = t.as_ref() {
+            return Ok(x.clone());
+        }
+        let built = Arc::new(build()?);
+        *t = Some(built.clone());
+        Ok(built)
     }
 
     /// The overview of `uscc` for `viewer`: kept, or made by `make` and kept.

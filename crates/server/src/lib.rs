@@ -24,6 +24,7 @@ pub mod pages;
 pub mod publicity;
 pub mod search;
 pub mod subs;
+pub mod themes;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -249,6 +250,7 @@ pub fn load_index(store: &dyn Store) -> Result<search::SearchIndex, Error> {
             township: s("township"),
             industry: s("industry"),
             status: s("status"),
+            size_class: s("size_class"),
         });
     }
     Ok(search::SearchIndex::new(firms))
@@ -312,6 +314,7 @@ pub fn router(state: AppState) -> Router {
         .merge(data::router())
         .merge(api::router())
         .merge(admin::router())
+        .merge(themes::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

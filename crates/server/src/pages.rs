@@ -688,6 +688,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("batch.html", include_str!("../templates/batch.html")),
         ("admin.html", include_str!("../templates/admin.html")),
         ("admin_created.html", include_str!("../templates/admin_created.html")),
+        ("themes.html", include_str!("../templates/themes.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -18,6 +18,8 @@ pub struct Firm {
     pub township: String,
     pub industry: String,
     pub status: String,
+    /// The register's size class: large, medium, small, micro (empty: not given).
+    pub size_class: String,
 }
 
 /// Why a firm matched.

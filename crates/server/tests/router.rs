@@ -1983,3 +1983,107 @@ fn a_new_scoring_run_shows_without_a_restart() {
     assert!(st.refresh().unwrap(), "the new batch is picked up");
     assert!(st.caches.kept(&uscc, Viewer::Full).is_none());
 }
+
+#[tokio::test]
+async fn the_regulator_reads_the_thematic_analysis_and_its_figures_add_up() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let reg = format!("t-themes-reg-{i}");
+        let secret = make_user(st, &reg, Role::Regulator, "jrb");
+        let bank = format!("t-themes-bank-{i}");
+        let bs = make_user(st, &bank, Role::Bank, "bank96");
+        // Only the regulator: the public is sent to log in, a bank is refused.
+        assert_eq!(get(st, "/themes", None).await.status, StatusCode::SEE_OTHER);
+        let (bank_s, _) = login(st, &bank, auth::totp_code(&bs, now())).await;
+        assert_eq!(
+            send(st, "GET", "/themes", Some(&bank_s), None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let (session, _) = login(st, &reg, auth::totp_code(&secret, now())).await;
+        for tab in xinyong_server::themes::TABS {
+            for lang in ["zh", "en"] {
+                let r = send(
+                    st,
+                    "GET",
+                    &format!("/themes?tab={tab}&lang={lang}"),
+                    Some(&session),
+                    None,
+                )
+                .await;
+                assert_eq!(r.status, StatusCode::OK, "{tab} {lang}: {}", r.body);
+                assert!(r.body.contains("aria-current=\"page\""), "{tab}");
+            }
+        }
+        let themes = blocking(|| {
+            let ix = st.index.read().unwrap();
+            xinyong_server::themes::build(&**st.pool.get().unwrap(), &ix, &st.data_month()).unwrap()
+        });
+        // Every active firm is in one size class and one industry section; the colours match the run's.
+        let (scores, active) = blocking(|| {
+            let store = st.pool.get().unwrap();
+            let run = store
+                .runs()
+                .unwrap()
+                .into_iter()
+                .max_by(|a, b| a.as_of.cmp(&b.as_of))
+                .unwrap();
+            let ix = st.index.read().unwrap();
+            let active: std::collections::HashSet<String> = ix
+                .firms()
+                .iter()
+                .filter(|f| f.status == "active" || f.status.is_empty())
+                .map(|f| f.uscc.clone())
+                .collect();
+            (store.run_scores(&run.run_id).unwrap(), active)
+        });
+        for groups in [&themes.sizes, &themes.resources] {
+            assert_eq!(groups.iter().map(|g| g.firms).sum::<u64>(), active.len() as u64);
+            let reds = scores
+                .iter()
+                .filter(|s| active.contains(&s.uscc) && s.colour.as_deref() == Some("red"))
+                .count() as u64;
+            assert_eq!(groups.iter().map(|g| g.red).sum::<u64>(), reds);
+        }
+        assert!(themes
+            .resources
+            .iter()
+            .any(|g| g.power_mwh > 0.0 && g.tax_per_mwh.is_some()));
+        assert!(!themes.clusters.is_empty(), "the demo district has cluster firms");
+        // Subsidies: the fund flows add up to what was paid.
+        let paid: f64 = blocking(|| {
+            let store = st.pool.get().unwrap();
+            ["finance.subsidies", "agri.subsidies"]
+                .iter()
+                .flat_map(|ds| store.current_facts(ds.split('.').next().unwrap(), ds).unwrap())
+                .map(|f| {
+                    serde_json::from_str::<serde_json::Value>(&f.fields).unwrap()["amount"]
+                        .as_f64()
+                        .unwrap_or(0.0)
+                })
+                .sum()
+        });
+        let flows: f64 = themes.funds.iter().map(|r| r.amount_wan).sum();
+        assert!(paid > 0.0 && (flows * 1e4 - paid).abs() < 1.0, "{flows} vs {paid}");
+        assert!(themes
+            .funds
+            .iter()
+            .all(|r| r.to_red + r.to_yellow + r.to_blue <= r.amount_wan + 1e-6));
+        // The firms the pages named are on record as the regulator's reads.
+        let named = themes
+            .clusters
+            .iter()
+            .flat_map(|g| g.top.iter())
+            .next()
+            .map(|r| r.uscc.clone());
+        if let Some(firm) = named {
+            let logged = blocking(|| {
+                xinyong_server::audit::of_firm(&**st.pool.get().unwrap(), &firm, 500)
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.user_id == reg && r.target == "/themes?tab=clusters")
+            });
+            assert!(logged, "the drill-down read of {firm} is logged");
+        }
+    }
+    blocking(move || drop(all));
+}
