@@ -65,8 +65,35 @@ pub struct Caches {
     /// (bank, first month counted) → the firms it lends to or guarantees.
     borrowers: Mutex<HashMap<(String, String), Borrowers>>,
     generation: Mutex<Generation>,
-    /// The thematic analysis, built on first use (held while it is built: one build at a time).
-    themes: Mutex<Option<Arc<crate::themes::Themes>>>,
+    /// The thematic analysis and the support-policy matches, built on first use.
+    pub themes: Slot<crate::themes::Themes>,
+    pub support: Slot<crate::support::Matches>,
+}
+
+/// A district-wide result built once per data generation (held while it is built: one build at a time).
+pub struct Slot<T>(Mutex<Option<Arc<T>>>);
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot(Mutex::new(None))
+    }
+}
+
+impl<T> Slot<T> {
+    /// The kept value, or the one `build` makes (kept).
+    pub fn get_or(&self, build: impl FnOnce() -> Result<T, crate::Error>) -> Result<Arc<T>, crate::Error> {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(x) = t.as_ref() {
+            return Ok(x.clone());
+        }
+        let built = Arc::new(build()?);
+        *t = Some(built.clone());
+        Ok(built)
+    }
+
+    fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 impl Caches {
@@ -77,7 +104,8 @@ impl Caches {
             overviews: RwLock::new(Overviews::default()),
             borrowers: Mutex::new(HashMap::new()),
             generation: Mutex::new(generation),
-            themes: Mutex::new(None),
+            themes: Slot::default(),
+            support: Slot::default(),
         }
     }
 
@@ -100,23 +128,8 @@ impl Caches {
         if let Ok(mut b) = self.borrowers.lock() {
             b.clear();
         }
-        if let Ok(mut t) = self.themes.lock() {
-            *t = None;
-        }
-    }
-
-    /// The thematic analysis: kept, or built by `build` and kept.
-    pub fn themes(
-        &self,
-        build: impl FnOnce() -> Result<crate::themes::Themes, crate::Error>,
-    ) -> Result<Arc<crate::themes::Themes>, crate::Error> {
-        let mut t = self.themes.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(x) = t.as_ref() {
-            return Ok(x.clone());
-        }
-        let built = Arc::new(build()?);
-        *t = Some(built.clone());
-        Ok(built)
+        self.themes.clear();
+        self.support.clear();
     }
 
     /// The overview of `uscc` for `viewer`: kept, or made by `make` and kept.

@@ -24,6 +24,7 @@ pub mod pages;
 pub mod publicity;
 pub mod search;
 pub mod subs;
+pub mod support;
 pub mod themes;
 
 use axum::extract::{Request, State};
@@ -315,6 +316,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(admin::router())
         .merge(themes::router())
+        .merge(support::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

@@ -689,6 +689,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("admin.html", include_str!("../templates/admin.html")),
         ("admin_created.html", include_str!("../templates/admin_created.html")),
         ("themes.html", include_str!("../templates/themes.html")),
+        ("support.html", include_str!("../templates/support.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -61,7 +61,7 @@ async fn themes_page(
     let (caches, index, month) = (st.caches.clone(), st.index.clone(), st.data_month());
     let themes = match st
         .with_store(move |s| {
-            caches.themes(|| {
+            caches.themes.get_or(|| {
                 let ix = index.read().unwrap_or_else(|e| e.into_inner());
                 build(s, &ix, &month)
             })

@@ -2087,3 +2087,68 @@ async fn the_regulator_reads_the_thematic_analysis_and_its_figures_add_up() {
     }
     blocking(move || drop(all));
 }
+
+#[tokio::test]
+async fn support_policies_are_matched_to_a_firm_and_counted_for_the_regulator() {
+    use xinyong_server::support;
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        // The district-wide matches and one firm's own profile agree, for every firm of a sample.
+        let today = st.today();
+        let m = blocking(|| {
+            let ix = st.index.read().unwrap();
+            support::match_all(&**st.pool.get().unwrap(), &ix, &today).unwrap()
+        });
+        assert!(
+            support::policies().iter().any(|p| !m.eligible[&p.id].is_empty()),
+            "some firm fits some policy"
+        );
+        let firms: Vec<_> = st.index.read().unwrap().firms().iter().take(40).cloned().collect();
+        for f in firms.iter().filter(|f| f.status == "active") {
+            let p = blocking(|| support::profile_of(&**st.pool.get().unwrap(), f, &today).unwrap());
+            for pol in support::policies() {
+                let listed = m.eligible[&pol.id].iter().any(|e| e.0 == f.uscc);
+                assert_eq!(support::eligible(pol, &p), listed, "{} {}: {p:?}", pol.id, f.uscc);
+            }
+        }
+        // The public reads the criteria, no firm's data.
+        let r = get(st, "/support", None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("id=\"policy-sme-interest\""));
+        assert!(!r.body.contains("id=\"count-") && !r.body.contains("class=\"tag ok\""));
+        // A firm reads its own matches, each criterion with its own value.
+        let firm = firms.iter().find(|f| f.status == "active").unwrap().uscc.clone();
+        let ent = format!("t-support-ent-{i}");
+        make_user(st, &ent, Role::Enterprise, &firm);
+        let (es, _) = login(st, &ent, None).await;
+        let r = send(st, "GET", "/support?lang=en", Some(&es), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("id=\"support-own\""));
+        let marks = r.body.matches("class=\"tag ok\"").count() + r.body.matches("class=\"tag no\"").count();
+        assert_eq!(marks, support::policies().len(), "every policy judged for the firm");
+        // The regulator: counts and the firms, each read on record.
+        let reg = format!("t-support-reg-{i}");
+        let secret = make_user(st, &reg, Role::Regulator, "jrb");
+        let (rs, _) = login(st, &reg, auth::totp_code(&secret, now())).await;
+        let r = send(st, "GET", "/support", Some(&rs), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        for pol in support::policies() {
+            let want = format!(
+                "id=\"count-{}\">符合条件的企业: {}</p>",
+                pol.id,
+                m.eligible[&pol.id].len()
+            );
+            assert!(r.body.contains(&want), "{want}");
+        }
+        if let Some(e) = m.eligible.values().flatten().next() {
+            let logged = blocking(|| {
+                xinyong_server::audit::of_firm(&**st.pool.get().unwrap(), &e.0, 500)
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.user_id == reg && r.target == "/support")
+            });
+            assert!(logged);
+        }
+    }
+    blocking(move || drop(all));
+}
