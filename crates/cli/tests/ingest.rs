@@ -513,6 +513,7 @@ format = "csv"
 encoding = "utf-8"
 date_style = "cn"
 replace = "event"
+class = "public"
 columns = [
   { header = "统一社会信用代码", field = "id", type = "id", required = true },
   { header = "评定编号", field = "record_id", type = "text", required = true },

@@ -137,6 +137,20 @@ pub struct Column {
     /// Raw value → canonical code, for `type = "code"`.
     #[serde(default)]
     pub codes: BTreeMap<String, String>,
+    /// The field's class when it differs from its dataset's (a person's identity number in a public record).
+    #[serde(default)]
+    pub class: Option<Class>,
+}
+
+/// Who may read a field (compliance.md: every field classified): the public; readers entitled to the firm's
+/// non-public record; personal information of a natural person (never shown on a page); sensitive.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Class {
+    Public,
+    NonPublic,
+    Personal,
+    Sensitive,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,7 +183,21 @@ pub struct Dataset {
     /// The event category when the dataset holds one kind only.
     #[serde(default)]
     pub category: Option<String>,
+    /// The class of its fields (a column may name its own): required, so no field goes unclassified.
+    pub class: Class,
     pub columns: Vec<Column>,
+}
+
+impl Dataset {
+    /// The class of a stored field: its column's, else the dataset's (fields the ingest adds, such as a
+    /// roll-up's row count, are the dataset's class).
+    pub fn class_of(&self, field: &str) -> Class {
+        self.columns
+            .iter()
+            .find(|c| c.field == field)
+            .and_then(|c| c.class)
+            .unwrap_or(self.class)
+    }
 }
 
 fn default_encoding() -> Encoding {
@@ -384,7 +412,7 @@ mod tests {
     fn rejects_unknown_field() {
         let mut r = Registry::default();
         let e = r
-            .add_toml("x.toml", "[[dataset]]\nid='x.y'\nname='y'\nshape='event'\nformat='csv'\nreplace='event'\ncolumns=[{header='代码',field='id',type='id'},{header='z',field='nope',type='text'}]\n")
+            .add_toml("x.toml", "[[dataset]]\nid='x.y'\nname='y'\nshape='event'\nformat='csv'\nreplace='event'\nclass='public'\ncolumns=[{header='代码',field='id',type='id'},{header='z',field='nope',type='text'}]\n")
             .unwrap_err();
         assert!(e.to_string().contains("unknown field nope"), "{e}");
     }

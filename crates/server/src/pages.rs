@@ -18,6 +18,7 @@ use axum::Extension;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use xinyong_registry::Class;
 use xinyong_store::Store;
 
 pub fn router() -> Router<AppState> {
@@ -106,23 +107,11 @@ impl Viewer {
     }
 }
 
-/// Datasets whose records are public by law (within their publicity windows, which issue 8 applies).
-pub const PUBLIC_DATASETS: &[&str] = &[
-    "amr.registration",
-    "amr.abnormal_list",
-    "amr.penalties",
-    "amr.changes",
-    "amr.equity_pledges",
-    "court.cases",
-    "court.dishonest",
-    "tax.arrears",
-    "ndrc.credit_lists",
-    "safety.penalties",
-    "eco.penalties",
-    "fire.penalties",
-    "transport.penalties",
-    "cale.penalties",
-];
+/// Whether a dataset's records are public by law (its registry class; within their publicity windows,
+/// `publicity`). A dataset the registry does not know is not.
+pub fn is_public(dataset: &str) -> bool {
+    registry().is_ok_and(|r| r.dataset(dataset).is_some_and(|d| d.class == Class::Public))
+}
 
 /// Monthly series charted on the overview: (dataset, field, text key).
 const SERIES: &[(&str, &str, &str)] = &[
@@ -347,10 +336,18 @@ pub const RECORDS_SHOWN: usize = 50;
 
 /// The fields of a record to show, in the source's column order (then any others, by name). `id` is the page's
 /// own firm; a `category` that is not one of the source's columns is the dataset's constant (its title says it).
+/// By class: personal and sensitive fields never (no page shows a person's data); non-public ones to a `full`
+/// viewer only.
 fn shown_fields<'v>(
     ds: Option<&xinyong_registry::Dataset>,
     v: &'v serde_json::Map<String, serde_json::Value>,
+    full: bool,
 ) -> Vec<&'v String> {
+    let allowed = |k: &str| match ds.map(|d| d.class_of(k)) {
+        Some(Class::Public) => true,
+        Some(Class::NonPublic) => full,
+        Some(Class::Personal | Class::Sensitive) | None => false,
+    };
     let declared = |k: &str| ds.is_some_and(|d| d.columns.iter().any(|c| c.field == k));
     let pos = |k: &str| {
         ds.and_then(|d| d.columns.iter().position(|c| c.field == k))
@@ -358,7 +355,7 @@ fn shown_fields<'v>(
     };
     let mut keys: Vec<&String> = v
         .keys()
-        .filter(|k| *k != "id" && (*k != "category" || declared(k)))
+        .filter(|k| *k != "id" && (*k != "category" || declared(k)) && allowed(k))
         .collect();
     keys.sort_by_key(|k| (pos(k), k.as_str()));
     keys
@@ -560,17 +557,13 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> R
     let mut series: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
     for f in &facts {
         // What this viewer will not see is not decoded (most of a firm's facts are non-public series).
-        if !full && !PUBLIC_DATASETS.contains(&f.dataset.as_str()) {
+        if !full && !is_public(&f.dataset) {
             continue;
         }
         let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
         let def = registry.dataset(&f.dataset);
         if f.dataset == "amr.registration" {
-            for k in shown_fields(def, &v) {
-                // The legal representative's identity number is personal information: never on a page.
-                if k == "legal_rep_id" {
-                    continue;
-                }
+            for k in shown_fields(def, &v, full) {
                 registration.push((format!("reg.{k}"), shown(def, k, &v[k])));
             }
             continue;
@@ -587,7 +580,7 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> R
             continue;
         }
         let g = groups.entry(f.dataset.clone()).or_insert_with(|| {
-            let columns: Vec<String> = shown_fields(def, &v).into_iter().cloned().collect();
+            let columns: Vec<String> = shown_fields(def, &v, full).into_iter().cloned().collect();
             RecordGroup {
                 dataset: f.dataset.clone(),
                 name: def.map_or(f.dataset.clone(), |d| d.name.clone()),
