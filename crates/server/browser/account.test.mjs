@@ -137,13 +137,24 @@ describe('every role logs in', () => {
         assert.ok((await p.page.locator('#circle-graph canvas').count()) > 0, 'the group is drawn');
         assert.ok((await p.page.locator('#circle tbody tr').count()) > 0, 'its members with their PDs');
         await p.page.locator('#circle').screenshot({ path: join(shots, 'desktop-zh-firm-circle.png') });
+        // Thematic analysis: each group of a theme with its risk and resource use; the funds' flows.
+        await p.page.click('#nav-themes');
+        await p.page.waitForURL((u) => u.pathname === '/themes');
+        assert.ok((await p.page.locator('#theme-table tbody tr').count()) > 0, 'the clusters are listed');
+        await p.page.screenshot({ path: join(shots, 'desktop-zh-themes.png'), fullPage: true });
+        await p.page.goto(`${base}/themes?tab=funds`);
+        assert.ok((await p.page.locator('#funds-table tbody tr').count()) > 0, 'the subsidies by year and programme');
+        // Support policies: how many firms each fits.
+        await p.page.click('#nav-support');
+        assert.ok((await p.page.locator('.count').count()) > 0, 'each policy counted');
       }
       // Every page of the role, in both languages, on a desktop and on a phone: no error, nothing wider than
       // the screen.
       const pages = {
-        department: ['/me', '/data', '/dashboard', '/products'],
-        regulator: ['/me', '/inbox', '/screening', '/dashboard?dim=cluster', '/products'],
-        admin: ['/me', '/admin', '/dashboard'],
+        department: ['/me', '/data', '/dashboard', '/products', '/support'],
+        regulator: ['/me', '/inbox', '/screening', '/dashboard?dim=cluster', '/products', '/support',
+          ...['clusters', 'towns', 'sizes', 'resources', 'funds'].map((tab) => `/themes?tab=${tab}`)],
+        admin: ['/me', '/admin', '/dashboard', '/support'],
       }[role];
       for (const [w, h] of [[1280, 900], [390, 844]]) {
         await p.page.setViewportSize({ width: w, height: h });
@@ -195,6 +206,21 @@ describe('a firm authorises a bank, then revokes', () => {
     assert.ok(rows > 0, 'the warnings that colour it');
     assert.match(await firm.page.textContent('#basis'), /own/);
     await firm.page.screenshot({ path: join(shots, 'desktop-zh-firm-own.png'), fullPage: true });
+    firm.clean();
+  });
+
+  it('the enterprise reads which support policies it qualifies for, and what it lacks for the others', async () => {
+    await firm.page.click('#nav-support');
+    await firm.page.waitForURL((u) => u.pathname === '/support');
+    const policies = await firm.page.locator('section.policy').count();
+    assert.ok(policies >= 4, 'the policies');
+    const judged = (await firm.page.locator('.tag.ok').count()) + (await firm.page.locator('.tag.no').count());
+    assert.equal(judged, policies, 'every policy judged for the firm');
+    // A policy it does not meet names the criterion it fails, with the firm's own value.
+    if (await firm.page.locator('.tag.no').count()) {
+      assert.ok((await firm.page.locator('tr.unmet').count()) > 0, 'the unmet criteria are shown');
+    }
+    await firm.page.screenshot({ path: join(shots, 'desktop-zh-support-own.png'), fullPage: true });
     firm.clean();
   });
 
@@ -312,8 +338,8 @@ describe('a firm authorises a bank, then revokes', () => {
   });
   it('the enterprise’s and the bank’s pages in both languages, on a desktop and a phone', async () => {
     const walks = [
-      [firm, ['/me', '/products', `/firm/${accounts.enterprise.org}`]],
-      [bank, ['/me', '/inbox', '/products', '/screening', `/firm/${accounts.enterprise.org}`]],
+      [firm, ['/me', '/products', '/support', `/firm/${accounts.enterprise.org}`]],
+      [bank, ['/me', '/inbox', '/products', '/screening', '/support', `/firm/${accounts.enterprise.org}`]],
     ];
     for (const [who, paths] of walks) {
       for (const [w, h] of [[1280, 900], [390, 844]]) {
