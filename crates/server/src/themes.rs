@@ -150,7 +150,7 @@ pub struct Group {
     pub mu: [u64; 4],
     pub land_grants: u64,
     pub idle_land: u64,
-    /// The worst PDs (the regulator's drill-down).
+    /// The ten worst firms: by colour (red first), then PD (the regulator's drill-down).
     pub top: Vec<Risky>,
 }
 
@@ -412,7 +412,18 @@ pub fn build(store: &dyn Store, index: &SearchIndex, month: &str) -> Result<Them
             };
             g.tax_per_mwh = (g.power_mwh > 0.0).then(|| g.tax_wan * 1e4 / g.power_mwh);
             let mut top = tops[i].remove(&key).unwrap_or_default();
-            top.sort_by(|a, b| b.pd.total_cmp(&a.pd).then(a.uscc.cmp(&b.uscc)));
+            // The worst first: red, yellow, blue, none (a red warning caps the grade whatever the PD), then PD.
+            let rank = |c: &Option<String>| match c.as_deref() {
+                Some("red") => 0,
+                Some("yellow") => 1,
+                Some("blue") => 2,
+                _ => 3,
+            };
+            top.sort_by(|a, b| {
+                (rank(&a.colour).cmp(&rank(&b.colour)))
+                    .then(b.pd.total_cmp(&a.pd))
+                    .then(a.uscc.cmp(&b.uscc))
+            });
             top.truncate(10);
             g.top = top;
             out[i].push(g);
