@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use xinyong_credit::data::{self, FirmData, Names, RawFact};
+use xinyong_credit::live::LiveState;
 use xinyong_credit::run::{self, RunOutput};
 use xinyong_credit::score::{self, CreditModel, FirmScore, ScoringConfig};
 use xinyong_credit::warnings::Rule;
@@ -375,7 +376,7 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// The latest run's model and benchmarks.
+    /// The latest run's (by date) model and benchmarks.
     pub fn open(store: &dyn Store, rules: Vec<Rule>) -> Result<Scorer, ScoreError> {
         let (_, mjson) = latest_model(store)?
             .ok_or_else(|| ScoreError::Model("no stored model: run `xinyong score` first".into()))?;
@@ -383,7 +384,7 @@ impl Scorer {
         let run = store
             .runs()?
             .into_iter()
-            .next()
+            .max_by(|a, b| a.as_of.cmp(&b.as_of))
             .ok_or_else(|| ScoreError::Model("no stored run".into()))?;
         let benchmarks =
             serde_json::from_str(&store.run_benchmarks(&run.run_id)?).map_err(|e| ScoreError::Model(e.to_string()))?;
@@ -398,12 +399,23 @@ impl Scorer {
 
     /// One firm: its facts from the store, then indicators, warnings and score.
     pub fn score(&self, store: &dyn Store, uscc: &str, as_of: &str) -> Result<FirmScore, ScoreError> {
-        let t = parse_day(as_of)?;
-        let firm = load_one(store, uscc, as_of)?;
         // The guarantee network is a whole-district computation: the firm's place in it comes from the run,
         // and only for the run's own date (another date would mix in what was known then, or later); on other
         // dates the score carries no network context (`network: None`) and no network warnings.
-        let stored = if as_of == self.run_as_of {
+        self.score_with(store, uscc, as_of, as_of == self.run_as_of)
+    }
+
+    /// The live recompute after new records (the real-time path): the firm's own facts as known on `as_of`,
+    /// and its place in the guarantee network as the latest full run found it (contagion is recomputed by the
+    /// next full run), so that a rescore changes only what the new records change.
+    pub fn score_live(&self, store: &dyn Store, uscc: &str, as_of: &str) -> Result<FirmScore, ScoreError> {
+        self.score_with(store, uscc, as_of, true)
+    }
+
+    fn score_with(&self, store: &dyn Store, uscc: &str, as_of: &str, network: bool) -> Result<FirmScore, ScoreError> {
+        let t = parse_day(as_of)?;
+        let firm = load_one(store, uscc, as_of)?;
+        let stored = if network {
             store.run_score(&self.run_id, uscc)?
         } else {
             None
@@ -425,6 +437,49 @@ impl Scorer {
             net.as_ref(),
         ))
     }
+}
+
+/// Rescoring for the live path: firms' new live states as of a date (the web platform's push API calls it).
+pub type LiveRescorer = std::sync::Arc<
+    dyn Fn(&dyn Store, &[String], &str) -> Result<Vec<(String, Option<LiveState>)>, String> + Send + Sync,
+>;
+
+/// The live path's rescoring: the latest run's model and benchmarks (reloaded when a new run is stored), each
+/// firm's own facts as known on the date, its place in the guarantee network as the run found it.
+pub fn live_rescorer() -> LiveRescorer {
+    type Held = Option<(String, std::sync::Arc<Scorer>)>;
+    let held: std::sync::Arc<std::sync::Mutex<Held>> = Default::default();
+    std::sync::Arc::new(move |store, firms, as_of| {
+        let latest = store
+            .runs()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .max_by(|a, b| a.as_of.cmp(&b.as_of))
+            .map(|r| r.run_id)
+            .ok_or("no scoring run stored yet: run `xinyong score` first")?;
+        let scorer = {
+            let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
+            match h.as_ref() {
+                Some((id, s)) if *id == latest => s.clone(),
+                _ => {
+                    let s = std::sync::Arc::new(
+                        Scorer::open(store, xinyong_credit::warnings::builtin_rules()).map_err(|e| e.to_string())?,
+                    );
+                    *h = Some((latest, s.clone()));
+                    s
+                }
+            }
+        };
+        firms
+            .iter()
+            .map(|u| {
+                let s = scorer
+                    .score_live(store, u, as_of)
+                    .map_err(|e| format!("rescoring {u}: {e}"))?;
+                Ok((u.clone(), Some(LiveState::of(&s))))
+            })
+            .collect()
+    })
 }
 
 /// One firm's facts as current on a date, and the guarantees it gave (stored under the borrowers).

@@ -26,6 +26,9 @@ pub struct BatchReport {
     pub dataset: String,
     pub skipped: bool,
     pub counts: BatchCounts,
+    /// The firms whose stored facts this batch changed (a version inserted, replaced or retired), sorted:
+    /// what an incremental recompute must look at.
+    pub changed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -166,6 +169,7 @@ fn prepare(
         dataset: d.dataset.clone(),
         skipped: false,
         counts: BatchCounts::default(),
+        changed: Vec::new(),
     };
     let register = xinyong_ingest::is_register(ds);
     let replace_sets = ds.replace == xinyong_registry::Replace::Snapshot && !ds.key.is_empty();
@@ -231,6 +235,7 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
     }
     let mut counts = BatchCounts::default();
     let mut new_firms = Vec::new();
+    let mut changed: Vec<String> = Vec::new();
     let diagnostics = match &p.parsed {
         Err(reason) => {
             // The whole file is unusable: it is still stored and archived, with the reason.
@@ -267,11 +272,14 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
                         n_rows: r.n_rows,
                     })
                     .collect();
-                for out in w.put_facts(&facts)? {
+                for (out, f) in w.put_facts(&facts)?.into_iter().zip(&facts) {
                     match out {
                         PutOutcome::Inserted | PutOutcome::Backdated => counts.inserted += 1,
                         PutOutcome::Replaced => counts.replaced += 1,
                         PutOutcome::Unchanged => counts.unchanged += 1,
+                    }
+                    if out != PutOutcome::Unchanged && changed.last().map(String::as_str) != Some(f.uscc) {
+                        changed.push(f.uscc.to_string());
                     }
                 }
                 if p.register {
@@ -305,7 +313,11 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
                     if parsed.quarantine.iter().any(|q| q.raw.contains(uscc)) {
                         continue;
                     }
-                    counts.retired += w.retire_absent(uscc, period, &keep)?;
+                    let retired = w.retire_absent(uscc, period, &keep)?;
+                    if retired > 0 {
+                        changed.push(uscc.to_string());
+                    }
+                    counts.retired += retired;
                 }
             }
             counts.quarantined = parsed.quarantine.len() as u64;
@@ -314,6 +326,9 @@ fn write(w: &mut dyn BatchWriter, p: &mut Prepared) -> Result<Vec<(Uscc, Option<
     };
     w.end_batch(counts, &diagnostics)?;
     p.report.counts = counts;
+    changed.sort_unstable();
+    changed.dedup();
+    p.report.changed = changed;
     Ok(new_firms)
 }
 

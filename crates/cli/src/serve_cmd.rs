@@ -57,22 +57,32 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
     // Uploaded deliveries go through the same ingest path as `xinyong ingest`.
     let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().context("the built-in registry")?);
     let ingest: xinyong_server::data::IngestFn = std::sync::Arc::new(move |store, dir| {
+        let (mut batches, mut changed) = (Vec::new(), Vec::new());
         let s = xinyong_app::ingest_paths(
             store,
             &registry,
             &[dir.to_path_buf()],
             &xinyong_app::IngestOptions::default(),
-            &mut |_, _, _| {},
+            &mut |b, _, _| {
+                batches.push(b.batch_id.clone());
+                changed.extend(b.changed.iter().cloned());
+            },
         )
         .map_err(|e| e.to_string())?;
+        changed.sort_unstable();
+        changed.dedup();
         Ok(xinyong_server::data::IngestReport {
             files: s.files,
             skipped: s.skipped,
             rows_read: s.counts.rows_read,
             quarantined: s.counts.quarantined,
+            batches,
+            changed,
         })
     });
-    let state = AppState::new(pool, cfg.clone())?.with_ingest(ingest);
+    let state = AppState::new(pool, cfg.clone())?
+        .with_ingest(ingest)
+        .with_rescore(xinyong_app::credit::live_rescorer());
     let firms = state.index.read().map(|i| i.len()).unwrap_or(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -118,6 +128,18 @@ pub enum AccountsCmd {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// Create a push key for a source's front-end machine (real-time pushes, `POST /api/v1/push/DATASET`):
+    /// prints the key id and its HMAC secret (shown once here; give both to the machine).
+    PushKey {
+        #[command(flatten)]
+        db: crate::store_cmd::DbArgs,
+        /// The source (a registry id: court, hrss, bank01 ...).
+        #[arg(long)]
+        source: String,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the accounts (never their secrets).
     List {
         #[command(flatten)]
@@ -134,6 +156,19 @@ pub fn accounts(cmd: &AccountsCmd) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&made)?);
             } else {
                 print!("{}", xinyong_server::demo::describe(&made));
+            }
+            Ok(())
+        }
+        AccountsCmd::PushKey { db, source, json } => {
+            let mut store = crate::store_cmd::open(&db.db)?;
+            let k = xinyong_server::push::create_key(&mut *store, source, &xinyong_server::timestamp())?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "key_id": k.key_id, "source": k.source, "secret": k.secret })
+                );
+            } else {
+                println!("key id:  {}\nsecret:  {}\nsource:  {}", k.key_id, k.secret, k.source);
             }
             Ok(())
         }

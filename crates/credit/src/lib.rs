@@ -7,6 +7,7 @@ pub mod bench;
 pub mod data;
 pub mod features;
 pub mod index;
+pub mod live;
 pub mod network;
 pub mod run;
 pub mod score;

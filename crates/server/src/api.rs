@@ -41,7 +41,7 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": code, "message": message }))).into_response()
 }
 
-fn api_error(e: Error) -> Response {
+pub fn api_error(e: Error) -> Response {
     let res = e.into_response();
     let status = res.status();
     let code = match status {

@@ -26,6 +26,10 @@ pub struct IngestReport {
     pub skipped: u64,
     pub rows_read: u64,
     pub quarantined: u64,
+    /// The batches stored (or found stored: the same bytes delivered before).
+    pub batches: Vec<String>,
+    /// The firms whose facts changed, sorted (what a recompute must look at).
+    pub changed: Vec<String>,
 }
 
 /// The ingest path: deliveries under a folder laid out as `SOURCE/DATASET__YYYY-MM-DD__LABEL.ext`.

@@ -22,7 +22,9 @@ pub mod matching;
 pub mod metrics;
 pub mod pages;
 pub mod publicity;
+pub mod push;
 pub mod search;
+pub mod stream;
 pub mod subs;
 pub mod support;
 pub mod themes;
@@ -57,16 +59,22 @@ pub struct AppState {
     pub ingest: Option<data::IngestFn>,
     /// Overviews and banks' borrowers, dropped when the data changes.
     pub caches: Arc<cache::Caches>,
+    /// Rescoring for the live path (the binary supplies it; none: pushes are refused).
+    pub rescore: Option<push::RescoreFn>,
+    /// One push at a time (the live states and the outbox have one writer).
+    pub push_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The outbox's last sequence number: event streams wait on it.
+    pub events: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 impl AppState {
     /// Builds the state: loads the search index from the store's register.
     pub fn new(pool: Pool, cfg: ServerConfig) -> Result<AppState, Error> {
-        let (index, summary, generation) = {
+        let (index, summary, generation, last_seq) = {
             let store = pool.get()?;
             let index = load_index(&**store)?;
             let summary = dashboard::Summary::load(&**store, &index)?;
-            (index, summary, generation(&**store)?)
+            (index, summary, generation(&**store)?, push::last_seq(&**store)?)
         };
         let caches = Arc::new(cache::Caches::new(cfg.overview_cache_mb * 1024 * 1024, generation));
         let audit = audit::AuditLog::start(pool.clone(), timestamp)?;
@@ -76,6 +84,9 @@ impl AppState {
             rate: Arc::new(auth::RateLimit::new(cfg.rate_per_sec, cfg.rate_burst)),
             used_codes: Arc::new(auth::UsedCodes::default()),
             ingest: None,
+            rescore: None,
+            push_lock: Arc::new(tokio::sync::Mutex::new(())),
+            events: Arc::new(tokio::sync::watch::Sender::new(last_seq)),
             caches,
             pool,
             index: Arc::new(RwLock::new(index)),
@@ -109,6 +120,12 @@ impl AppState {
             *w = Arc::new(summary);
         }
         Ok(true)
+    }
+
+    /// With the rescoring of the live path (pushes).
+    pub fn with_rescore(mut self, f: push::RescoreFn) -> AppState {
+        self.rescore = Some(f);
+        self
     }
 
     /// With the ingest path for uploaded deliveries.
@@ -317,6 +334,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(themes::router())
         .merge(support::router())
+        .merge(push::router())
+        .merge(stream::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))

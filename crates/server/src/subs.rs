@@ -163,7 +163,7 @@ async fn unsubscribe(State(st): State<AppState>, Extension(ctx): Extension<Ctx>,
 }
 
 /// The firms a subscription covers (at most [`MAX_FIRMS`]).
-fn covered(st: &AppState, store: &dyn Store, s: &Subscription) -> Result<Vec<String>, Error> {
+pub fn covered(st: &AppState, store: &dyn Store, s: &Subscription) -> Result<Vec<String>, Error> {
     let ix = st.index.read().unwrap_or_else(|e| e.into_inner());
     Ok(match s.kind.as_str() {
         "firm" => vec![s.target.clone()],

@@ -1439,26 +1439,39 @@ async fn upload_fields(
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
-#[tokio::test]
-async fn a_department_uploads_a_delivery_through_the_ingest_path_and_reads_its_quarantine() {
-    let all = states();
-    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
-    let ingest: xinyong_server::data::IngestFn = std::sync::Arc::new(move |store, dir| {
+/// The ingest path as the binary wires it (`cli::serve_cmd`).
+fn ingest_fn(registry: std::sync::Arc<xinyong_registry::Registry>) -> xinyong_server::data::IngestFn {
+    std::sync::Arc::new(move |store, dir| {
+        let (mut batches, mut changed) = (Vec::new(), Vec::new());
         let s = xinyong_app::ingest_paths(
             store,
             &registry,
             &[dir.to_path_buf()],
             &Default::default(),
-            &mut |_, _, _| {},
+            &mut |b, _, _| {
+                batches.push(b.batch_id.clone());
+                changed.extend(b.changed.iter().cloned());
+            },
         )
         .map_err(|e| e.to_string())?;
+        changed.sort_unstable();
+        changed.dedup();
         Ok(xinyong_server::data::IngestReport {
             files: s.files,
             skipped: s.skipped,
             rows_read: s.counts.rows_read,
             quarantined: s.counts.quarantined,
+            batches,
+            changed,
         })
-    });
+    })
+}
+
+#[tokio::test]
+async fn a_department_uploads_a_delivery_through_the_ingest_path_and_reads_its_quarantine() {
+    let all = states();
+    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
+    let ingest = ingest_fn(registry);
     // A delivered file of the market regulator's penalties, with a broken line appended.
     let amr = store_path().parent().unwrap().join("district/sources/amr");
     let original = std::fs::read_dir(&amr)
@@ -2200,4 +2213,174 @@ fn every_stored_field_has_a_class_and_no_page_shows_a_personal_one() {
             );
         }
     }
+}
+
+// ---- Real time: pushes, the outbox, the event stream ----
+
+async fn push_req(
+    st: &AppState,
+    key: &(String, String),
+    dataset: &str,
+    date: &str,
+    idem: &str,
+    body: &[u8],
+    ts_shift: i64,
+) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+    use xinyong_server::push::{sign, signed_head};
+    let ts = (now() as i64 + ts_shift).to_string();
+    let sig = sign(&key.1, &signed_head(&ts, idem, dataset, date), body);
+    let req = Request::post(format!("/api/v1/push/{dataset}?date={date}"))
+        .header("x-push-key", &key.0)
+        .header("x-push-timestamp", &ts)
+        .header("x-push-signature", sig)
+        .header("idempotency-key", idem)
+        .header(header::CONTENT_TYPE, "application/json");
+    let res = router(st.clone())
+        .oneshot(req.body(Body::from(body.to_vec())).unwrap())
+        .await
+        .unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default(), headers)
+}
+
+#[tokio::test]
+async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once() {
+    let all = states();
+    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
+    for (i, base) in all.iter().enumerate() {
+        // Each store gets its own copy of the events: a firm of its own, not red, on the register.
+        let st = base
+            .clone()
+            .with_ingest(ingest_fn(registry.clone()))
+            .with_rescore(xinyong_app::credit::live_rescorer());
+        let (firm, as_of) = blocking(|| {
+            let store = st.pool.get().unwrap();
+            let run = store
+                .runs()
+                .unwrap()
+                .into_iter()
+                .max_by(|a, b| a.as_of.cmp(&b.as_of))
+                .unwrap();
+            let scores = store.run_scores(&run.run_id).unwrap();
+            let firm = scores
+                .iter()
+                .filter(|s| s.colour.is_none())
+                .nth(3 + 7 * i)
+                .expect("an uncoloured firm")
+                .uscc
+                .clone();
+            (firm, run.as_of)
+        });
+        let key = blocking(|| {
+            let k = xinyong_server::push::create_key(&mut **st.pool.get().unwrap(), "court", "2026-01-01T00:00:00Z")
+                .unwrap();
+            (k.key_id, k.secret)
+        });
+        let listed = format!("{}/{}/05", &as_of[..4], &as_of[5..7]);
+        let record = serde_json::json!([{
+            "统一社会信用代码": firm, "执行案号": format!("(2026)浙0604执{i}号"), "发布日期": listed,
+            "名单类型": "失信被执行人", "未履行金额(万元)": "35.5",
+        }]);
+        let body = serde_json::to_vec(&record).unwrap();
+        // Refused: a bad signature, a stale timestamp, a dataset the source does not deliver, bad JSON.
+        let (s, e, _) = push_req(
+            &st,
+            &(key.0.clone(), "wrong".into()),
+            "court.dishonest",
+            &as_of,
+            "a1",
+            &body,
+            0,
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+        );
+        let (s, e, _) = push_req(&st, &key, "court.dishonest", &as_of, "a1", &body, -3600).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("stale")));
+        let (s, _, _) = push_req(&st, &key, "tax.arrears", &as_of, "a1", &body, 0).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, e, _) = push_req(&st, &key, "court.dishonest", &as_of, "a1", b"[{oops", 0).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_json")));
+        // A regulator follows the firm and opens the stream before the push.
+        let reg = format!("t-push-reg-{i}");
+        let secret = make_user(&st, &reg, Role::Regulator, "jrb");
+        let (session, csrf) = login(&st, &reg, auth::totp_code(&secret, now())).await;
+        let r = send(
+            &st,
+            "POST",
+            "/subscriptions",
+            Some(&session),
+            Some(&format!("csrf={csrf}&kind=firm&target={firm}")),
+        )
+        .await;
+        assert!(r.status.is_redirection(), "{}", r.body);
+        let before = *st.events.borrow();
+        // The push: stored, rescored, events made.
+        let (s, receipt, h) = push_req(&st, &key, "court.dishonest", &as_of, &format!("b{i}"), &body, 0).await;
+        assert_eq!(s, StatusCode::CREATED, "{receipt}");
+        assert_eq!(h["idempotent-replay"], "false");
+        assert_eq!(
+            (receipt["rows_read"].as_u64(), receipt["quarantined"].as_u64()),
+            (Some(1), Some(0))
+        );
+        assert_eq!(receipt["firms_rescored"], 1);
+        let ids: Vec<String> = serde_json::from_value(receipt["events"].clone()).unwrap();
+        assert!(
+            !ids.is_empty(),
+            "a dishonest-debtor listing changes the firm's warnings: {receipt}"
+        );
+        // The same idempotency key again: the same receipt, nothing stored again.
+        let (s, again, h) = push_req(&st, &key, "court.dishonest", &as_of, &format!("b{i}"), &body, 0).await;
+        assert_eq!((s, h["idempotent-replay"].to_str().unwrap()), (StatusCode::OK, "true"));
+        assert_eq!(again, receipt);
+        assert_eq!(
+            *st.events.borrow(),
+            before + ids.len() as i64,
+            "no second set of events"
+        );
+        // A row with a broken code: quarantined with its reason, row and raw text.
+        let bad = serde_json::to_vec(&serde_json::json!([{
+            "统一社会信用代码": "91330604NOTACODE", "执行案号": "x", "发布日期": listed, "名单类型": "失信被执行人",
+        }]))
+        .unwrap();
+        let (s, r2, _) = push_req(&st, &key, "court.dishonest", &as_of, &format!("c{i}"), &bad, 0).await;
+        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(r2["quarantined"], 1, "{r2}");
+        assert!(r2["quarantine"][0][2].as_str().unwrap().contains("91330604NOTACODE"));
+        // The stream from before the push: exactly the push's events, each once, in order.
+        let req = Request::get(format!("/api/v1/stream?after={before}"))
+            .header(header::COOKIE, &session)
+            .body(Body::empty())
+            .unwrap();
+        let res = router(st.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let mut body = res.into_body();
+        let mut text = String::new();
+        while text.matches("event: credit").count() < ids.len() {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+                .await
+                .expect("the events arrive")
+                .unwrap()
+                .unwrap();
+            if let Ok(d) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&d));
+            }
+        }
+        for id in &ids {
+            assert_eq!(text.matches(id.as_str()).count(), 1, "{id} once in {text}");
+        }
+        assert!(text.contains(&format!("\"uscc\":\"{firm}\"")));
+        // The events are on the audit log as the regulator's reads.
+        let logged = blocking(|| {
+            xinyong_server::audit::of_firm(&**st.pool.get().unwrap(), &firm, 500)
+                .unwrap()
+                .iter()
+                .any(|r| r.user_id == reg && r.target == "/api/v1/stream")
+        });
+        assert!(logged);
+    }
+    blocking(move || drop(all));
 }

@@ -1965,11 +1965,12 @@ impl Store for PgStore {
 
     fn rows(&self, q: &rows::RowQuery) -> Result<Vec<rows::Row>> {
         let (t, sql) = rows::select_sql(q, &DIALECT)?;
-        let cols =
-            q.eq.iter()
-                .map(|(c, _)| t.column(c).map(|x| x.1))
-                .collect::<Result<Vec<_>>>()?;
-        let vals: Vec<rows::Value> = q.eq.iter().map(|(_, v)| v.clone()).collect();
+        let params = q.params();
+        let cols = params
+            .iter()
+            .map(|(c, _)| t.column(c).map(|x| x.1))
+            .collect::<Result<Vec<_>>>()?;
+        let vals: Vec<rows::Value> = params.iter().map(|(_, v)| (*v).clone()).collect();
         let p = row_params(cols.into_iter(), &vals);
         Ok(self.rows(&sql, &refs(&p))?.iter().map(|r| spec_row(t, r)).collect())
     }

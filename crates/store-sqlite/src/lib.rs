@@ -1335,7 +1335,7 @@ impl Store for SqliteStore {
 
     fn rows(&self, q: &rows::RowQuery) -> Result<Vec<rows::Row>> {
         let (t, sql) = rows::select_sql(q, &DIALECT)?;
-        let vals: Vec<rusqlite::types::Value> = q.eq.iter().map(|(_, v)| sql_value(v)).collect();
+        let vals: Vec<rusqlite::types::Value> = q.params().into_iter().map(|(_, v)| sql_value(v)).collect();
         let mut st = self.conn.prepare_cached(&sql).map_err(be)?;
         let out = st
             .query_map(rusqlite::params_from_iter(vals), |r| spec_row(t, r))

@@ -446,6 +446,18 @@ fn rows_story(store: &mut dyn Store) {
         seqs(store, &log.clone().eq("uscc", Value::text("91110000600037341L"))),
         [2, 4, 6, 8, 10]
     );
+    // A cursor: the rows after a key, with or without equalities, at most `limit`.
+    assert_eq!(seqs(store, &log.clone().after("seq", Value::Int(7))), [8, 9, 10]);
+    assert_eq!(seqs(store, &log.clone().after("seq", Value::Int(3)).limit(2)), [4, 5]);
+    assert_eq!(
+        seqs(
+            store,
+            &log.clone()
+                .eq("uscc", Value::text("91110000600037341L"))
+                .after("seq", Value::Int(4))
+        ),
+        [6, 8, 10]
+    );
     for op in [
         RowOp::Put {
             table: "audit_log",
@@ -544,6 +556,49 @@ fn rows_story(store: &mut dyn Store) {
             ],
         }])
         .unwrap();
+    // The live path's tables: a push key, a push's receipt, a firm's live state and its events, in one list.
+    let t = |s: &str| Value::text(s);
+    let event = |seq: i64, rule: Option<i64>| {
+        vec![
+            Value::Int(seq),
+            t(&format!("ev{seq}")),
+            t("91110000600037341L"),
+            t("2026-01-31"),
+            t("warning_raised"),
+            rule.map_or(Value::Null, Value::Int),
+            t(""),
+            t("red"),
+            t("push-1"),
+            t("2026-02-01T00:00:00Z"),
+        ]
+    };
+    store
+        .apply_rows(&[
+            RowOp::Insert {
+                table: "push_keys",
+                row: vec![t("pk_1"), t("court"), t("secret"), t("2026-01-01"), Value::Null],
+            },
+            RowOp::Insert {
+                table: "pushes",
+                row: vec![t("court"), t("push-1"), t("2026-02-01"), t("{}")],
+            },
+            RowOp::Put {
+                table: "firm_state",
+                row: vec![t("91110000600037341L"), t("{}"), t("push-1"), t("2026-02-01")],
+            },
+            RowOp::Insert {
+                table: "outbox",
+                row: event(1, Some(3)),
+            },
+            RowOp::Insert {
+                table: "outbox",
+                row: event(2, None),
+            },
+        ])
+        .unwrap();
+    let out = RowQuery::all("outbox");
+    assert_eq!(store.rows(&out.clone().after("seq", Value::Int(1))).unwrap(), [event(2, None)]);
+    assert_eq!(store.rows(&out.last(1)).unwrap(), [event(2, None)]);
 }
 
 /// Bulk writing: the same batches written with `put_facts` into `bulk` and one `put_fact` at a time into

@@ -276,6 +276,66 @@ pub static TABLES: &[TableSpec] = &[
         indexes: &[],
         append_only: false,
     },
+    TableSpec {
+        name: "push_keys",
+        doc: "a source's front-end machine keys: the HMAC secret its pushes are signed with (revocable)",
+        columns: &[
+            col("key_id", Text, Internal),
+            col("source", Text, Internal),
+            col("secret", Text, Sensitive),
+            col("created_at", Text, Internal),
+            opt("revoked_at", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[&["source"]],
+        append_only: false,
+    },
+    TableSpec {
+        name: "pushes",
+        doc: "accepted pushes by idempotency key: a retry gets the same receipt and stores nothing again",
+        columns: &[
+            col("source", Text, Internal),
+            col("idem_key", Text, Internal),
+            col("received_at", Text, Internal),
+            col("receipt", Text, Internal),
+        ],
+        key: 2,
+        indexes: &[],
+        append_only: false,
+    },
+    TableSpec {
+        name: "firm_state",
+        doc: "each firm's live warnings, colour and grade since the last full run (JSON), as the outbox last told",
+        columns: &[
+            col("uscc", Text, NonPublic),
+            col("state", Text, NonPublic),
+            col("cause", Text, Internal),
+            col("updated_at", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[],
+        append_only: false,
+    },
+    TableSpec {
+        name: "outbox",
+        doc: "credit events of the live path, in order: written with the state change that made them, delivered \
+              from here to inboxes, event streams and webhooks",
+        columns: &[
+            col("seq", Int, Internal),
+            col("event_id", Text, Internal),
+            col("uscc", Text, NonPublic),
+            col("date", Text, NonPublic),
+            col("kind", Text, NonPublic),
+            opt("rule", Int, NonPublic),
+            col("before", Text, NonPublic),
+            col("after", Text, NonPublic),
+            col("cause", Text, Internal),
+            col("created_at", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[&["event_id"], &["uscc"]],
+        append_only: true,
+    },
 ];
 
 /// The approved settings (`settings` table) as key → value.
@@ -372,6 +432,8 @@ pub enum RowOp {
 pub struct RowQuery {
     pub table: &'static str,
     pub eq: Vec<(&'static str, Value)>,
+    /// Rows whose column is greater than the value (a cursor: the events after the last one read).
+    pub after: Option<(&'static str, Value)>,
     pub desc: bool,
     pub limit: Option<u64>,
 }
@@ -395,6 +457,14 @@ impl RowQuery {
     pub fn limit(mut self, n: u64) -> RowQuery {
         self.limit = Some(n);
         self
+    }
+    pub fn after(mut self, column: &'static str, v: Value) -> RowQuery {
+        self.after = Some((column, v));
+        self
+    }
+    /// The query's parameters in the order `select_sql` numbers them: the equalities, then `after`.
+    pub fn params(&self) -> Vec<(&'static str, &Value)> {
+        self.eq.iter().chain(self.after.iter()).map(|(c, v)| (*c, v)).collect()
     }
 }
 
@@ -650,7 +720,7 @@ pub fn delete_sql(t: &TableSpec, d: &Dialect) -> String {
 pub fn select_sql(q: &RowQuery, d: &Dialect) -> Result<(&'static TableSpec, String)> {
     let t = spec(q.table)?;
     let mut s = format!("SELECT {} FROM {}", names(t.columns), t.name);
-    for (i, (c, v)) in q.eq.iter().enumerate() {
+    for (i, (c, v)) in q.params().into_iter().enumerate() {
         let (_, col) = t.column(c)?;
         if !v.fits(col) || matches!(v, Value::Null) {
             return Err(StoreError::Backend(format!(
@@ -659,7 +729,8 @@ pub fn select_sql(q: &RowQuery, d: &Dialect) -> Result<(&'static TableSpec, Stri
             )));
         }
         s += if i == 0 { " WHERE " } else { " AND " };
-        s += &format!("{c} = {}", (d.param)(i + 1));
+        let op = if i < q.eq.len() { "=" } else { ">" };
+        s += &format!("{c} {op} {}", (d.param)(i + 1));
     }
     let dir = if q.desc { " DESC" } else { "" };
     s += &format!(

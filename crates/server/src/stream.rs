@@ -1,0 +1,147 @@
+//! The live events as server-sent events: `GET /api/v1/stream` (an API token, or a signed-in session), each
+//! outbox event of a firm the reader follows (its subscriptions; an enterprise: its own firm) and may read
+//! now (`access::firm_access`), in outbox order. The SSE `id` is the outbox sequence number: a client that
+//! reconnects with `Last-Event-ID` (or `?after=SEQ`) gets what it missed, each event once; without either it
+//! gets the events from its connection on. Every event sent is a read of the firm's non-public data: logged
+//! before it leaves.
+
+use crate::account::Ctx;
+use crate::auth::{Principal, Role};
+use crate::push::{events_after, OutEvent};
+use crate::{AppState, Error};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use serde::Deserialize;
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
+use xinyong_store::Store;
+
+/// Outbox rows read at a time.
+const READ: usize = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/stream", get(stream))
+}
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    after: Option<i64>,
+}
+
+/// Of `events`, those `who` follows and may read now.
+pub fn visible(st: &AppState, s: &dyn Store, who: &Principal, events: Vec<OutEvent>) -> Result<Vec<OutEvent>, Error> {
+    let followed: HashSet<String> = match who.role {
+        Role::Enterprise => std::iter::once(who.org.clone()).collect(),
+        _ => {
+            let mut f = HashSet::new();
+            for sub in crate::subs::subscriptions(s, &who.user_id)? {
+                f.extend(crate::subs::covered(st, s, &sub)?);
+            }
+            f
+        }
+    };
+    let (today, month) = (st.today(), st.data_month());
+    let mut out = Vec::new();
+    for e in events {
+        if followed.contains(&e.uscc)
+            && crate::access::firm_access(s, &st.caches, Some(who), &e.uscc, &today, &month)?.is_some()
+        {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+struct Cursor {
+    st: AppState,
+    who: Principal,
+    ctx: Ctx,
+    last: i64,
+    rx: tokio::sync::watch::Receiver<i64>,
+    pending: VecDeque<OutEvent>,
+}
+
+async fn stream(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(who) = ctx.user.clone() else {
+        return crate::api::json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in or send an API token");
+    };
+    if !matches!(who.role, Role::Bank | Role::Regulator | Role::Enterprise) {
+        return crate::api::json_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the event stream is for banks, the regulator and enterprises",
+        );
+    }
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .or(q.after);
+    let rx = st.events.subscribe();
+    let last = resume.unwrap_or(*rx.borrow());
+    let cursor = Cursor {
+        st,
+        who,
+        ctx,
+        last,
+        rx,
+        pending: VecDeque::new(),
+    };
+    let events = futures_util::stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(e) = c.pending.pop_front() {
+                let data = serde_json::to_string(&e).unwrap_or_default();
+                let ev = Event::default().id(e.seq.to_string()).event("credit").data(data);
+                return Some((Ok::<Event, Infallible>(ev), c));
+            }
+            let (st, who, after) = (c.st.clone(), c.who.clone(), c.last);
+            let read =
+                c.st.with_store(move |s| {
+                    let all = events_after(s, after, READ)?;
+                    let last = all.last().map_or(after, |e| e.seq);
+                    Ok((visible(&st, s, &who, all)?, last))
+                })
+                .await;
+            let Ok((mine, last)) = read else { return None };
+            c.last = last;
+            if !mine.is_empty() {
+                let reads = mine
+                    .iter()
+                    .map(|e| {
+                        c.ctx.entry(
+                            "read",
+                            Some(&e.uscc),
+                            "/api/v1/stream",
+                            Some(format!("event:{}", e.event_id)),
+                        )
+                    })
+                    .collect();
+                if c.st.audit.record_many(reads).await.is_err() {
+                    return None;
+                }
+                c.pending.extend(mine);
+                continue;
+            }
+            if last > after {
+                continue; // read on: more rows than one read may follow
+            }
+            // Nothing new: wait for the next push's events.
+            if *c.rx.borrow_and_update() > c.last {
+                continue;
+            }
+            if c.rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
