@@ -6,6 +6,7 @@
 #   static  /static/style.css                       (the baseline: the server without the store)
 #   page    /firm/USCC, public view, 1,000 firms    (the enterprise overview page)
 #   api     /api/v1/firms/USCC as the regulator     (the whole overview as JSON; each read audit-logged)
+# after a cold pass over the URLs (each firm's overview built once and kept by the server's cache; timed),
 # first at a constant RATE requests per second (default 500) for DURATION (default 30s), then as fast as it
 # goes for the same time (the maximum sustained throughput); and the server's peak memory (VmHWM).
 # Usage: bash bench/web_load.sh [demo|tenth|district] [WORKDIR]
@@ -83,6 +84,24 @@ for store in sqlite postgres; do
     "$oha" --no-tui --output-format json -c 200 -z "$dur" "$@" >"$work/oha.json"
     report "$store $label" "$work/oha.json"
   }
+  # The cold pass: every URL once (each overview built from the store and kept: the server's cache), timed.
+  # The measured runs below are the steady state after it.
+  for list in page api; do
+    hdr=""; [ "$list" = api ] && hdr="Bearer $token"
+    python3 - "$work/$list-urls.txt" "$hdr" "$store" "$list" <<'PY'
+import sys, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+urls = open(sys.argv[1]).read().split()
+def get(u):
+    r = urllib.request.Request(u, headers={"Authorization": sys.argv[2]} if sys.argv[2] else {})
+    with urllib.request.urlopen(r) as f:
+        f.read()
+t = time.time()
+with ThreadPoolExecutor(8) as ex:
+    list(ex.map(get, urls))
+print(f"{sys.argv[3]} cold pass, {sys.argv[4]}: {len(urls)} URLs in {time.time() - t:.1f} s (8 at a time)")
+PY
+  done
   run "static @${rate}/s" -q "$rate" --latency-correction "$base/static/style.css"
   run "page @${rate}/s" -q "$rate" --latency-correction --urls-from-file "$work/page-urls.txt"
   run "api @${rate}/s" -q "$rate" --latency-correction -H "Authorization: Bearer $token" --urls-from-file "$work/api-urls.txt"
