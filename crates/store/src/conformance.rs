@@ -597,7 +597,10 @@ fn rows_story(store: &mut dyn Store) {
         ])
         .unwrap();
     let out = RowQuery::all("outbox");
-    assert_eq!(store.rows(&out.clone().after("seq", Value::Int(1))).unwrap(), [event(2, None)]);
+    assert_eq!(
+        store.rows(&out.clone().after("seq", Value::Int(1))).unwrap(),
+        [event(2, None)]
+    );
     assert_eq!(store.rows(&out.last(1)).unwrap(), [event(2, None)]);
 }
 
