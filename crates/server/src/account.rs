@@ -462,6 +462,11 @@ async fn me_page(st: AppState, ctx: Ctx, q: LangQuery, headers: HeaderMap, new_t
             } else {
                 Vec::new()
             };
+            let hooks = if matches!(role, Role::Bank | Role::Regulator) {
+                crate::webhooks::hooks_of(s, Some(&uid))?
+            } else {
+                Vec::new()
+            };
             let (a, l) = match role {
                 Role::Enterprise => (
                     access::authorisations(s, "uscc", &org)?,
@@ -470,10 +475,10 @@ async fn me_page(st: AppState, ctx: Ctx, q: LangQuery, headers: HeaderMap, new_t
                 Role::Bank => (access::authorisations(s, "bank", &org)?, Vec::new()),
                 _ => (Vec::new(), Vec::new()),
             };
-            Ok((a, l, tokens))
+            Ok((a, l, tokens, hooks))
         })
         .await;
-    let (auths, log, tokens) = match data {
+    let (auths, log, tokens, hooks) = match data {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
@@ -512,6 +517,8 @@ async fn me_page(st: AppState, ctx: Ctx, q: LangQuery, headers: HeaderMap, new_t
             "tokens": tokens,
             "may_hold_tokens": may_hold_tokens(role),
             "new_token": new_token,
+            "may_hook": matches!(role, Role::Bank | Role::Regulator),
+            "hooks": hooks,
         }),
     )
 }

@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(admin_page))
         .route("/admin/users", post(create_user))
         .route("/admin/users/{id}/{action}", post(set_disabled))
+        .route("/admin/push-keys", post(create_push_key))
+        .route("/admin/push-keys/{id}/revoke", post(revoke_push_key))
         .route("/admin/changes", post(propose))
         .route("/admin/changes/{id}/{decision}", post(decide))
 }
@@ -114,10 +116,10 @@ async fn admin_page(
                 m.dedup();
                 m
             };
-            Ok((users, changes, settings, models))
+            Ok((users, changes, settings, models, sources(s)?))
         })
         .await;
-    let (users, changes, settings, models) = match got {
+    let (users, changes, settings, models, sources) = match got {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
@@ -151,8 +153,123 @@ async fn admin_page(
             "active_model": settings.get("model.active"),
             "roles": Role::ALL.iter().map(|r| r.code()).collect::<Vec<_>>(),
             "created": serde_json::Value::Null,
+            "sources": sources,
         }),
     )
+}
+
+/// Every registered source: its datasets, deliveries (count, last, rows, quarantined) and push keys (never
+/// their secrets).
+fn sources(s: &dyn Store) -> Result<Vec<serde_json::Value>, Error> {
+    let reg = crate::pages::registry()?;
+    let keys = s.rows(&RowQuery::all("push_keys"))?;
+    let mut out = Vec::new();
+    for src in &reg.sources {
+        let batches = s.batches_of(&src.id)?;
+        let rows: u64 = batches.iter().map(|(_, k)| k.rows_read).sum();
+        let quarantined: u64 = batches.iter().map(|(_, k)| k.quarantined).sum();
+        let last = batches.iter().map(|(m, _)| m.delivered_on.clone()).max();
+        let push_keys: Vec<serde_json::Value> = keys
+            .iter()
+            .filter(|k| k[1].as_str() == Some(src.id.as_str()))
+            .map(|k| {
+                serde_json::json!({
+                    "key_id": k[0].as_str(), "created_at": k[3].as_str(), "revoked_at": k[4].as_str(),
+                })
+            })
+            .collect();
+        out.push(serde_json::json!({
+            "id": src.id, "name": src.name, "name_en": src.name_en, "kind": format!("{:?}", src.kind).to_lowercase(),
+            "front_end": src.front_end, "datasets": reg.datasets_of(src).len(),
+            "batches": batches.len(), "last": last, "rows": rows, "quarantined": quarantined,
+            "push_keys": push_keys,
+        }));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+pub struct NewPushKey {
+    source: String,
+}
+
+/// A push key for a source's front-end machine; its secret is shown once, on this response.
+async fn create_push_key(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    headers: HeaderMap,
+    Form(f): Form<NewPushKey>,
+) -> Response {
+    if let Err(r) = admin(&ctx) {
+        return *r;
+    }
+    let (source, at) = (f.source.trim().to_string(), st.timestamp());
+    let made = st
+        .with_store_mut(move |s| crate::push::create_key(s, &source, &at))
+        .await;
+    let key = match made {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let target = format!("push_key:{}:{}", key.source, key.key_id);
+    if let Err(e) = st
+        .audit
+        .record(ctx.entry("write", None, &target, Some("create".into())))
+        .await
+    {
+        return e.into_response();
+    }
+    let (lang, cookie) = lang_of(&LangQuery::default(), &headers);
+    let mut res = page(
+        &st,
+        &ctx,
+        "admin_created.html",
+        lang,
+        cookie,
+        serde_json::json!({ "path": "/admin", "push_key": { "key_id": key.key_id, "source": key.source, "secret": key.secret } }),
+    );
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+/// Revokes a push key: the next push signed with it is refused.
+async fn revoke_push_key(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = admin(&ctx) {
+        return *r;
+    }
+    let (id2, at) = (id.clone(), st.timestamp());
+    let done = st
+        .with_store_mut(move |s| {
+            Ok(s.apply_rows(&[RowOp::Update {
+                table: "push_keys",
+                key: vec![Value::text(&id2)],
+                set: vec![("revoked_at", Value::text(&at))],
+                expect: vec![("revoked_at", Value::Null)],
+            }])?)
+        })
+        .await;
+    match done {
+        Ok(()) => {}
+        Err(Error::Store(xinyong_store::StoreError::Conflict(_))) => {
+            return Error::BadRequest(format!("no live push key {id}")).into_response()
+        }
+        Err(e) => return e.into_response(),
+    }
+    if let Err(e) = st
+        .audit
+        .record(ctx.entry("write", None, &format!("push_key:{id}"), Some("revoke".into())))
+        .await
+    {
+        return e.into_response();
+    }
+    Redirect::to("/admin#sources").into_response()
 }
 
 #[derive(Deserialize)]

@@ -28,6 +28,7 @@ pub mod stream;
 pub mod subs;
 pub mod support;
 pub mod themes;
+pub mod webhooks;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -336,6 +337,7 @@ pub fn router(state: AppState) -> Router {
         .merge(support::router())
         .merge(push::router())
         .merge(stream::router())
+        .merge(webhooks::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))
@@ -401,6 +403,8 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
             }
         }
     });
+    // Webhooks are delivered from the outbox while the server runs.
+    tokio::spawn(webhooks::run(state.clone()));
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

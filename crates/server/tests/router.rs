@@ -684,6 +684,8 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
             "/admin/users/x/disable",
             "/admin/changes",
             "/admin/changes/x/approve",
+            "/admin/push-keys",
+            "/admin/push-keys/x/revoke",
         ] {
             for form in [
                 "",
@@ -2381,6 +2383,255 @@ async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once()
                 .any(|r| r.user_id == reg && r.target == "/api/v1/stream")
         });
         assert!(logged);
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn an_administrator_lists_the_sources_and_makes_and_revokes_a_push_key() {
+    let all = states();
+    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
+    for (i, base) in all.iter().enumerate() {
+        let st = base
+            .clone()
+            .with_ingest(ingest_fn(registry.clone()))
+            .with_rescore(xinyong_app::credit::live_rescorer());
+        let adm = format!("t-keys-admin-{i}");
+        let secret = make_user(&st, &adm, Role::Admin, "ops");
+        let (session, csrf) = login(&st, &adm, auth::totp_code(&secret, now())).await;
+        let r = send(&st, "GET", "/admin", Some(&session), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.body.matches("class=\"source\"").count(),
+            registry.sources.len(),
+            "every registered source is listed"
+        );
+        // A key for the water company's front-end machine: its secret shown once.
+        let r = send(
+            &st,
+            "POST",
+            "/admin/push-keys",
+            Some(&session),
+            Some(&format!("csrf={csrf}&source=water")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let grab = |id: &str| {
+            let k = r.body.find(&format!("id=\"{id}\">")).unwrap() + id.len() + 6;
+            r.body[k..k + r.body[k..].find('<').unwrap()].to_string()
+        };
+        let key = (grab("created-key"), grab("created-secret"));
+        assert!(key.0.starts_with("pk_") && key.1.len() >= 32);
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+        // The key works for the source's own dataset; not for an unknown source's.
+        let bad = send(
+            &st,
+            "POST",
+            "/admin/push-keys",
+            Some(&session),
+            Some(&format!("csrf={csrf}&source=nope")),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        let body = b"[]";
+        let (s, receipt, _) = push_req(&st, &key, "water.usage", "2026-01-10", &format!("w{i}"), body, 0).await;
+        assert_eq!(s, StatusCode::CREATED, "{receipt}");
+        // Revoked: the next push is refused; revoking twice is an error.
+        let r = send(
+            &st,
+            "POST",
+            &format!("/admin/push-keys/{}/revoke", key.0),
+            Some(&session),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let (s, _, _) = push_req(&st, &key, "water.usage", "2026-01-10", &format!("w2{i}"), body, 0).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let r = send(
+            &st,
+            "POST",
+            &format!("/admin/push-keys/{}/revoke", key.0),
+            Some(&session),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // A bank cannot make keys.
+        let bank = format!("t-keys-bank-{i}");
+        let bs = make_user(&st, &bank, Role::Bank, "bank95");
+        let (bank_s, bank_csrf) = login(&st, &bank, auth::totp_code(&bs, now())).await;
+        let r = send(
+            &st,
+            "POST",
+            "/admin/push-keys",
+            Some(&bank_s),
+            Some(&format!("csrf={bank_csrf}&source=water")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn webhooks_deliver_each_event_signed_retry_after_a_failure_and_dedupe_by_id() {
+    use std::sync::{Arc, Mutex};
+    let all = states();
+    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
+    for (i, base) in all.iter().enumerate() {
+        let st = base
+            .clone()
+            .with_ingest(ingest_fn(registry.clone()))
+            .with_rescore(xinyong_app::credit::live_rescorer());
+        // A receiver that fails its first request, then records (event id, signature valid).
+        type Got = Arc<Mutex<(usize, Vec<(String, String, String, Vec<u8>)>)>>;
+        let got: Got = Arc::default();
+        let g2 = got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |h: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let g = g2.clone();
+                async move {
+                    let mut g = g.lock().unwrap();
+                    g.0 += 1;
+                    let hv = |k: &str| h[k].to_str().unwrap().to_string();
+                    g.1.push((
+                        hv("x-xinyong-event-id"),
+                        hv("x-xinyong-timestamp"),
+                        hv("x-xinyong-signature"),
+                        body.to_vec(),
+                    ));
+                    if g.0 == 1 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::NO_CONTENT
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // The regulator follows a firm and adds a webhook; its secret is shown once.
+        let firm = blocking(|| {
+            let store = st.pool.get().unwrap();
+            let run = store
+                .runs()
+                .unwrap()
+                .into_iter()
+                .max_by(|a, b| a.as_of.cmp(&b.as_of))
+                .unwrap();
+            store
+                .run_scores(&run.run_id)
+                .unwrap()
+                .iter()
+                .rev()
+                .filter(|s| s.colour.is_none())
+                .nth(i)
+                .expect("an uncoloured firm")
+                .uscc
+                .clone()
+        });
+        let reg = format!("t-hook-reg-{i}");
+        let secret = make_user(&st, &reg, Role::Regulator, "jrb");
+        let (session, csrf) = login(&st, &reg, auth::totp_code(&secret, now())).await;
+        let r = send(
+            &st,
+            "POST",
+            "/subscriptions",
+            Some(&session),
+            Some(&format!("csrf={csrf}&kind=firm&target={firm}")),
+        )
+        .await;
+        assert!(r.status.is_redirection());
+        let url = enc(&format!("http://{addr}/hook"));
+        let r = send(
+            &st,
+            "POST",
+            "/me/webhooks",
+            Some(&session),
+            Some(&format!("csrf={csrf}&url={url}")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let k = r.body.find("id=\"created-secret\">").unwrap() + "id=\"created-secret\">".len();
+        let hook_secret = r.body[k..k + r.body[k..].find('<').unwrap()].to_string();
+        // Not https, not another's: refused.
+        let r = send(
+            &st,
+            "POST",
+            "/me/webhooks",
+            Some(&session),
+            Some(&format!("csrf={csrf}&url=ftp%3A%2F%2Fx")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // A push makes events for the firm.
+        let key = blocking(|| {
+            let k = xinyong_server::push::create_key(&mut **st.pool.get().unwrap(), "court", "2026-01-01T00:00:00Z")
+                .unwrap();
+            (k.key_id, k.secret)
+        });
+        let as_of = st.summary().as_of.clone().unwrap();
+        let record = serde_json::json!([{
+            "统一社会信用代码": firm, "执行案号": format!("(2026)浙0604执hook{i}号"),
+            "发布日期": format!("{}/{}/03", &as_of[..4], &as_of[5..7]), "名单类型": "失信被执行人",
+        }]);
+        let (s, receipt, _) = push_req(
+            &st,
+            &key,
+            "court.dishonest",
+            &as_of,
+            &format!("h{i}"),
+            &serde_json::to_vec(&record).unwrap(),
+            0,
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{receipt}");
+        let ids: Vec<String> = serde_json::from_value(receipt["events"].clone()).unwrap();
+        assert!(!ids.is_empty());
+        // The first round fails at the first event; the retry waits its backoff, then all arrive.
+        let client = xinyong_server::webhooks::client();
+        xinyong_server::webhooks::round(&st, &client).await.unwrap();
+        assert_eq!(got.lock().unwrap().0, 1, "one attempt, failed");
+        let hook = blocking(|| {
+            xinyong_server::webhooks::hooks_of(&**st.pool.get().unwrap(), Some(&reg))
+                .unwrap()
+                .remove(0)
+        });
+        assert_eq!(
+            (hook.attempts, hook.last_error.as_deref()),
+            (1, Some("HTTP 500 Internal Server Error"))
+        );
+        xinyong_server::webhooks::round(&st, &client).await.unwrap();
+        assert_eq!(got.lock().unwrap().0, 1, "not before its backoff");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        xinyong_server::webhooks::round(&st, &client).await.unwrap();
+        let g = got.lock().unwrap().1.clone();
+        let mut seen: Vec<String> = g.iter().map(|x| x.0.clone()).collect();
+        seen.sort();
+        seen.dedup();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(seen, want, "after deduplication, every event once");
+        for (id, ts, sig, body) in &g {
+            assert_eq!(
+                sig,
+                &xinyong_server::webhooks::signature(&hook_secret, ts, body),
+                "{id} signed"
+            );
+        }
+        let hook = blocking(|| {
+            xinyong_server::webhooks::hooks_of(&**st.pool.get().unwrap(), Some(&reg))
+                .unwrap()
+                .remove(0)
+        });
+        assert_eq!((hook.attempts, hook.last_error), (0, None));
+        // Nothing new: another round posts nothing.
+        let n = got.lock().unwrap().0;
+        xinyong_server::webhooks::round(&st, &client).await.unwrap();
+        assert_eq!(got.lock().unwrap().0, n);
     }
     blocking(move || drop(all));
 }

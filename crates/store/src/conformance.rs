@@ -594,6 +594,20 @@ fn rows_story(store: &mut dyn Store) {
                 table: "outbox",
                 row: event(2, None),
             },
+            RowOp::Insert {
+                table: "webhooks",
+                row: vec![
+                    t("wh_1"),
+                    t("u1"),
+                    t("http://127.0.0.1:9/hook"),
+                    t("secret"),
+                    t("2026-02-01"),
+                    Value::Int(1),
+                    Value::Int(0),
+                    Value::Int(0),
+                    Value::Null,
+                ],
+            },
         ])
         .unwrap();
     let out = RowQuery::all("outbox");

@@ -336,6 +336,24 @@ pub static TABLES: &[TableSpec] = &[
         indexes: &[&["event_id"], &["uscc"]],
         append_only: true,
     },
+    TableSpec {
+        name: "webhooks",
+        doc: "an officer's webhook: where the live events it may read are posted, and its delivery cursor",
+        columns: &[
+            col("hook_id", Text, Internal),
+            col("user_id", Text, Internal),
+            col("url", Text, Internal),
+            col("secret", Text, Sensitive),
+            col("created_at", Text, Internal),
+            col("last_seq", Int, Internal),
+            col("attempts", Int, Internal),
+            col("next_at", Int, Internal),
+            opt("last_error", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[&["user_id"]],
+        append_only: false,
+    },
 ];
 
 /// The approved settings (`settings` table) as key → value.
