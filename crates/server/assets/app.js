@@ -72,3 +72,33 @@
     }]
   });
 })();
+
+// The inbox, live: new alerts arrive on the event stream (server-sent events, the session's cookie) and are
+// added at the top of the table as they happen. Text only (textContent): nothing from the stream is parsed
+// as HTML.
+(function () {
+  var box = document.getElementById("alerts");
+  if (!box || !box.dataset.stream || typeof EventSource === "undefined") return;
+  var names = JSON.parse(document.getElementById("event-names").textContent);
+  var tbody = document.querySelector("#alert-table tbody");
+  var tpl = document.getElementById("alert-row");
+  var status = document.getElementById("live-status");
+  var es = new EventSource(box.dataset.stream);
+  es.onopen = function () { status.hidden = false; };
+  es.onerror = function () { status.hidden = true; };
+  es.addEventListener("credit", function (m) {
+    var e = JSON.parse(m.data);
+    if (document.querySelector('tr[data-event="' + e.event_id + '"]')) return;
+    var row = tpl.content.firstElementChild.cloneNode(true);
+    row.dataset.event = e.event_id;
+    row.querySelector(".date").textContent = e.date + " · " + names.live;
+    var a = row.querySelector(".firm");
+    a.href = "/firm/" + encodeURIComponent(e.uscc);
+    a.textContent = e.uscc;
+    row.querySelector(".kind").textContent = (names[e.kind] || e.kind) + (e.rule ? " #" + e.rule : "");
+    row.querySelector(".change").textContent = (e.before || "—") + " → " + (e.after || "—");
+    tbody.insertBefore(row, tbody.firstChild);
+    var none = document.getElementById("no-alerts");
+    if (none) none.hidden = true;
+  });
+})();

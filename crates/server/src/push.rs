@@ -295,30 +295,37 @@ async fn push(
                     quarantine.push((q.row, q.reason, q.raw));
                 }
             }
-            let (ops, events, last) = rescored(s, &rescore, &report.changed, &date2, &idem2, &when)?;
-            let receipt = Receipt {
-                idempotency_key: idem2.clone(),
-                dataset: ds.clone(),
-                delivered_on: date2.clone(),
-                batches: report.batches.clone(),
-                rows_read: report.rows_read,
-                quarantined: report.quarantined,
-                quarantine,
-                firms_rescored: report.changed.len() as u64,
-                events,
+            // The live states, their events and the receipt: one transaction. Another writer on the store (a
+            // second server process) may take the outbox's next numbers first: then read again and retry.
+            let mut attempt = 0;
+            let (receipt, last) = loop {
+                let (mut ops, events, last) = rescored(s, &rescore, &report.changed, &date2, &idem2, &when)?;
+                let receipt = Receipt {
+                    idempotency_key: idem2.clone(),
+                    dataset: ds.clone(),
+                    delivered_on: date2.clone(),
+                    batches: report.batches.clone(),
+                    rows_read: report.rows_read,
+                    quarantined: report.quarantined,
+                    quarantine: quarantine.clone(),
+                    firms_rescored: report.changed.len() as u64,
+                    events,
+                };
+                ops.push(RowOp::Insert {
+                    table: "pushes",
+                    row: vec![
+                        Value::text(&source),
+                        Value::text(&idem2),
+                        Value::text(&when),
+                        Value::text(serde_json::to_string(&receipt).unwrap_or_default()),
+                    ],
+                });
+                match s.apply_rows(&ops) {
+                    Ok(()) => break (receipt, last),
+                    Err(e) if attempt >= 4 => return Err(e.into()),
+                    Err(_) => attempt += 1,
+                }
             };
-            let mut ops = ops;
-            ops.push(RowOp::Insert {
-                table: "pushes",
-                row: vec![
-                    Value::text(&source),
-                    Value::text(&idem2),
-                    Value::text(&when),
-                    Value::text(serde_json::to_string(&receipt).unwrap_or_default()),
-                ],
-            });
-            // The live states, their events and the receipt: one transaction.
-            s.apply_rows(&ops)?;
             Ok((false, receipt, last))
         })
         .await;

@@ -29,6 +29,7 @@ pub const INBOX_LIMIT: usize = 200;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/inbox", get(inbox))
+        .route("/inbox/mark", post(mark))
         .route("/subscriptions", post(subscribe))
         .route("/subscriptions/delete", post(unsubscribe))
 }
@@ -209,6 +210,39 @@ pub struct InboxItem {
     pub rule_en: Option<String>,
     pub before: String,
     pub after: String,
+    /// From the live path (a push), not a full run.
+    pub live: bool,
+    /// The alert's identity across recomputes: firm, kind, rule and the state it went to.
+    pub key: String,
+    /// Earlier events of the same alert folded into this one (repeats suppressed): their ids.
+    pub folded: Vec<String>,
+    pub repeats: usize,
+    /// The reader's mark: `handled` or `false_alarm`, with a note.
+    pub mark: Option<String>,
+    pub note: Option<String>,
+}
+
+/// The alert key of an event: the same warning raised again by a later recompute has the same key, so a mark
+/// on it holds.
+pub fn alert_key(uscc: &str, kind: &str, rule: Option<u32>, after: &str) -> String {
+    format!(
+        "{uscc}|{kind}|{}|{after}",
+        rule.map_or(String::new(), |r| r.to_string())
+    )
+}
+
+/// The reader's marks: alert key → (mark, note).
+pub fn marks_of(store: &dyn Store, user: &str) -> Result<std::collections::HashMap<String, (String, String)>, Error> {
+    Ok(store
+        .rows(&RowQuery::all("alert_marks").eq("user_id", Value::text(user)))?
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r[1].as_str()?.to_string(),
+                (r[2].as_str()?.to_string(), r[3].as_str()?.to_string()),
+            ))
+        })
+        .collect())
 }
 
 /// The inbox: the events of the firms the user's subscriptions cover and the user may read; also how many
@@ -217,6 +251,8 @@ pub struct Inbox {
     pub subs: Vec<Subscription>,
     pub items: Vec<InboxItem>,
     pub hidden: usize,
+    /// Alerts the reader marked a false alarm (left out unless asked for).
+    pub dismissed: usize,
     /// The firms whose events are shown, with the basis of each read (for the audit log).
     pub reads: Vec<(String, String)>,
 }
@@ -228,6 +264,18 @@ pub fn inbox_of(
     today: &str,
     month: &str,
 ) -> Result<Inbox, Error> {
+    inbox_with(st, store, who, today, month, false)
+}
+
+/// The inbox; `all`: with the alerts marked false alarms too.
+pub fn inbox_with(
+    st: &AppState,
+    store: &dyn Store,
+    who: &crate::auth::Principal,
+    today: &str,
+    month: &str,
+    all: bool,
+) -> Result<Inbox, Error> {
     let subs = subscriptions(store, &who.user_id)?;
     let mut firms: Vec<String> = Vec::new();
     for s in &subs {
@@ -238,6 +286,7 @@ pub fn inbox_of(
         }
     }
     let rules = xinyong_credit::warnings::builtin_rules();
+    let marks = marks_of(store, &who.user_id)?;
     let (mut items, mut hidden, mut bases) = (Vec::new(), 0, Vec::new());
     for f in &firms {
         let Some(basis) = access::firm_access(store, &st.caches, Some(who), f, today, month)? else {
@@ -251,8 +300,33 @@ pub fn inbox_of(
             .ok()
             .and_then(|i| i.get(f).map(|x| x.name.clone()))
             .unwrap_or_default();
-        for e in store.credit_events(Some(f))? {
+        let runs = store.credit_events(Some(f))?.into_iter().map(|e| (e, false));
+        let live = store
+            .rows(&RowQuery::all("outbox").eq("uscc", Value::text(f)))?
+            .iter()
+            .filter_map(crate::push::OutEvent::from_row)
+            .map(|e| {
+                (
+                    xinyong_store::EventRow {
+                        id: e.event_id,
+                        uscc: e.uscc,
+                        date: e.date,
+                        kind: e.kind,
+                        rule: e.rule.map(|r| r as u32),
+                        before: e.before,
+                        after: e.after,
+                    },
+                    true,
+                )
+            })
+            .collect::<Vec<_>>();
+        for (e, is_live) in runs.chain(live) {
             let rule = e.rule.and_then(|r| rules.iter().find(|x| x.id == r));
+            let key = alert_key(&e.uscc, &e.kind, e.rule, &e.after);
+            let (mark, note) = match marks.get(&key) {
+                Some((m, n)) => (Some(m.clone()), Some(n.clone())),
+                None => (None, None),
+            };
             items.push(InboxItem {
                 id: e.id,
                 uscc: e.uscc,
@@ -264,10 +338,39 @@ pub fn inbox_of(
                 rule_en: rule.map(|r| r.name_en.clone()),
                 before: e.before,
                 after: e.after,
+                live: is_live,
+                key,
+                folded: Vec::new(),
+                repeats: 0,
+                mark,
+                note,
             });
         }
     }
-    items.sort_by(|a, b| (&b.date, &b.uscc, &b.id).cmp(&(&a.date, &a.uscc, &a.id)));
+    items.sort_by(|a, b| (&b.date, b.live, &b.uscc, &b.id).cmp(&(&a.date, a.live, &a.uscc, &a.id)));
+    // Repeats suppressed: the newest event of an alert stands for the earlier ones.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut folded: Vec<InboxItem> = Vec::new();
+    for it in items {
+        match seen.get(&it.key) {
+            Some(&i) => {
+                folded[i].repeats += 1;
+                folded[i].folded.push(it.id);
+            }
+            None => {
+                seen.insert(it.key.clone(), folded.len());
+                folded.push(it);
+            }
+        }
+    }
+    let dismissed = folded
+        .iter()
+        .filter(|i| i.mark.as_deref() == Some("false_alarm"))
+        .count();
+    let mut items: Vec<InboxItem> = folded
+        .into_iter()
+        .filter(|i| all || i.mark.as_deref() != Some("false_alarm"))
+        .collect();
     items.truncate(INBOX_LIMIT);
     let reads = bases
         .into_iter()
@@ -277,8 +380,64 @@ pub fn inbox_of(
         subs,
         items,
         hidden,
+        dismissed,
         reads,
     })
+}
+
+#[derive(Deserialize)]
+pub struct MarkForm {
+    key: String,
+    mark: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Marks an alert handled or a false alarm (or clears the mark); the mark holds across recomputes.
+async fn mark(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Form(f): Form<MarkForm>) -> Response {
+    let p = match may_subscribe(&ctx) {
+        Ok(p) => p.clone(),
+        Err(r) => return *r,
+    };
+    if !matches!(f.mark.as_str(), "handled" | "false_alarm" | "clear") || f.key.len() > 200 || f.note.len() > 500 {
+        return Error::BadRequest("mark: handled, false_alarm or clear; a note of at most 500 bytes".into())
+            .into_response();
+    }
+    let (uid, key, at) = (p.user_id.clone(), f.key.clone(), st.timestamp());
+    let op = if f.mark == "clear" {
+        RowOp::Delete {
+            table: "alert_marks",
+            key: vec![Value::text(&uid), Value::text(&key)],
+        }
+    } else {
+        RowOp::Put {
+            table: "alert_marks",
+            row: vec![
+                Value::text(&uid),
+                Value::text(&key),
+                Value::text(&f.mark),
+                Value::text(f.note.trim()),
+                Value::text(&at),
+            ],
+        }
+    };
+    if let Err(e) = st.with_store_mut(move |s| Ok(s.apply_rows(&[op])?)).await {
+        return e.into_response();
+    }
+    let firm = f.key.split('|').next().map(String::from);
+    if let Err(e) = st
+        .audit
+        .record(ctx.entry(
+            "write",
+            firm.as_deref(),
+            "alert_mark",
+            Some(format!("{}:{}", f.mark, f.key)),
+        ))
+        .await
+    {
+        return e.into_response();
+    }
+    Redirect::to("/inbox#alerts").into_response()
 }
 
 /// The audit entries of an inbox's reads.
@@ -289,23 +448,33 @@ pub fn read_entries(ctx: &Ctx, target: &str, reads: &[(String, String)]) -> Vec<
         .collect()
 }
 
+#[derive(Deserialize, Default)]
+pub struct InboxQuery {
+    lang: Option<String>,
+    all: Option<String>,
+}
+
 async fn inbox(
     State(st): State<AppState>,
     Extension(ctx): Extension<Ctx>,
-    Query(q): Query<LangQuery>,
+    Query(q): Query<InboxQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (lang, cookie) = lang_of(&q, &headers);
+    let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
+    let all = q.all.is_some();
     let p = match may_subscribe(&ctx) {
         Ok(p) => p.clone(),
         Err(r) => return *r,
     };
     let (st2, today, month) = (st.clone(), st.today(), st.data_month());
-    let got = st.with_store(move |s| inbox_of(&st2, s, &p, &today, &month)).await;
+    let got = st
+        .with_store(move |s| inbox_with(&st2, s, &p, &today, &month, all))
+        .await;
     let Inbox {
         subs,
         items,
         hidden,
+        dismissed,
         reads,
     } = match got {
         Ok(x) => x,
@@ -325,6 +494,8 @@ async fn inbox(
             "subs": subs,
             "items": items,
             "hidden": hidden,
+            "dismissed": dismissed,
+            "all": all,
             "kinds": KINDS,
             "industries": st.summary().by_industry.clone(),
             "townships": st.summary().by_township.clone(),

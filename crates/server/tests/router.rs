@@ -686,6 +686,9 @@ async fn every_state_changing_route_refuses_a_request_without_its_form_token() {
             "/admin/changes/x/approve",
             "/admin/push-keys",
             "/admin/push-keys/x/revoke",
+            "/inbox/mark",
+            "/me/webhooks",
+            "/me/webhooks/x/delete",
         ] {
             for form in [
                 "",
@@ -1070,8 +1073,14 @@ async fn a_bank_follows_firms_and_its_inbox_holds_only_what_it_may_read() {
                 .collect()
         });
         for id in &want {
+            // Listed, or folded into a later event of the same alert (repeats suppressed).
+            let folded = r
+                .body
+                .split("data-folded=\"")
+                .skip(1)
+                .any(|x| x[..x.find('"').unwrap()].split(' ').any(|f| f == id));
             assert!(
-                r.body.contains(&format!("data-event=\"{id}\"")),
+                r.body.contains(&format!("data-event=\"{id}\"")) || folded,
                 "event {id} of the authorised firm"
             );
         }
@@ -2338,11 +2347,17 @@ async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once()
         let (s, again, h) = push_req(&st, &key, "court.dishonest", &as_of, &format!("b{i}"), &body, 0).await;
         assert_eq!((s, h["idempotent-replay"].to_str().unwrap()), (StatusCode::OK, "true"));
         assert_eq!(again, receipt);
-        assert_eq!(
-            *st.events.borrow(),
-            before + ids.len() as i64,
-            "no second set of events"
-        );
+        let outboxed = blocking(|| {
+            st.pool
+                .get()
+                .unwrap()
+                .rows(&xinyong_store::rows::RowQuery::all("outbox").eq("uscc", xinyong_store::rows::Value::text(&firm)))
+                .unwrap()
+                .iter()
+                .filter(|r| r[8].as_str() == Some(format!("b{i}").as_str()))
+                .count()
+        });
+        assert_eq!(outboxed, ids.len(), "no second set of events");
         // A row with a broken code: quarantined with its reason, row and raw text.
         let bad = serde_json::to_vec(&serde_json::json!([{
             "统一社会信用代码": "91330604NOTACODE", "执行案号": "x", "发布日期": listed, "名单类型": "失信被执行人",
@@ -2632,6 +2647,95 @@ async fn webhooks_deliver_each_event_signed_retry_after_a_failure_and_dedupe_by_
         let n = got.lock().unwrap().0;
         xinyong_server::webhooks::round(&st, &client).await.unwrap();
         assert_eq!(got.lock().unwrap().0, n);
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn the_inbox_folds_repeats_and_an_officers_mark_holds_across_recomputes() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (firm, _) = some_firm(st);
+        let reg = format!("t-triage-reg-{i}");
+        let secret = make_user(st, &reg, Role::Regulator, "jrb");
+        let (session, csrf) = login(st, &reg, auth::totp_code(&secret, now())).await;
+        let r = send(
+            st,
+            "POST",
+            "/subscriptions",
+            Some(&session),
+            Some(&format!("csrf={csrf}&kind=firm&target={firm}")),
+        )
+        .await;
+        assert!(r.status.is_redirection());
+        // The live path raised the same warning twice (two pushes), for a rule no run raised for this firm.
+        let rule = 900 + i as i64;
+        let add = |n: i64, date: &str| {
+            // Sequence numbers of their own, far from those pushes in parallel tests take (max + 1).
+            let seq = 50_000_000 + i as i64 * 1_000 + n * 100;
+            let mut store = st.pool.get().unwrap();
+            store
+                .apply_rows(&[xinyong_store::rows::RowOp::Insert {
+                    table: "outbox",
+                    row: vec![
+                        xinyong_store::rows::Value::Int(seq),
+                        xinyong_store::rows::Value::text(format!("t-triage-{i}-{n}")),
+                        xinyong_store::rows::Value::text(&firm),
+                        xinyong_store::rows::Value::text(date),
+                        xinyong_store::rows::Value::text("warning_raised"),
+                        xinyong_store::rows::Value::Int(rule),
+                        xinyong_store::rows::Value::text(""),
+                        xinyong_store::rows::Value::text("red"),
+                        xinyong_store::rows::Value::text(format!("cause-{n}")),
+                        xinyong_store::rows::Value::text("2026-02-01T00:00:00Z"),
+                    ],
+                }])
+                .unwrap();
+        };
+        blocking(|| {
+            add(1, "2026-02-01");
+            add(2, "2026-02-02");
+        });
+        let key = format!("{firm}|warning_raised|{rule}|red");
+        let row_of = |body: &str| -> Option<String> {
+            let k = body.find(&format!("data-key=\"{key}\""))?;
+            let end = body[k..].find("</tr>")? + k;
+            Some(body[k..end].to_string())
+        };
+        let r = send(st, "GET", "/inbox", Some(&session), None).await;
+        let row = row_of(&r.body).expect("the alert is listed");
+        assert_eq!(
+            r.body.matches(&format!("data-key=\"{key}\"")).count(),
+            1,
+            "repeats folded"
+        );
+        assert!(row.contains("×2"), "{row}");
+        // Marked a false alarm: out of the inbox (counted), back with ?all=1.
+        let form = format!("csrf={csrf}&key={}&mark=false_alarm&note=known", enc(&key));
+        let r = send(st, "POST", "/inbox/mark", Some(&session), Some(&form)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = send(st, "GET", "/inbox", Some(&session), None).await;
+        assert!(row_of(&r.body).is_none());
+        assert!(r.body.contains("id=\"dismissed\""));
+        let r = send(st, "GET", "/inbox?all=1", Some(&session), None).await;
+        assert!(row_of(&r.body).is_some() && r.body.contains("marked-false_alarm"));
+        // A later recompute raises it again: the mark holds (the alert's key, not the event's id).
+        blocking(|| add(3, "2026-02-03"));
+        let r = send(st, "GET", "/inbox", Some(&session), None).await;
+        assert!(row_of(&r.body).is_none(), "still a false alarm");
+        // Cleared: back, with all three events folded.
+        let form = format!("csrf={csrf}&key={}&mark=clear", enc(&key));
+        send(st, "POST", "/inbox/mark", Some(&session), Some(&form)).await;
+        let r = send(st, "GET", "/inbox", Some(&session), None).await;
+        assert!(row_of(&r.body).expect("listed again").contains("×3"));
+        // A bad mark is refused.
+        let form = format!("csrf={csrf}&key=x&mark=delete");
+        assert_eq!(
+            send(st, "POST", "/inbox/mark", Some(&session), Some(&form))
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
     }
     blocking(move || drop(all));
 }

@@ -608,6 +608,16 @@ fn rows_story(store: &mut dyn Store) {
                     Value::Null,
                 ],
             },
+            RowOp::Put {
+                table: "alert_marks",
+                row: vec![
+                    t("u1"),
+                    t("91110000600037341L|warning_raised|3|red"),
+                    t("handled"),
+                    t("called the firm"),
+                    t("2026-02-02"),
+                ],
+            },
         ])
         .unwrap();
     let out = RowQuery::all("outbox");

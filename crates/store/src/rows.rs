@@ -354,6 +354,20 @@ pub static TABLES: &[TableSpec] = &[
         indexes: &[&["user_id"]],
         append_only: false,
     },
+    TableSpec {
+        name: "alert_marks",
+        doc: "an officer's triage of an alert (handled, false alarm) by the alert's key, so it holds across recomputes",
+        columns: &[
+            col("user_id", Text, Internal),
+            col("alert_key", Text, NonPublic),
+            col("mark", Text, Internal),
+            col("note", Text, Internal),
+            col("marked_at", Text, Internal),
+        ],
+        key: 2,
+        indexes: &[],
+        append_only: false,
+    },
 ];
 
 /// The approved settings (`settings` table) as key → value.
