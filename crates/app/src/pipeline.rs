@@ -16,6 +16,9 @@ use xinyong_store::{
 pub struct IngestOptions {
     /// A fixed ingest time (RFC 3339) for reproducible stores; the wall clock otherwise.
     pub clock: Option<String>,
+    /// Only deliveries dated on or before this day (YYYY-MM-DD): a district's later months left for a live
+    /// feed (`xinyong feed simulate`).
+    pub until: Option<String>,
 }
 
 /// What happened to one file.
@@ -351,7 +354,10 @@ pub fn ingest_paths(
     on_batch: &mut dyn FnMut(&BatchReport, u64, u64),
 ) -> Result<IngestSummary> {
     use rayon::prelude::*;
-    let (plan, other) = plan(registry, paths)?;
+    let (mut plan, other) = plan(registry, paths)?;
+    if let Some(u) = &opts.until {
+        plan.retain(|d| d.delivered.as_str() <= u.as_str());
+    }
     if !other.is_empty() {
         let names: Vec<String> = other.iter().take(5).map(|p| p.display().to_string()).collect();
         return Err(AppError::Other(format!(

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod feed_cmd;
 mod gen_cmd;
 mod network_cmd;
 mod score_cmd;
@@ -37,6 +38,11 @@ enum Cmd {
     Demo(store_cmd::DemoArgs),
     /// Serve the web platform (search, the enterprise overview; /healthz, /metrics) over the store.
     Serve(serve_cmd::ServeArgs),
+    /// Real-time feeds: `feed simulate` plays a district's later deliveries as signed pushes.
+    Feed {
+        #[command(subcommand)]
+        cmd: feed_cmd::FeedCmd,
+    },
     /// Web platform accounts: the demo accounts of each role; the list.
     Accounts {
         #[command(subcommand)]
@@ -127,6 +133,7 @@ fn run() -> Result<()> {
         Cmd::Demo(a) => store_cmd::demo(&a),
         Cmd::Serve(a) => serve_cmd::serve(&a),
         Cmd::Accounts { cmd } => serve_cmd::accounts(&cmd),
+        Cmd::Feed { cmd } => feed_cmd::run(&cmd),
         Cmd::Audit { cmd } => serve_cmd::audit(&cmd),
         Cmd::Stats(a) => store_cmd::stats(&a),
         Cmd::Fact(a) => store_cmd::fact(&a),

@@ -37,6 +37,10 @@ pub struct IngestArgs {
     /// Print one line per committed file (`stored BATCH_ID PATH`): the acknowledgement.
     #[arg(long)]
     pub verbose: bool,
+    /// Only deliveries dated on or before this day (YYYY-MM-DD): later ones are left for a live feed
+    /// (`xinyong feed simulate`).
+    #[arg(long)]
+    pub until: Option<String>,
     /// A folder of extra dataset definitions (*.toml, the format of crates/registry/sources/): a new
     /// department's export is added by writing a definition, not code.
     #[arg(long)]
@@ -178,13 +182,12 @@ pub fn registry(extra: Option<&Path>) -> Result<xinyong_registry::Registry> {
 fn run_ingest(
     db: &Path,
     paths: &[PathBuf],
-    clock: Option<String>,
+    opts: IngestOptions,
     verbose: bool,
     extra: Option<&Path>,
 ) -> Result<xinyong_app::IngestSummary> {
     let mut store = open_or_create(db)?;
     let registry = registry(extra)?;
-    let opts = IngestOptions { clock };
     let bar = crate::gen_cmd::bar();
     let mut on_batch = |r: &xinyong_app::BatchReport, done: u64, total: u64| {
         if verbose && !r.skipped {
@@ -203,7 +206,14 @@ fn run_ingest(
 
 pub fn ingest(a: &IngestArgs) -> Result<()> {
     let t = Instant::now();
-    let s = run_ingest(&a.db.db, &a.paths, a.clock.clone(), a.verbose, a.registry.as_deref())?;
+    if let Some(u) = &a.until {
+        chrono::NaiveDate::parse_from_str(u, "%Y-%m-%d").with_context(|| format!("--until {u}: YYYY-MM-DD"))?;
+    }
+    let opts = IngestOptions {
+        clock: a.clock.clone(),
+        until: a.until.clone(),
+    };
+    let s = run_ingest(&a.db.db, &a.paths, opts, a.verbose, a.registry.as_deref())?;
     let secs = t.elapsed().as_secs_f64();
     println!(
         "ingested {} files ({} already stored), {} source rows in {:.1} s ({:.0} rows/s): {} new facts, {} replaced, {} unchanged, {} retired, {} quarantined",
@@ -270,7 +280,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         );
     }
     let t = Instant::now();
-    let s = run_ingest(&a.db, &[a.dir.join("sources")], None, false, None)?;
+    let s = run_ingest(&a.db, &[a.dir.join("sources")], IngestOptions::default(), false, None)?;
     println!(
         "ingested {} files ({} already stored), {} source rows in {:.1} s into {}",
         s.files,

@@ -33,6 +33,7 @@ fn store_path() -> &'static Path {
             &[d.join("district/sources")],
             &xinyong_app::IngestOptions {
                 clock: Some("2026-01-20T00:00:00".into()),
+                ..Default::default()
             },
             &mut |_, _, _| {},
         )

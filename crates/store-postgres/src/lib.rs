@@ -1464,6 +1464,17 @@ impl Store for PgStore {
             .is_some())
     }
 
+    fn batch_firms(&self, batch_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .rows(
+                "SELECT DISTINCT uscc FROM facts WHERE batch_id = $1 ORDER BY uscc",
+                &[&batch_id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
     fn batch_ids(&self) -> Result<Vec<String>> {
         Ok(self
             .rows("SELECT batch_id FROM batches ORDER BY batch_id", &[])?

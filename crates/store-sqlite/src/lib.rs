@@ -842,6 +842,15 @@ impl Store for SqliteStore {
             .map_err(be)
     }
 
+    fn batch_firms(&self, batch_id: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT uscc FROM facts WHERE batch_id = ?1 ORDER BY uscc")
+            .map_err(be)?;
+        let rows = st.query_map([batch_id], |r| r.get(0)).map_err(be)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
+    }
+
     fn batch_ids(&self) -> Result<Vec<String>> {
         let mut st = self.conn.prepare("SELECT batch_id FROM batches").map_err(be)?;
         let rows = st.query_map([], |r| r.get(0)).map_err(be)?;

@@ -92,6 +92,8 @@ pub fn run(store: &mut dyn Store) {
     assert_eq!(out, [Inserted, Inserted], "first delivery");
     assert!(store.has_batch("b1").unwrap() && !store.has_batch("b2").unwrap());
     assert_eq!(store.batch_ids().unwrap(), ["b1"]);
+    assert_eq!(store.batch_firms("b1").unwrap(), [u]);
+    assert!(store.batch_firms("nope").unwrap().is_empty());
     // The same content again, in another file: nothing changes.
     let out = batch(
         store,

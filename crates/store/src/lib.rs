@@ -443,6 +443,8 @@ pub trait Store {
     fn has_batch(&self, batch_id: &str) -> Result<bool>;
     /// The ids of every stored batch.
     fn batch_ids(&self) -> Result<Vec<String>>;
+    /// The firms with a fact version from this batch, sorted (a scan: for recovery, not for every request).
+    fn batch_firms(&self, batch_id: &str) -> Result<Vec<String>>;
     /// Starts a write transaction for one or more batches.
     fn begin<'s>(&'s mut self) -> Result<Box<dyn BatchWriter + 's>>;
     /// Current registration crosswalk: (USCC, registration number if any).
