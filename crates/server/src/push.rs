@@ -543,29 +543,6 @@ fn from_json(def: &xinyong_registry::Dataset, body: &[u8]) -> Result<Vec<u8>, St
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_signature_covers_every_signed_part() {
-        let head = signed_head("1700000000", "k1", "court.cases", "2026-02-01");
-        let sig = sign("s3cret", &head, b"body");
-        assert!(verify("s3cret", &head, b"body", &sig));
-        assert!(!verify("s3cret", &head, b"bodY", &sig), "the body");
-        assert!(!verify("other", &head, b"body", &sig), "the secret");
-        for other in [
-            signed_head("1700000001", "k1", "court.cases", "2026-02-01"),
-            signed_head("1700000000", "k2", "court.cases", "2026-02-01"),
-            signed_head("1700000000", "k1", "court.dishonest", "2026-02-01"),
-            signed_head("1700000000", "k1", "court.cases", "2026-02-02"),
-        ] {
-            assert!(!verify("s3cret", &other, b"body", &sig), "{other:?}");
-        }
-        assert!(!verify("s3cret", &head, b"body", "zz"), "not hex");
-    }
-}
-
 /// A front-end machine's side of the push API: signs and sends pushes (the feed simulator uses it; a
 /// source's own machine does the same in its own language).
 pub struct Pusher {
@@ -614,5 +591,28 @@ impl Pusher {
             .map_err(|e| e.to_string())?
             .to_bytes();
         Ok((status, serde_json::from_slice(&bytes).unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_covers_every_signed_part() {
+        let head = signed_head("1700000000", "k1", "court.cases", "2026-02-01");
+        let sig = sign("s3cret", &head, b"body");
+        assert!(verify("s3cret", &head, b"body", &sig));
+        assert!(!verify("s3cret", &head, b"bodY", &sig), "the body");
+        assert!(!verify("other", &head, b"body", &sig), "the secret");
+        for other in [
+            signed_head("1700000001", "k1", "court.cases", "2026-02-01"),
+            signed_head("1700000000", "k2", "court.cases", "2026-02-01"),
+            signed_head("1700000000", "k1", "court.dishonest", "2026-02-01"),
+            signed_head("1700000000", "k1", "court.cases", "2026-02-02"),
+        ] {
+            assert!(!verify("s3cret", &other, b"body", &sig), "{other:?}");
+        }
+        assert!(!verify("s3cret", &head, b"body", "zz"), "not hex");
     }
 }
