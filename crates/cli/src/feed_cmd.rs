@@ -32,6 +32,9 @@ pub struct SimulateArgs {
     /// Records a push, at most (a file is split into pushes of this many rows).
     #[arg(long, default_value_t = 200)]
     pub chunk: usize,
+    /// Skip the first this many pushes (a later part of the same feed).
+    #[arg(long, default_value_t = 0)]
+    pub skip: usize,
     /// Stop after this many pushes.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -134,6 +137,7 @@ fn simulate(a: &SimulateArgs) -> Result<()> {
         }
     }
     pushes.sort_by(|x, y| (&x.date, &x.source, &x.dataset).cmp(&(&y.date, &y.source, &y.dataset)));
+    pushes.drain(..a.skip.min(pushes.len()));
     if let Some(n) = a.limit {
         pushes.truncate(n);
     }

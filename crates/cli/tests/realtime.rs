@@ -18,7 +18,9 @@ fn free_port() -> u16 {
 }
 
 fn healthy(port: u16) -> bool {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -91,7 +93,14 @@ fn pushes_survive_kill_9_and_every_event_reaches_the_webhook_once() {
     let (dbs, districts) = (db.to_str().unwrap(), district.to_str().unwrap());
     common::run(&["gen", "--scale", "demo", "--enterprises", "150", "--out", districts]);
     // The store as of the end of October; November's and later deliveries are the live feed.
-    common::run(&["ingest", "--db", dbs, "--until", "2025-10-31", &format!("{districts}/sources")]);
+    common::run(&[
+        "ingest",
+        "--db",
+        dbs,
+        "--until",
+        "2025-10-31",
+        &format!("{districts}/sources"),
+    ]);
     common::run(&["score", "--db", dbs, "--train", "--as-of", "2025-10-31"]);
     common::run(&["accounts", "demo", "--db", dbs, "--json"]);
     // The regulator follows manufacturing (section C) and has a webhook.
@@ -128,7 +137,7 @@ fn pushes_survive_kill_9_and_every_event_reaches_the_webhook_once() {
     // The stream, and a SIGKILL while it runs.
     let mut server = serve(dbs, port);
     let (_, running) = feed(false);
-    let mut running = running.unwrap();
+    let running = running.unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
@@ -136,13 +145,19 @@ fn pushes_survive_kill_9_and_every_event_reaches_the_webhook_once() {
     let first = String::from_utf8_lossy(&cut.stdout).into_owned();
     assert!(!cut.status.success(), "the feed saw the server die:\n{first}");
     let accepted_before = first.lines().filter(|l| l.contains(" rows, ")).count();
-    assert!(accepted_before > 0, "some pushes were accepted before the kill:\n{first}");
+    assert!(
+        accepted_before > 0,
+        "some pushes were accepted before the kill:\n{first}"
+    );
     // Restarted; the feed sends everything again: the acknowledged ones are replays, the rest new.
     let mut server = serve(dbs, port);
     let (second, _) = feed(true);
     assert!(second.contains("feed done: "), "{second}");
     let replays = second.lines().filter(|l| l.contains("(a replay")).count();
-    assert!(replays >= accepted_before, "{accepted_before} acknowledged before the kill, {replays} replayed");
+    assert!(
+        replays >= accepted_before,
+        "{accepted_before} acknowledged before the kill, {replays} replayed"
+    );
     // The webhooks drain.
     let c = rusqlite::Connection::open(&db).unwrap();
     let t = Instant::now();
@@ -191,15 +206,26 @@ fn pushes_survive_kill_9_and_every_event_reaches_the_webhook_once() {
         let r: serde_json::Value = serde_json::from_str(receipt).unwrap();
         for b in r["batches"].as_array().unwrap() {
             let n: i64 = c
-                .query_row("SELECT COUNT(*) FROM batches WHERE batch_id = ?1", [b.as_str().unwrap()], |x| x.get(0))
+                .query_row(
+                    "SELECT COUNT(*) FROM batches WHERE batch_id = ?1",
+                    [b.as_str().unwrap()],
+                    |x| x.get(0),
+                )
                 .unwrap();
             assert_eq!(n, 1, "push {idem}: its batch is stored");
         }
         for e in r["events"].as_array().unwrap() {
-            assert!(ids.contains(e.as_str().unwrap()), "push {idem}: event {e} in the outbox");
+            assert!(
+                ids.contains(e.as_str().unwrap()),
+                "push {idem}: event {e} in the outbox"
+            );
         }
         let made = outbox.iter().filter(|o| &o.2 == idem).count();
-        assert_eq!(made, r["events"].as_array().unwrap().len(), "push {idem}: its events, no more");
+        assert_eq!(
+            made,
+            r["events"].as_array().unwrap().len(),
+            "push {idem}: its events, no more"
+        );
     }
     // The webhook: every event of a manufacturing firm, each once after deduplication (at least once before).
     let manufacturing: HashSet<String> = c
@@ -220,5 +246,8 @@ fn pushes_survive_kill_9_and_every_event_reaches_the_webhook_once() {
     let received = got.lock().unwrap().clone();
     let deduped: BTreeSet<&str> = received.iter().map(String::as_str).collect();
     assert!(!owed.is_empty(), "the feed made events for manufacturing firms");
-    assert_eq!(deduped, owed, "each owed event delivered (after deduplication), no other");
+    assert_eq!(
+        deduped, owed,
+        "each owed event delivered (after deduplication), no other"
+    );
 }

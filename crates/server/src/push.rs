@@ -309,6 +309,14 @@ async fn push(
             let mut attempt = 0;
             let (receipt, last) = loop {
                 let (mut ops, events, last) = rescored(s, &rescore, &report.changed, &date2, &idem2, &when)?;
+                // Stamped as the transaction is written (after the rescoring): an outbox row's created_at is
+                // when its push was accepted.
+                let at = Value::text(crate::timestamp());
+                for op in &mut ops {
+                    if let RowOp::Insert { table: "outbox", row } = op {
+                        row[9] = at.clone();
+                    }
+                }
                 let receipt = Receipt {
                     idempotency_key: idem2.clone(),
                     dataset: ds.clone(),

@@ -32,9 +32,9 @@ pub struct StreamQuery {
     after: Option<i64>,
 }
 
-/// Of `events`, those `who` follows and may read now.
-pub fn visible(st: &AppState, s: &dyn Store, who: &Principal, events: Vec<OutEvent>) -> Result<Vec<OutEvent>, Error> {
-    let followed: HashSet<String> = match who.role {
+/// The firms `who` follows now: its subscriptions' (an enterprise: its own firm).
+pub fn followed(st: &AppState, s: &dyn Store, who: &Principal) -> Result<HashSet<String>, Error> {
+    Ok(match who.role {
         Role::Enterprise => std::iter::once(who.org.clone()).collect(),
         _ => {
             let mut f = HashSet::new();
@@ -43,7 +43,15 @@ pub fn visible(st: &AppState, s: &dyn Store, who: &Principal, events: Vec<OutEve
             }
             f
         }
-    };
+    })
+}
+
+/// Of `events`, those `who` follows and may read now.
+pub fn visible(st: &AppState, s: &dyn Store, who: &Principal, events: Vec<OutEvent>) -> Result<Vec<OutEvent>, Error> {
+    if events.is_empty() {
+        return Ok(events);
+    }
+    let followed = followed(st, s, who)?;
     let (today, month) = (st.today(), st.data_month());
     let mut out = Vec::new();
     for e in events {
