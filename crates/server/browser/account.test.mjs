@@ -5,6 +5,7 @@
 // in English on a phone. run.sh creates the accounts (`xinyong accounts demo --json`) and sets ACCOUNTS.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -267,6 +268,44 @@ describe('a firm authorises a bank, then revokes', () => {
     bank.clean();
   });
 
+  it('while the feed simulator pushes, the bank officer’s inbox shows new alerts as they happen', async () => {
+    // The officer follows every township (its whole market) from the inbox page.
+    await bank.page.goto(`${base}/inbox`);
+    const csrf = await bank.page.getAttribute('#sub-township input[name=csrf]', 'value');
+    const towns = await bank.page.$$eval('#sub-township select[name=target] option', (os) => os.map((o) => o.value));
+    for (const tw of towns) {
+      await bank.page.evaluate(async ([c, target]) => {
+        await fetch('/subscriptions', {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `csrf=${encodeURIComponent(c)}&kind=township&target=${encodeURIComponent(target)}`,
+        });
+      }, [csrf, tw]);
+    }
+    await bank.page.goto(`${base}/inbox`);
+    await bank.page.waitForSelector('#live-status:not([hidden])');
+    assert.equal(await bank.page.locator('tr.alert.new').count(), 0);
+    // The district's November deliveries, pushed by the front-end machines (simulated), signed.
+    const feed = spawn(process.env.XINYONG_BIN, ['feed', 'simulate', '--db', process.env.XINYONG_DB,
+      '--district', process.env.DISTRICT, '--url', base, '--from', '2025-11-01', '--rate', '2000', '--limit', '25']);
+    let out = '';
+    feed.stdout.on('data', (d) => { out += d; });
+    feed.stderr.on('data', (d) => { out += d; });
+    const done = new Promise((r) => feed.on('exit', r));
+    await bank.page.waitForSelector('tr.alert.new', { timeout: 90000 });
+    assert.equal(await done, 0, out);
+    assert.match(out, /feed done: /);
+    const live = await bank.page.locator('tr.alert.new').count();
+    assert.ok(live > 0, 'new alerts appeared without a reload');
+    // Each is a firm the bank may read: its link opens the full record.
+    const href = await bank.page.getAttribute('tr.alert.new a.firm', 'href');
+    await bank.page.screenshot({ path: join(shots, 'desktop-zh-inbox-live.png'), fullPage: true });
+    await bank.page.goto(`${base}${href}`);
+    assert.ok(await bank.page.locator('#score').isVisible(), 'the alert’s firm is one the bank may read');
+    bank.clean();
+  });
+
   it('the firm revokes; the bank loses the record on its next request (English, phone)', async () => {
     await firm.page.goto(`${base}/me`);
     await submitAndReload(firm.page, `#authorisations tr[data-bank="${accounts.bank.org}"] button.revoke`);
@@ -280,7 +319,8 @@ describe('a firm authorises a bank, then revokes', () => {
     await bank.page.screenshot({ path: join(shots, 'phone-en-firm-bank-revoked.png'), fullPage: true });
     await bank.page.goto(`${base}/inbox?lang=en`);
     assert.equal(await bank.page.locator('#hidden-firms').count(), 1, 'the inbox no longer shows the firm’s alerts');
-    assert.equal(await bank.page.locator('#alerts tr.alert').count(), 0);
+    // (It follows every township since the live test: its borrowers' alerts stay, the firm's are gone.)
+    assert.equal(await bank.page.locator(`#alerts tr.alert a[href="/firm/${accounts.enterprise.org}"]`).count(), 0);
     bank.clean();
   });
 

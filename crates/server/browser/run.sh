@@ -33,9 +33,10 @@ trap 'exit 143' TERM
 echo "== a small district (150 firms) in $work"
 "$bin" gen --scale demo --enterprises 150 --out "$work/district" >"$work/gen.log" 2>&1 ||
   { cat "$work/gen.log" >&2; exit 1; }
-"$bin" ingest --db "$work/x.db" --clock 2026-01-20T00:00:00 "$work/district/sources" >"$work/ingest.log" 2>&1 ||
+# The deliveries up to the end of October; the later ones are the live feed a test plays (feed simulate).
+"$bin" ingest --db "$work/x.db" --clock 2026-01-20T00:00:00 --until 2025-10-31 "$work/district/sources" >"$work/ingest.log" 2>&1 ||
   { cat "$work/ingest.log" >&2; exit 1; }
-"$bin" score --db "$work/x.db" --train --clock 2026-02-01T00:00:00 >"$work/score.log" 2>&1 ||
+"$bin" score --db "$work/x.db" --train --as-of 2025-10-31 --clock 2026-02-01T00:00:00 >"$work/score.log" 2>&1 ||
   { cat "$work/score.log" >&2; exit 1; }
 "$bin" stats --db "$work/x.db" >"$work/stats.log"
 "$bin" accounts demo --db "$work/x.db" --json >"$work/accounts.json"
@@ -62,6 +63,7 @@ echo "== the walk in headless Chromium ($("$chromium" --version 2>/dev/null | he
 rm -rf screenshots
 status=0
 XINYONG_URL="$url" SCREENSHOTS="$here/screenshots" ACCOUNTS="$work/accounts.json" DISTRICT="$work/district" \
+  XINYONG_BIN="$bin" XINYONG_DB="$work/x.db" \
   node --test --test-reporter=spec walk.test.mjs account.test.mjs || status=$?
 if [[ $status -ne 0 ]]; then
   echo "== the server's log" >&2
