@@ -885,7 +885,7 @@ async fn role_by_route_by_firm_no_one_reads_what_they_may_not() {
             .collect();
         picked.extend(rest);
         let own = all_firms[picked[picked.len() - 1]].clone();
-        let mut who: Vec<(Option<String>, Role, String)> = vec![];
+        let mut who: Vec<(Option<String>, Role, String, Option<String>)> = vec![];
         for (role, org) in [
             (Role::Enterprise, own.as_str()),
             (Role::Bank, lender.as_str()),
@@ -898,11 +898,25 @@ async fn role_by_route_by_firm_no_one_reads_what_they_may_not() {
             let secret = make_user(st, &id, role, org);
             let code = role.needs_totp().then(|| auth::totp_code(&secret, now()).unwrap());
             let (s, _) = login(st, &id, code).await;
-            who.push((Some(s), role, org.to_string()));
+            // The same person's API token: the API routes are in the matrix too.
+            let p = auth::Principal {
+                user_id: id.clone(),
+                role,
+                org: org.to_string(),
+                name: id.clone(),
+                csrf: String::new(),
+                token_hash: String::new(),
+            };
+            let token = blocking(|| {
+                auth::create_token(&mut **st.pool.get().unwrap(), &p, "matrix", "2026-01-01T00:00:00Z")
+                    .unwrap()
+                    .0
+            });
+            who.push((Some(s), role, org.to_string(), Some(token)));
         }
-        who.push((None, Role::Enterprise, "(public)".into()));
+        who.push((None, Role::Enterprise, "(public)".into(), None));
         let mut bank_reads = 0;
-        for (cookie, role, org) in &who {
+        for (cookie, role, org, token) in &who {
             for &j in &picked {
                 let f = &all_firms[j];
                 let r = send(st, "GET", &format!("/firm/{f}"), cookie.as_deref(), None).await;
@@ -916,6 +930,19 @@ async fn role_by_route_by_firm_no_one_reads_what_they_may_not() {
                 };
                 bank_reads += usize::from(allowed && *role == Role::Bank);
                 assert_eq!(full(&r.body), allowed, "{} {org} on {f}", role.code());
+                // The API: the overview as the caller may see it; the credit events only when allowed.
+                let (s, v) = api(st, &format!("/api/v1/firms/{f}"), token.as_deref()).await;
+                match token {
+                    None => assert_eq!(s, StatusCode::UNAUTHORIZED),
+                    Some(_) => {
+                        assert_eq!(s, StatusCode::OK);
+                        assert_eq!(v["access"].is_string(), allowed, "API {} {org} on {f}", role.code());
+                        assert_eq!(v["overview"]["full"].as_bool(), Some(allowed));
+                        let (s, _) = api(st, &format!("/api/v1/firms/{f}/events"), token.as_deref()).await;
+                        let want = if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN };
+                        assert_eq!(s, want, "API events {} {org} on {f}", role.code());
+                    }
+                }
             }
             // The dashboard's firm-level drill-down (which firms moved a group): the regulator only.
             let d = send(st, "GET", "/dashboard?dim=township", cookie.as_deref(), None).await;
