@@ -14,6 +14,7 @@ scale=${1:-demo}
 work=${2:-/tmp/xinyong-live-$scale}
 rate=${RATE:-200}
 pushes=${PUSHES:-60}
+skip=${SKIP:-0}   # with REUSE=1: the pushes an earlier run sent (they would be replays now)
 until=${UNTIL:-2025-10-31}
 here=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/xinyong-target}"
@@ -81,6 +82,6 @@ print(f"{label}: {done[0].strip() if done else 'feed: no summary'}")
 print(f"{label}: {len(xs)} events streamed; commit to stream p50 {pct(50):.1f} ms, p99 {pct(99):.1f} ms, max {xs[-1] if xs else float('nan'):.1f} ms")
 PY
 }
-measure "at ${rate} records/s" --rate "$rate" --limit "$pushes"
-measure "as fast as it goes" --rate 1000000 --skip "$pushes" --limit "$pushes"
+measure "at ${rate} records/s" --rate "$rate" --skip "$skip" --limit "$pushes"
+measure "as fast as it goes" --rate 1000000 --skip "$((skip + pushes))" --limit "$pushes"
 echo "server peak memory: $(awk '/VmHWM/{print $2, $3}' /proc/$pid/status)"

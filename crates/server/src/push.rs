@@ -262,7 +262,7 @@ async fn push(
         xinyong_registry::Format::Xlsx => "xlsx",
         xinyong_registry::Format::Jsonl => "jsonl",
     };
-    let (source, ds, when) = (key.source.clone(), dataset.clone(), st.timestamp());
+    let (source, ds, when, pool) = (key.source.clone(), dataset.clone(), st.timestamp(), st.pool.clone());
     let (idem2, date2) = (idem.clone(), date.clone());
     let done = st
         .with_store_mut(move |s| {
@@ -306,9 +306,10 @@ async fn push(
             }
             // The live states, their events and the receipt: one transaction. Another writer on the store (a
             // second server process) may take the outbox's next numbers first: then read again and retry.
+            let scored = rescore_all(s, &pool, &rescore, &report.changed, &date2)?;
             let mut attempt = 0;
             let (receipt, last) = loop {
-                let (mut ops, events, last) = rescored(s, &rescore, &report.changed, &date2, &idem2, &when)?;
+                let (mut ops, events, last) = rescored(s, &scored, &date2, &idem2, &when)?;
                 // Stamped as the transaction is written (after the rescoring): an outbox row's created_at is
                 // when its push was accepted.
                 let at = Value::text(crate::timestamp());
@@ -384,14 +385,13 @@ async fn push(
         .into_response()
 }
 
-/// The live states before (the last told, else the latest run's) and after rescoring `firms` as of `date`;
+/// From the firms' live states before (the last told, else the latest run's) and after rescoring (`scored`):
 /// the rows to write (states, events with their outbox sequence numbers), the event ids and the last seq.
 type Rescored = (Vec<RowOp>, Vec<String>, i64);
 
 fn rescored(
     s: &dyn Store,
-    rescore: &RescoreFn,
-    firms: &[String],
+    scored: &[(String, Option<LiveState>)],
     date: &str,
     cause: &str,
     when: &str,
@@ -400,8 +400,10 @@ fn rescored(
     let run = s.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of));
     let mut ops = Vec::new();
     let mut ids = Vec::new();
-    for (uscc, now) in rescore(s, firms, date).map_err(Error::Internal)? {
-        let Some(now) = now else { continue };
+    for (uscc, now) in scored {
+        let (uscc, Some(now)) = (uscc.clone(), now.clone()) else {
+            continue;
+        };
         let before = match live_state(s, &uscc)? {
             Some(b) => b,
             None => match &run {
@@ -443,6 +445,41 @@ fn rescored(
         });
     }
     Ok((ops, ids, seq))
+}
+
+/// Rescores `firms` as of `date`, in parallel over pooled connections when there are many (one a core, at
+/// most 4): a push of a monthly snapshot changes hundreds of firms, each rescored from its own facts.
+fn rescore_all(
+    s: &dyn Store,
+    pool: &xinyong_store::pool::Pool,
+    rescore: &RescoreFn,
+    firms: &[String],
+    date: &str,
+) -> Result<Vec<(String, Option<LiveState>)>, Error> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let parts = cores.min(firms.len() / 16).max(1);
+    if parts == 1 {
+        return rescore(s, firms, date).map_err(Error::Internal);
+    }
+    let size = firms.len().div_ceil(parts);
+    let mut chunks = firms.chunks(size);
+    let first = chunks.next().unwrap_or_default();
+    let others: Vec<(xinyong_store::pool::Pooled, &[String])> =
+        chunks.map(|c| Ok((pool.get()?, c))).collect::<Result<_, Error>>()?;
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = others
+            .into_iter()
+            .map(|(conn, c)| sc.spawn(move || rescore(&**conn, c, date)))
+            .collect();
+        let mut out = rescore(s, first, date).map_err(Error::Internal)?;
+        for h in handles {
+            let part = h
+                .join()
+                .map_err(|_| Error::Internal("a rescoring thread failed".into()))?;
+            out.extend(part.map_err(Error::Internal)?);
+        }
+        Ok(out)
+    })
 }
 
 /// A firm's live state as last told (none before its first push since the latest run).
