@@ -192,8 +192,8 @@ fn simulate(a: &SimulateArgs) -> Result<()> {
                 ""
             };
             println!(
-                "{} {:<24} {rows} rows, {q} quarantined, {} firms rescored, {n} events{replay}",
-                p.date, p.dataset, body["firms_rescored"]
+                "{} {:<24} {rows} rows, {q} quarantined, {} firms rescored, {n} events{replay} (ms: {})",
+                p.date, p.dataset, body["firms_rescored"], body["ms"]
             );
             sent += rows;
             events += n;

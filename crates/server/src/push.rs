@@ -136,6 +136,10 @@ pub struct Receipt {
     pub quarantine: Vec<(u64, String, String)>,
     pub firms_rescored: u64,
     pub events: Vec<String>,
+    /// Where the push's time went, in milliseconds: the ingest (file, parse, archive, commit), the rescoring,
+    /// the states' and events' transaction.
+    #[serde(default)]
+    pub ms: BTreeMap<String, u64>,
 }
 
 async fn push(
@@ -284,9 +288,11 @@ async fn push(
                 let tag: String = crate::auth::sha256_hex(&idem2).chars().take(12).collect();
                 std::fs::write(folder.join(format!("{ds}__{date2}__push-{tag}.{ext}")), &file)
             });
+            let t0 = std::time::Instant::now();
             let out = written
                 .map_err(|e| format!("push file: {e}"))
                 .and_then(|_| ingest(s, &dir));
+            let t_ingest = t0.elapsed().as_millis() as u64;
             let _ = std::fs::remove_dir_all(&dir);
             let mut report = out.map_err(Error::BadRequest)?;
             // The same bytes stored before under no receipt: a retry after a crash between the ingest's commit
@@ -306,7 +312,10 @@ async fn push(
             }
             // The live states, their events and the receipt: one transaction. Another writer on the store (a
             // second server process) may take the outbox's next numbers first: then read again and retry.
+            let t1 = std::time::Instant::now();
             let scored = rescore_all(s, &pool, &rescore, &report.changed, &date2)?;
+            let t_rescore = t1.elapsed().as_millis() as u64;
+            let t2 = std::time::Instant::now();
             let mut attempt = 0;
             let (receipt, last) = loop {
                 let (mut ops, events, last) = rescored(s, &scored, &date2, &idem2, &when)?;
@@ -328,6 +337,14 @@ async fn push(
                     quarantine: quarantine.clone(),
                     firms_rescored: report.changed.len() as u64,
                     events,
+                    ms: [
+                        ("ingest", t_ingest),
+                        ("rescore", t_rescore),
+                        ("write", t2.elapsed().as_millis() as u64),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
                 };
                 ops.push(RowOp::Insert {
                     table: "pushes",

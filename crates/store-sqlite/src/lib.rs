@@ -868,7 +868,9 @@ impl Store for SqliteStore {
     fn crosswalk(&self) -> Result<Vec<(String, Option<String>)>> {
         let mut st = self
             .conn
-            .prepare("SELECT uscc, json_extract(fields, '$.reg_no') FROM facts WHERE dataset='amr.registration' AND known_to IS NULL")
+            // `source` too, so that the partial index `facts_current (source, dataset, key)` finds the register's
+            // rows (without it SQLite scans every current fact: 1.2 s at district scale, on every ingest).
+            .prepare("SELECT uscc, json_extract(fields, '$.reg_no') FROM facts WHERE source='amr' AND dataset='amr.registration' AND known_to IS NULL")
             .map_err(be)?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
@@ -940,7 +942,7 @@ impl Store for SqliteStore {
         };
         Ok(StoreStats {
             batches: one("SELECT count(*) FROM batches")?,
-            firms: one("SELECT count(*) FROM facts WHERE dataset='amr.registration' AND known_to IS NULL")?,
+            firms: one("SELECT count(*) FROM facts WHERE source='amr' AND dataset='amr.registration' AND known_to IS NULL")?,
             facts_current: one("SELECT count(*) FROM facts WHERE known_to IS NULL")?,
             facts_history: one("SELECT count(*) FROM facts WHERE known_to IS NOT NULL")?,
             source_rows: one("SELECT coalesce(sum(rows_read), 0) FROM batches")?,
