@@ -153,7 +153,7 @@ describe('every role logs in', () => {
       // the screen.
       const pages = {
         department: ['/me', '/data', '/dashboard', '/products', '/support'],
-        regulator: ['/me', '/inbox', '/screening', '/dashboard?dim=cluster', '/products', '/support',
+        regulator: ['/me', '/inbox', '/inbox/digest', '/screening', '/dashboard?dim=cluster', '/products', '/support',
           ...['clusters', 'towns', 'sizes', 'resources', 'funds'].map((tab) => `/themes?tab=${tab}`)],
         admin: ['/me', '/admin', '/dashboard', '/support'],
       }[role];
@@ -379,7 +379,7 @@ describe('a firm authorises a bank, then revokes', () => {
   it('the enterprise’s and the bank’s pages in both languages, on a desktop and a phone', async () => {
     const walks = [
       [firm, ['/me', '/products', '/support', `/firm/${accounts.enterprise.org}`]],
-      [bank, ['/me', '/inbox', '/products', '/screening', '/support', `/firm/${accounts.enterprise.org}`]],
+      [bank, ['/me', '/inbox', '/inbox/digest', '/products', '/screening', '/support', `/firm/${accounts.enterprise.org}`]],
     ];
     for (const [who, paths] of walks) {
       for (const [w, h] of [[1280, 900], [390, 844]]) {

@@ -683,6 +683,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("admin_created.html", include_str!("../templates/admin_created.html")),
         ("themes.html", include_str!("../templates/themes.html")),
         ("support.html", include_str!("../templates/support.html")),
+        ("digest.html", include_str!("../templates/digest.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

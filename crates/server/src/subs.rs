@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/inbox", get(inbox))
         .route("/inbox/mark", post(mark))
+        .route("/inbox/digest", get(digest_page))
         .route("/subscriptions", post(subscribe))
         .route("/subscriptions/delete", post(unsubscribe))
 }
@@ -383,6 +384,130 @@ pub fn inbox_with(
         dismissed,
         reads,
     })
+}
+
+/// One firm in a daily digest: the live events that arrived for it that day (Beijing time).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DigestFirm {
+    pub uscc: String,
+    pub name: String,
+    pub events: usize,
+    /// Events by kind.
+    pub kinds: std::collections::BTreeMap<String, usize>,
+    /// The colour and grade it ended the day with, when they changed.
+    pub colour: Option<String>,
+    pub grade: Option<String>,
+}
+
+/// A digest's firms, and the reads it makes (firm, basis) for the audit log.
+pub type Digest = (Vec<DigestFirm>, Vec<(String, String)>);
+
+/// The daily digest: per firm the reader follows and may read, the live events (the outbox) that arrived on
+/// `day` (YYYY-MM-DD, Beijing time), alerts marked false alarms left out; firms with most events first.
+pub fn digest(
+    st: &AppState,
+    store: &dyn Store,
+    who: &crate::auth::Principal,
+    day: &str,
+    today: &str,
+    month: &str,
+) -> Result<Digest, Error> {
+    let marks = marks_of(store, &who.user_id)?;
+    let mut firms: Vec<String> = Vec::new();
+    for s in subscriptions(store, &who.user_id)? {
+        for f in covered(st, store, &s)? {
+            if !firms.contains(&f) {
+                firms.push(f);
+            }
+        }
+    }
+    let (mut out, mut reads) = (Vec::new(), Vec::new());
+    for f in &firms {
+        let events: Vec<crate::push::OutEvent> = store
+            .rows(&RowQuery::all("outbox").eq("uscc", Value::text(f)))?
+            .iter()
+            .filter_map(crate::push::OutEvent::from_row)
+            .filter(|e| crate::shanghai(&e.created_at).starts_with(day))
+            .filter(|e| {
+                let key = alert_key(&e.uscc, &e.kind, e.rule.map(|r| r as u32), &e.after);
+                marks.get(&key).map(|m| m.0.as_str()) != Some("false_alarm")
+            })
+            .collect();
+        if events.is_empty() {
+            continue;
+        }
+        let Some(basis) = access::firm_access(store, &st.caches, Some(who), f, today, month)? else {
+            continue;
+        };
+        reads.push((f.clone(), basis.code()));
+        let mut d = DigestFirm {
+            uscc: f.clone(),
+            name: st
+                .index
+                .read()
+                .ok()
+                .and_then(|i| i.get(f).map(|x| x.name.clone()))
+                .unwrap_or_default(),
+            events: events.len(),
+            ..Default::default()
+        };
+        for e in &events {
+            *d.kinds.entry(e.kind.clone()).or_default() += 1;
+            match e.kind.as_str() {
+                "colour" => d.colour = Some(e.after.clone()),
+                "grade" => d.grade = Some(e.after.clone()),
+                _ => {}
+            }
+        }
+        out.push(d);
+    }
+    out.sort_by(|a, b| b.events.cmp(&a.events).then(a.uscc.cmp(&b.uscc)));
+    Ok((out, reads))
+}
+
+#[derive(Deserialize, Default)]
+pub struct DigestQuery {
+    lang: Option<String>,
+    date: Option<String>,
+}
+
+async fn digest_page(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<DigestQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
+    let p = match may_subscribe(&ctx) {
+        Ok(p) => p.clone(),
+        Err(r) => return *r,
+    };
+    let day = q.date.unwrap_or_else(|| st.today());
+    if chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").is_err() {
+        return Error::BadRequest("date: YYYY-MM-DD".into()).into_response();
+    }
+    let (st2, d2, today, month) = (st.clone(), day.clone(), st.today(), st.data_month());
+    let got = st.with_store(move |s| digest(&st2, s, &p, &d2, &today, &month)).await;
+    let (firms, reads) = match got {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/inbox/digest?date={day}");
+    if let Err(e) = st.audit.record_many(read_entries(&ctx, &path, &reads)).await {
+        return e.into_response();
+    }
+    page(
+        &st,
+        &ctx,
+        "digest.html",
+        lang,
+        cookie,
+        serde_json::json!({
+            "path": path, "day": day, "firms": firms,
+            "prev": crate::add_days(&day, -1), "next": crate::add_days(&day, 1),
+            "events": firms.iter().map(|f| f.events).sum::<usize>(),
+        }),
+    )
 }
 
 #[derive(Deserialize)]

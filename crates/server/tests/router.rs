@@ -2756,6 +2756,23 @@ async fn the_inbox_folds_repeats_and_an_officers_mark_holds_across_recomputes() 
         send(st, "POST", "/inbox/mark", Some(&session), Some(&form)).await;
         let r = send(st, "GET", "/inbox", Some(&session), None).await;
         assert!(row_of(&r.body).expect("listed again").contains("×3"));
+        // The daily digest: the day the three arrived (Beijing time) lists the firm with them, another day not.
+        let r = send(st, "GET", "/inbox/digest?date=2026-02-01", Some(&session), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let k = r
+            .body
+            .find(&format!("data-firm=\"{firm}\""))
+            .expect("the firm in the digest");
+        let row = &r.body[k..k + r.body[k..].find("</tr>").unwrap()];
+        assert!(row.contains("<td>3</td>") || row.contains("×3"), "{row}");
+        let r = send(st, "GET", "/inbox/digest?date=2026-02-02", Some(&session), None).await;
+        assert!(!r.body.contains(&format!("data-firm=\"{firm}\"")));
+        assert_eq!(
+            send(st, "GET", "/inbox/digest?date=yesterday", Some(&session), None)
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
         // A bad mark is refused.
         let form = format!("csrf={csrf}&key=x&mark=delete");
         assert_eq!(

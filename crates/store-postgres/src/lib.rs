@@ -1574,7 +1574,9 @@ impl Store for PgStore {
         let mut c = self.client()?;
         let mut one = |sql: &str| -> Result<u64> { Ok(u(c.query_one(sql, &[]).map_err(be)?.get(0))) };
         let batches = one("SELECT count(*) FROM batches")?;
-        let firms = one("SELECT count(*) FROM facts WHERE source = 'amr' AND dataset = 'amr.registration' AND known_to IS NULL")?;
+        let firms = one(
+            "SELECT count(*) FROM facts WHERE source = 'amr' AND dataset = 'amr.registration' AND known_to IS NULL",
+        )?;
         let facts_current = one("SELECT count(*) FROM facts WHERE known_to IS NULL")?;
         let facts_history = one("SELECT count(*) FROM facts WHERE known_to IS NOT NULL")?;
         let source_rows = one("SELECT coalesce(sum(rows_read), 0)::bigint FROM batches")?;

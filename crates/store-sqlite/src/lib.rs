@@ -942,7 +942,9 @@ impl Store for SqliteStore {
         };
         Ok(StoreStats {
             batches: one("SELECT count(*) FROM batches")?,
-            firms: one("SELECT count(*) FROM facts WHERE source='amr' AND dataset='amr.registration' AND known_to IS NULL")?,
+            firms: one(
+                "SELECT count(*) FROM facts WHERE source='amr' AND dataset='amr.registration' AND known_to IS NULL",
+            )?,
             facts_current: one("SELECT count(*) FROM facts WHERE known_to IS NULL")?,
             facts_history: one("SELECT count(*) FROM facts WHERE known_to IS NOT NULL")?,
             source_rows: one("SELECT coalesce(sum(rows_read), 0) FROM batches")?,
