@@ -28,8 +28,12 @@ fn healthy(port: u16) -> bool {
 }
 
 fn serve(db: &str, port: u16) -> Child {
+    // The webhook receiver is on this machine: allowed by configuration (refused by default).
+    let cfg = std::path::Path::new(db).with_extension("toml");
+    std::fs::write(&cfg, "webhook_private_hosts = true\n").unwrap();
     let child = Command::new(common::bin())
-        .args(["serve", "--db", db, "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--db", db, "--config", cfg.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

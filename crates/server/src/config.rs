@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub refresh_secs: u64,
     /// Megabytes of firm overviews kept between requests (estimated; 0: none kept).
     pub overview_cache_mb: usize,
+    /// Whether webhooks may go to internal addresses (loopback, private networks): off, against server-side
+    /// request forgery; on for a test bench or a receiver on the same private network.
+    pub webhook_private_hosts: bool,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             rate_burst: 60.0,
             refresh_secs: 30,
             overview_cache_mb: 256,
+            webhook_private_hosts: false,
         }
     }
 }

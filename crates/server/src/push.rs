@@ -184,7 +184,10 @@ async fn push(
     }
     let today = st.today();
     let date = q.date.unwrap_or_else(|| today.clone());
-    if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() || date > today {
+    // Canonical only (chrono also reads "+2030-01-1"): the date becomes the facts' known-from and sorts as text.
+    let canonical =
+        chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_ok_and(|d| d.format("%Y-%m-%d").to_string() == date);
+    if !canonical || date > today {
         return refuse(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -313,12 +316,16 @@ async fn push(
             // The live states, their events and the receipt: one transaction. Another writer on the store (a
             // second server process) may take the outbox's next numbers first: then read again and retry.
             let t1 = std::time::Instant::now();
-            let scored = rescore_all(s, &pool, &rescore, &report.changed, &date2)?;
+            // A delivery dated before the latest full run is rescored as of the run's date: the live state is
+            // never taken back to an older view of the firm (which would make spurious events).
+            let run_as_of = s.runs()?.into_iter().map(|r| r.as_of).max().unwrap_or_default();
+            let as_of = if date2 < run_as_of { run_as_of } else { date2.clone() };
+            let scored = rescore_all(s, &pool, &rescore, &report.changed, &as_of)?;
             let t_rescore = t1.elapsed().as_millis() as u64;
             let t2 = std::time::Instant::now();
             let mut attempt = 0;
             let (receipt, last) = loop {
-                let (mut ops, events, last) = rescored(s, &scored, &date2, &idem2, &when)?;
+                let (mut ops, events, last) = rescored(s, &scored, &date2, &source, &idem2, &when)?;
                 // Stamped as the transaction is written (after the rescoring): an outbox row's created_at is
                 // when its push was accepted.
                 let at = Value::text(crate::timestamp());
@@ -410,9 +417,12 @@ fn rescored(
     s: &dyn Store,
     scored: &[(String, Option<LiveState>)],
     date: &str,
+    source: &str,
     cause: &str,
     when: &str,
 ) -> Result<Rescored, Error> {
+    // Idempotency keys are unique per source: the events' ids are made from both.
+    let scoped = format!("{source}:{cause}");
     let mut seq = last_seq(s)?;
     let run = s.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of));
     let mut ops = Vec::new();
@@ -432,7 +442,7 @@ fn rescored(
                 None => LiveState::default(),
             },
         };
-        for e in transitions(&uscc, date, cause, &before, &now) {
+        for e in transitions(&uscc, date, &scoped, &before, &now) {
             seq += 1;
             ids.push(e.id.clone());
             ops.push(RowOp::Insert {

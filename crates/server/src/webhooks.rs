@@ -95,6 +95,72 @@ fn may_hook(ctx: &Ctx) -> Result<&Principal, Box<Response>> {
     )
 }
 
+/// Whether an address is one a webhook may not reach unless the configuration allows private hosts: the
+/// server's own machine and private, link-local, shared (CGNAT), unspecified or multicast networks.
+pub fn internal(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            v.is_loopback()
+                || v.is_private()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || v.is_broadcast()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || o[0] == 0
+        }
+        IpAddr::V6(v) => {
+            let seg = v.segments();
+            v.is_loopback()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || v.to_ipv4_mapped().is_some_and(|m| internal(IpAddr::V4(m)))
+        }
+    }
+}
+
+/// The host and port of an `http://` URL.
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let rest = url.strip_prefix("http://")?;
+    let auth = rest.split(['/', '?', '#']).next()?;
+    if auth.contains('@') {
+        return None;
+    }
+    let (host, port) = match auth.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || auth.starts_with('[') => match p.parse::<u16>() {
+            Ok(p) => (h, p),
+            Err(_) if auth.starts_with('[') && auth.ends_with(']') => (auth, 80),
+            Err(_) => return None,
+        },
+        _ => (auth, 80),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then(|| (host.to_string(), port))
+}
+
+/// Refuses a URL whose host resolves to an internal address (server-side request forgery), unless
+/// `allow_private`. Checked when a hook is made and again before each delivery (a name may be re-pointed).
+pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+    let (host, port) = host_port(url).ok_or("a webhook URL: http://host[:port]/path")?;
+    if allow_private {
+        return Ok(());
+    }
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|_| format!("{host} does not resolve"))?
+        .collect();
+    if addrs.is_empty() || addrs.iter().any(|a| internal(a.ip())) {
+        return Err(format!(
+            "{host} is an internal address: webhooks go to a bank's own systems outside this server's network"
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 pub struct NewHook {
     url: String,
@@ -114,6 +180,9 @@ async fn create(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Form
     if !ok {
         return Error::BadRequest("a webhook URL: http://host[:port]/path, at most 500 characters".into())
             .into_response();
+    }
+    if let Err(why) = check_target(&url, st.cfg.webhook_private_hosts).await {
+        return Error::BadRequest(why).into_response();
     }
     let hook_id = format!("wh_{}", &crate::auth::random_token()[..12]);
     let secret = crate::auth::random_token();
@@ -291,6 +360,7 @@ async fn send_one(st: &AppState, client: &Client, h: &Hook, owner: &Principal, e
         basis: Some(format!("event:{}", e.event_id)),
         address: String::new(),
     };
+    check_target(&h.url, st.cfg.webhook_private_hosts).await?;
     st.audit.record(entry).await.map_err(|e| format!("audit: {e}"))?;
     let body = serde_json::to_vec(e).map_err(|e| e.to_string())?;
     let ts = st.now().to_string();
@@ -339,5 +409,40 @@ async fn advance(st: &AppState, h: &Hook, seq: i64, failed: Option<(i64, String)
         // Deleted meanwhile, or another worker moved it: nothing to do.
         Err(Error::Store(xinyong_store::StoreError::Conflict(_))) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_and_url_hosts() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.9",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "203.0.113.5", "2001:db8::1"] {
+            assert!(!internal(ip.parse().unwrap()), "{ip}");
+        }
+        assert_eq!(
+            host_port("http://bank.example:8443/x"),
+            Some(("bank.example".into(), 8443))
+        );
+        assert_eq!(host_port("http://bank.example/x?y"), Some(("bank.example".into(), 80)));
+        assert_eq!(host_port("http://[::1]:9/x"), Some(("::1".into(), 9)));
+        assert_eq!(host_port("http://user@evil/"), None);
+        assert_eq!(host_port("https://bank.example/"), None);
     }
 }

@@ -2523,10 +2523,15 @@ async fn webhooks_deliver_each_event_signed_retry_after_a_failure_and_dedupe_by_
     let all = states();
     let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
     for (i, base) in all.iter().enumerate() {
-        let st = base
+        let mut st = base
             .clone()
             .with_ingest(ingest_fn(registry.clone()))
             .with_rescore(xinyong_app::credit::live_rescorer());
+        // The receiver is on this machine: allowed by configuration here (refused by default, below).
+        let strict = st.clone();
+        let mut cfg = (*st.cfg).clone();
+        cfg.webhook_private_hosts = true;
+        st.cfg = std::sync::Arc::new(cfg);
         // A receiver that fails its first request, then records (event id, signature valid).
         type Got = Arc<Mutex<(usize, Vec<(String, String, String, Vec<u8>)>)>>;
         let got: Got = Arc::default();
@@ -2600,7 +2605,7 @@ async fn webhooks_deliver_each_event_signed_retry_after_a_failure_and_dedupe_by_
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let k = r.body.find("id=\"created-secret\">").unwrap() + "id=\"created-secret\">".len();
         let hook_secret = r.body[k..k + r.body[k..].find('<').unwrap()].to_string();
-        // Not https, not another's: refused.
+        // Not http, or an internal address under the default configuration: refused.
         let r = send(
             &st,
             "POST",
@@ -2610,6 +2615,16 @@ async fn webhooks_deliver_each_event_signed_retry_after_a_failure_and_dedupe_by_
         )
         .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        for internal in [
+            "http://127.0.0.1:9/x",
+            "http://169.254.169.254/latest",
+            "http://10.0.0.8/",
+            "http://localhost/",
+        ] {
+            let form = format!("csrf={csrf}&url={}", enc(internal));
+            let r = send(&strict, "POST", "/me/webhooks", Some(&session), Some(&form)).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{internal}: {}", r.body);
+        }
         // A push makes events for the firm.
         let key = blocking(|| {
             let k = xinyong_server::push::create_key(&mut **st.pool.get().unwrap(), "court", "2026-01-01T00:00:00Z")
