@@ -114,6 +114,10 @@ async fn stream(
             let (st, who, after) = (c.st.clone(), c.who.clone(), c.last);
             let read =
                 c.st.with_store(move |s| {
+                    // An account disabled (or removed) since the stream opened reads no more.
+                    if crate::auth::user(s, &who.user_id)?.is_none_or(|u| u.disabled) {
+                        return Err(Error::Forbidden("the account is disabled".into()));
+                    }
                     let all = events_after(s, after, READ)?;
                     let last = all.last().map_or(after, |e| e.seq);
                     Ok((visible(&st, s, &who, all)?, last))

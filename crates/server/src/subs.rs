@@ -278,14 +278,7 @@ pub fn inbox_with(
     all: bool,
 ) -> Result<Inbox, Error> {
     let subs = subscriptions(store, &who.user_id)?;
-    let mut firms: Vec<String> = Vec::new();
-    for s in &subs {
-        for f in covered(st, store, s)? {
-            if !firms.contains(&f) {
-                firms.push(f);
-            }
-        }
-    }
+    let firms = covered_all(st, store, &subs)?;
     let rules = xinyong_credit::warnings::builtin_rules();
     let marks = marks_of(store, &who.user_id)?;
     let (mut items, mut hidden, mut bases) = (Vec::new(), 0, Vec::new());
@@ -399,6 +392,20 @@ pub struct DigestFirm {
     pub grade: Option<String>,
 }
 
+/// The firms a user's subscriptions cover, each once, in subscription order.
+pub fn covered_all(st: &AppState, store: &dyn Store, subs: &[Subscription]) -> Result<Vec<String>, Error> {
+    let mut seen = std::collections::HashSet::new();
+    let mut firms = Vec::new();
+    for s in subs {
+        for f in covered(st, store, s)? {
+            if seen.insert(f.clone()) {
+                firms.push(f);
+            }
+        }
+    }
+    Ok(firms)
+}
+
 /// A digest's firms, and the reads it makes (firm, basis) for the audit log.
 pub type Digest = (Vec<DigestFirm>, Vec<(String, String)>);
 
@@ -413,14 +420,7 @@ pub fn digest(
     month: &str,
 ) -> Result<Digest, Error> {
     let marks = marks_of(store, &who.user_id)?;
-    let mut firms: Vec<String> = Vec::new();
-    for s in subscriptions(store, &who.user_id)? {
-        for f in covered(st, store, &s)? {
-            if !firms.contains(&f) {
-                firms.push(f);
-            }
-        }
-    }
+    let firms = covered_all(st, store, &subscriptions(store, &who.user_id)?)?;
     let (mut out, mut reads) = (Vec::new(), Vec::new());
     for f in &firms {
         let events: Vec<crate::push::OutEvent> = store

@@ -2418,6 +2418,38 @@ async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once()
             assert_eq!(text.matches(id.as_str()).count(), 1, "{id} once in {text}");
         }
         assert!(text.contains(&format!("\"uscc\":\"{firm}\"")));
+        // The account disabled: its open stream ends at the next push (it reads no more).
+        blocking(|| {
+            st.pool
+                .get()
+                .unwrap()
+                .apply_rows(&[xinyong_store::rows::RowOp::Update {
+                    table: "users",
+                    key: vec![xinyong_store::rows::Value::text(&reg)],
+                    set: vec![("disabled", xinyong_store::rows::Value::Int(1))],
+                    expect: vec![],
+                }])
+                .unwrap()
+        });
+        let (s, _, _) = push_req(&st, &key, "court.dishonest", &as_of, &format!("d{i}"), &bad, 0).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                match body.frame().await {
+                    None => break true,
+                    Some(Ok(f)) if f.is_data() => {
+                        let d = f.into_data().unwrap();
+                        assert!(
+                            !String::from_utf8_lossy(&d).contains("event: credit"),
+                            "no event after disabling"
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        })
+        .await;
+        assert_eq!(ended, Ok(true), "the stream ended");
         // The events are on the audit log as the regulator's reads.
         let logged = blocking(|| {
             xinyong_server::audit::of_firm(&**st.pool.get().unwrap(), &firm, 500)
