@@ -175,14 +175,7 @@ pub fn accounts(cmd: &AccountsCmd) -> Result<()> {
         AccountsCmd::Token { db, user, label } => {
             let mut store = crate::store_cmd::open(&db.db)?;
             let u = xinyong_server::auth::user(&*store, user)?.ok_or_else(|| anyhow::anyhow!("no account {user}"))?;
-            let p = xinyong_server::auth::Principal {
-                user_id: u.user_id,
-                role: u.role,
-                org: u.org,
-                name: u.name,
-                csrf: String::new(),
-                token_hash: String::new(),
-            };
+            let p = xinyong_server::auth::Principal::of(u);
             let (token, _) = xinyong_server::auth::create_token(&mut *store, &p, label, &xinyong_server::timestamp())?;
             println!("{token}");
             Ok(())

@@ -42,6 +42,24 @@ impl Ctx {
         }
     }
 
+    /// Records, before a page that names them leaves, the reads of the firms it names (each once) as the
+    /// regulator's: the dashboard's movers, the themes' drill-down, the support policies' lists.
+    pub async fn regulator_reads<'a>(
+        &self,
+        st: &crate::AppState,
+        target: &str,
+        firms: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), crate::Error> {
+        let mut named: Vec<&String> = firms.into_iter().collect();
+        named.sort();
+        named.dedup();
+        let reads = named
+            .into_iter()
+            .map(|u| self.entry("read", Some(u), target, Some("regulator".into())))
+            .collect();
+        st.audit.record_many(reads).await
+    }
+
     /// An audit entry by this request's user.
     pub fn entry(&self, action: &str, uscc: Option<&str>, target: &str, basis: Option<String>) -> Entry {
         let (user_id, role, org) = match &self.user {

@@ -77,6 +77,20 @@ pub struct Principal {
     pub token_hash: String,
 }
 
+impl Principal {
+    /// An account as a principal outside a session (a command, a webhook's owner): no form or token.
+    pub fn of(u: User) -> Principal {
+        Principal {
+            user_id: u.user_id,
+            role: u.role,
+            org: u.org,
+            name: u.name,
+            csrf: String::new(),
+            token_hash: String::new(),
+        }
+    }
+}
+
 /// The commonest passwords (a short list; a deployment may extend it): refused whatever their length.
 const COMMON: &[&str] = &[
     "12345678",

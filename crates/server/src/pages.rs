@@ -59,14 +59,8 @@ async fn dashboard(
     };
     let path = format!("/dashboard?dim={dim}");
     // The firm-level drill-down is a read of those firms' non-public data: on record first.
-    let mut moved: Vec<&String> = dash.movers.values().flatten().map(|(u, _)| u).collect();
-    moved.sort();
-    moved.dedup();
-    let reads = moved
-        .into_iter()
-        .map(|u| ctx.entry("read", Some(u), &path, Some("regulator".into())))
-        .collect();
-    if let Err(e) = st.audit.record_many(reads).await {
+    let moved = dash.movers.values().flatten().map(|(u, _)| u);
+    if let Err(e) = ctx.regulator_reads(&st, &path, moved).await {
         return e.into_response();
     }
     page(

@@ -299,7 +299,7 @@ async fn push(
             let _ = std::fs::remove_dir_all(&dir);
             let mut report = out.map_err(Error::BadRequest)?;
             // The same bytes stored before under no receipt: a retry after a crash between the ingest's commit
-            // and the receipt's. Its firms were never rescored from it: rescore them now (no change, no event).
+            // and the receipt's. Its firms were never rescored from it: rescore them now (the events it made then).
             if report.skipped > 0 {
                 for b in &report.batches {
                     report.changed.extend(s.batch_firms(b)?);

@@ -341,13 +341,7 @@ async fn support_page(
             named.extend(shown.iter().map(|x| x.0.clone()));
             lists.insert(id.clone(), serde_json::json!(shown));
         }
-        named.sort();
-        named.dedup();
-        let reads = named
-            .iter()
-            .map(|u| ctx.entry("read", Some(u), "/support", Some("regulator".into())))
-            .collect();
-        if let Err(e) = st.audit.record_many(reads).await {
+        if let Err(e) = ctx.regulator_reads(&st, "/support", &named).await {
             return e.into_response();
         }
     }

@@ -84,13 +84,7 @@ async fn themes_page(
     if tab == "funds" {
         named.extend(themes.watch.iter().map(|w| &w.uscc));
     }
-    named.sort();
-    named.dedup();
-    let reads = named
-        .into_iter()
-        .map(|u| ctx.entry("read", Some(u), &path, Some("regulator".into())))
-        .collect();
-    if let Err(e) = st.audit.record_many(reads).await {
+    if let Err(e) = ctx.regulator_reads(&st, &path, named).await {
         return e.into_response();
     }
     page(

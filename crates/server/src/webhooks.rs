@@ -309,17 +309,11 @@ async fn deliver(st: &AppState, client: &Client, h: Hook) -> Result<(), Error> {
             let Some(u) = crate::auth::user(s, &uid)? else {
                 return Ok((None, Vec::new(), after));
             };
-            let owner = Principal {
-                user_id: u.user_id,
-                role: u.role,
-                org: u.org,
-                name: u.name,
-                csrf: String::new(),
-                token_hash: String::new(),
-            };
+            let disabled = u.disabled;
+            let owner = Principal::of(u);
             let all = events_after(s, after, BATCH)?;
             let last = all.last().map_or(after, |e| e.seq);
-            if u.disabled {
+            if disabled {
                 return Ok((None, Vec::new(), after));
             }
             Ok((Some(owner.clone()), crate::stream::visible(&st2, s, &owner, all)?, last))
