@@ -1,9 +1,11 @@
 //! Scoring orchestration: load the facts known by a date from the store, train or load the model, recompute
 //! (crates/credit, pure), and store the run with its model version and data cut-off.
 
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use xinyong_credit::data::{self, FirmData, Names, RawFact};
-use xinyong_credit::live::LiveState;
+use xinyong_credit::live::{LiveGroup, LiveState, Member, Own, Rescored};
+use xinyong_credit::network::{GroupView, NetFirm};
 use xinyong_credit::run::{self, RunOutput};
 use xinyong_credit::score::{self, CreditModel, FirmScore, ScoringConfig};
 use xinyong_credit::warnings::Rule;
@@ -439,47 +441,318 @@ impl Scorer {
     }
 }
 
-/// Rescoring for the live path: firms' new live states as of a date (the web platform's push API calls it).
-pub type LiveRescorer = std::sync::Arc<
-    dyn Fn(&dyn Store, &[String], &str) -> Result<Vec<(String, Option<LiveState>)>, String> + Send + Sync,
->;
+/// Rescoring for the live path (the web platform's push API calls it): `own` rescores the firms whose facts
+/// changed, `settle` puts them in the guarantee network and gives every state that changed.
+pub type LiveRescorer = xinyong_credit::live::Rescorer<OwnFn, SettleFn>;
+/// The firms rescored from their own facts as of a date (parallel-safe).
+pub type OwnFn = dyn Fn(&dyn Store, &[String], &str) -> Result<Vec<Rescored>, String> + Send + Sync;
+/// Their guarantee groups: every state that changed, neighbours' included (once per push).
+pub type SettleFn = dyn Fn(&dyn Store, Vec<Rescored>, &str) -> Result<Vec<(String, LiveState)>, String> + Send + Sync;
 
-/// The live path's rescoring: the latest run's model and benchmarks (reloaded when a new run is stored), each
-/// firm's own facts as known on the date, its place in the guarantee network as the run found it.
+/// What the live path holds between pushes: the latest run's model and benchmarks, and the guarantee groups
+/// that pushes have touched (built from the run on first touch).
+struct Held {
+    run_id: String,
+    scorer: std::sync::Arc<Scorer>,
+    groups: FxHashMap<String, LiveGroup>,
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Option<Held>>>;
+
+fn held_for(store: &dyn Store, held: &Shared) -> Result<std::sync::Arc<Scorer>, String> {
+    let latest = store
+        .runs()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .max_by(|a, b| a.as_of.cmp(&b.as_of))
+        .map(|r| r.run_id)
+        .ok_or("no scoring run stored yet: run `xinyong score` first")?;
+    let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
+    match h.as_ref() {
+        Some(x) if x.run_id == latest => Ok(x.scorer.clone()),
+        _ => {
+            let s = std::sync::Arc::new(
+                Scorer::open(store, xinyong_credit::warnings::builtin_rules()).map_err(|e| e.to_string())?,
+            );
+            *h = Some(Held {
+                run_id: latest,
+                scorer: s.clone(),
+                groups: FxHashMap::default(),
+            });
+            Ok(s)
+        }
+    }
+}
+
+/// Only the network field of a stored score.
+#[derive(serde::Deserialize)]
+struct NetOnly {
+    #[serde(default)]
+    network: Option<NetFirm>,
+}
+
+/// The live path's rescoring: the latest run's model and benchmarks (reloaded when a new run is stored);
+/// each changed firm's own facts as known on the date; then its guarantee group recomputed with the new
+/// PDs and colours, so that its neighbours' network warnings (circle, contagion) move with it.
 pub fn live_rescorer() -> LiveRescorer {
-    type Held = Option<(String, std::sync::Arc<Scorer>)>;
-    let held: std::sync::Arc<std::sync::Mutex<Held>> = Default::default();
-    std::sync::Arc::new(move |store, firms, as_of| {
-        let latest = store
-            .runs()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .max_by(|a, b| a.as_of.cmp(&b.as_of))
-            .map(|r| r.run_id)
-            .ok_or("no scoring run stored yet: run `xinyong score` first")?;
-        let scorer = {
-            let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
-            match h.as_ref() {
-                Some((id, s)) if *id == latest => s.clone(),
-                _ => {
-                    let s = std::sync::Arc::new(
-                        Scorer::open(store, xinyong_credit::warnings::builtin_rules()).map_err(|e| e.to_string())?,
-                    );
-                    *h = Some((latest, s.clone()));
-                    s
-                }
-            }
-        };
+    let held: Shared = Default::default();
+    let h1 = held.clone();
+    let own: std::sync::Arc<OwnFn> = std::sync::Arc::new(move |store, firms, as_of| {
+        let scorer = held_for(store, &h1)?;
+        let t = parse_day(as_of).map_err(|e| e.to_string())?;
         firms
             .iter()
             .map(|u| {
-                let s = scorer
-                    .score_live(store, u, as_of)
-                    .map_err(|e| format!("rescoring {u}: {e}"))?;
-                Ok((u.clone(), Some(LiveState::of(&s))))
+                let firm = load_one(store, u, as_of).map_err(|e| format!("rescoring {u}: {e}"))?;
+                let row = xinyong_credit::features::compute(&firm, t);
+                let ws = run::evaluate_warnings(&firm, t, t, &row, &scorer.rules, &scorer.benchmarks, None);
+                let first = score::score_firm(&scorer.model, &firm, t, t, row, ws, &scorer.benchmarks);
+                let base = match store.run_score(&scorer.run_id, u).map_err(|e| e.to_string())? {
+                    Some(j) => serde_json::from_str::<NetOnly>(&j).map_err(|e| e.to_string())?.network,
+                    None => None,
+                };
+                let defaulted =
+                    xinyong_credit::network::defaulted_at(&firm, t, t, xinyong_credit::network::DEFAULT_DAYS);
+                Ok(Rescored {
+                    uscc: u.clone(),
+                    first,
+                    firm,
+                    defaulted,
+                    base,
+                })
             })
             .collect()
-    })
+    });
+    let settle: std::sync::Arc<SettleFn> = std::sync::Arc::new(move |store, firms, as_of| {
+        let scorer = held_for(store, &held)?;
+        let t = parse_day(as_of).map_err(|e| e.to_string())?;
+        let mut guard = held.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = guard.as_mut().filter(|h| h.run_id == scorer.run_id) else {
+            return Err("a new scoring run was stored during the push: push again".into());
+        };
+        settle(store, h, firms, t).map_err(|e| e.to_string())
+    });
+    xinyong_credit::live::Rescorer { own, settle }
+}
+
+/// Checks the live network against the latest run: every guarantee group rebuilt as the live path builds it
+/// (from the run's view of it and its members' stored scores) and recomputed must give each member firm the
+/// place in the network the run stored, and each firm's state composed from its own part and those network
+/// warnings must be the run's. Returns the groups checked and the differences found (none when all agree).
+pub fn check_live_network(store: &dyn Store) -> Result<(usize, Vec<String>), ScoreError> {
+    let held: Shared = Default::default();
+    let scorer = held_for(store, &held).map_err(ScoreError::Model)?;
+    let mut guard = held.lock().unwrap_or_else(|e| e.into_inner());
+    let h = guard.as_mut().ok_or_else(|| ScoreError::Model("no run".into()))?;
+    let t = parse_day(&scorer.run_as_of)?;
+    let mut diffs = Vec::new();
+    let groups = store.run_circles(&h.run_id, None)?;
+    for j in &groups {
+        let view: GroupView = serde_json::from_str(j).map_err(|e| ScoreError::Model(e.to_string()))?;
+        let Some(g) = load_group(store, h, &view.id, false)? else {
+            diffs.push(format!("{}: not found", view.id));
+            continue;
+        };
+        for (id, nf) in g.recompute(&scorer.model.config.network) {
+            let Some(j) = store.run_score(&h.run_id, &id)? else {
+                continue;
+            };
+            let s: FirmScore = serde_json::from_str(&j).map_err(|e| ScoreError::Model(e.to_string()))?;
+            let run_nf = s.network.clone().unwrap_or_default();
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9;
+            if !close(nf.pd_network, run_nf.pd_network)
+                || !close(nf.contagion, run_nf.contagion)
+                || nf.group_red != run_nf.group_red
+                || nf.circle_red != run_nf.circle_red
+                || nf.neighbours_red != run_nf.neighbours_red
+                || nf.path_contracts.len() != run_nf.path_contracts.len()
+            {
+                diffs.push(format!(
+                    "{id} in {}: live pd {} contagion {} red {:?}/{:?}/{:?}; run pd {} contagion {} red {:?}/{:?}/{:?}",
+                    view.id,
+                    nf.pd_network,
+                    nf.contagion,
+                    nf.group_red,
+                    nf.circle_red,
+                    nf.neighbours_red,
+                    run_nf.pd_network,
+                    run_nf.contagion,
+                    run_nf.group_red,
+                    run_nf.circle_red,
+                    run_nf.neighbours_red
+                ));
+            }
+            let own = g.own_of(&id).cloned().unwrap_or_default();
+            let network = if scorer
+                .rules
+                .iter()
+                .filter(|r| r.uses_network())
+                .all(|r| r.network_only())
+            {
+                xinyong_credit::live::network_warnings(&scorer.rules, &nf, t, &id)
+            } else {
+                LiveState::of(&s).network_part(&scorer.rules)
+            };
+            let mut composed = LiveState::compose(&own, &network, &scorer.model.config);
+            composed.own = None;
+            if composed != LiveState::of(&s) {
+                diffs.push(format!("{id}: composed {composed:?}, run {:?}", LiveState::of(&s)));
+            }
+        }
+    }
+    Ok((groups.len(), diffs))
+}
+
+/// A stored live state of a firm (`firm_state`), if any.
+fn stored_state(store: &dyn Store, uscc: &str) -> Result<Option<LiveState>, ScoreError> {
+    let rows = store
+        .rows(&xinyong_store::rows::RowQuery::all("firm_state").eq("uscc", xinyong_store::rows::Value::text(uscc)))?;
+    Ok(rows
+        .first()
+        .and_then(|r| serde_json::from_str(r[1].as_str().unwrap_or("")).ok()))
+}
+
+/// A guarantee group of the held run, built from the run's view of it and each member's state: now (`live`:
+/// its live state where it has one), or as the run left it.
+fn load_group(store: &dyn Store, h: &Held, gid: &str, live: bool) -> Result<Option<LiveGroup>, ScoreError> {
+    let Some(j) = store.run_circles(&h.run_id, Some(gid))?.into_iter().next() else {
+        return Ok(None);
+    };
+    let view: GroupView = serde_json::from_str(&j).map_err(|e| ScoreError::Model(e.to_string()))?;
+    let rules = &h.scorer.rules;
+    let mut members = Vec::with_capacity(view.members.len());
+    for (i, id) in view.members.iter().enumerate() {
+        let stored = store.run_score(&h.run_id, id)?;
+        let score = match stored {
+            Some(j) => Some(serde_json::from_str::<FirmScore>(&j).map_err(|e| ScoreError::Model(e.to_string()))?),
+            None => None,
+        };
+        let equity = match view.equity.get(i) {
+            Some(e) => *e,
+            None => score.as_ref().and_then(xinyong_credit::network::equity_of),
+        };
+        let firm = match score {
+            Some(s) => {
+                let base = s.network.clone().unwrap_or_default();
+                let run_state = LiveState::of(&s);
+                let live = if live { stored_state(store, id)? } else { None };
+                let own = live
+                    .as_ref()
+                    .and_then(|l| l.own.clone())
+                    .unwrap_or_else(|| Own::of(&s, rules, base.pd_self >= 1.0 && s.pd < 1.0));
+                let told = live.as_ref().unwrap_or(&run_state).network_part(rules);
+                Some((base, own, told))
+            }
+            None => None,
+        };
+        members.push(Member {
+            id: id.clone(),
+            equity,
+            firm,
+        });
+    }
+    Ok(Some(LiveGroup::new(&view, members, &h.scorer.model.config.network)))
+}
+
+/// The network step of a push: the changed firms' own parts set in their groups, the groups recomputed, and
+/// the states of the changed firms and of every neighbour whose network warnings moved.
+fn settle(
+    store: &dyn Store,
+    h: &mut Held,
+    firms: Vec<Rescored>,
+    t: data::Day,
+) -> Result<Vec<(String, LiveState)>, ScoreError> {
+    let scorer = h.scorer.clone();
+    let (rules, cfg) = (&scorer.rules, &scorer.model.config);
+    let mut dirty: Vec<String> = Vec::new();
+    for r in &firms {
+        let Some(gid) = r.base.as_ref().and_then(|b| b.group.clone()) else {
+            continue;
+        };
+        if !h.groups.contains_key(&gid) {
+            if let Some(g) = load_group(store, h, &gid, true)? {
+                h.groups.insert(gid.clone(), g);
+            }
+        }
+        if let Some(g) = h.groups.get_mut(&gid) {
+            g.set_own(&r.uscc, Own::of(&r.first, rules, r.defaulted));
+            if !dirty.contains(&gid) {
+                dirty.push(gid);
+            }
+        }
+    }
+    let mut nets: FxHashMap<String, (String, NetFirm)> = FxHashMap::default();
+    for gid in &dirty {
+        for (id, nf) in h.groups[gid].recompute(&cfg.network) {
+            nets.insert(id, (gid.clone(), nf));
+        }
+    }
+    let mut out = Vec::new();
+    let changed: rustc_hash::FxHashSet<&str> = firms.iter().map(|r| r.uscc.as_str()).collect();
+    // The changed firms: their network rules read with their facts.
+    for r in &firms {
+        let own = Own::of(&r.first, rules, r.defaulted);
+        let nf = nets.get(&r.uscc).map(|x| x.1.clone()).or_else(|| r.base.clone());
+        let network = match &nf {
+            Some(nf) => xinyong_credit::live::colours(&run::evaluate_warnings(
+                &r.firm,
+                t,
+                t,
+                &r.first.features,
+                rules,
+                &scorer.benchmarks,
+                Some(nf),
+            )),
+            None => BTreeMap::new(),
+        };
+        out.push((r.uscc.clone(), LiveState::compose(&own, &network, cfg)));
+    }
+    // Their neighbours: recomposed where the warnings of their network rules moved.
+    let only = rules.iter().filter(|r| r.uses_network()).all(|r| r.network_only());
+    let mut ids: Vec<&String> = nets.keys().filter(|id| !changed.contains(id.as_str())).collect();
+    ids.sort();
+    for id in ids {
+        let (gid, nf) = &nets[id];
+        let network = if only {
+            xinyong_credit::live::network_warnings(rules, nf, t, id)
+        } else {
+            // A network rule that also reads the firm's facts: read them.
+            let firm = load_one(store, id, &data::day_str(t))?;
+            let row = xinyong_credit::features::compute(&firm, t);
+            xinyong_credit::live::colours(&run::evaluate_warnings(
+                &firm,
+                t,
+                t,
+                &row,
+                rules,
+                &scorer.benchmarks,
+                Some(nf),
+            ))
+        };
+        let Some(g) = h.groups.get_mut(gid) else { continue };
+        if g.told(id) == Some(&network) {
+            continue;
+        }
+        // What it was told is kept in memory only as a hint (a push whose transaction fails must not move
+        // it): where the hint differs, the stored state decides, and the hint follows it.
+        let told = match stored_state(store, id)? {
+            Some(l) => l.network_part(rules),
+            None => match store.run_score(&h.run_id, id)? {
+                Some(j) => {
+                    LiveState::of(&serde_json::from_str::<FirmScore>(&j).map_err(|e| ScoreError::Model(e.to_string()))?)
+                        .network_part(rules)
+                }
+                None => BTreeMap::new(),
+            },
+        };
+        g.tell(id, &told);
+        if told != network {
+            if let Some(own) = g.own_of(id) {
+                out.push((id.clone(), LiveState::compose(own, &network, cfg)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One firm's facts as current on a date, and the guarantees it gave (stored under the borrowers).

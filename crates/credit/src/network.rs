@@ -60,7 +60,7 @@ fn entity_id(name: &str, raw_id: &str) -> (String, NodeKind) {
 }
 
 /// Owners' equity (yuan) from the indicators (cap_net_assets is a signed log of 10,000 yuan).
-fn equity_of(s: &FirmScore) -> Option<f64> {
+pub fn equity_of(s: &FirmScore) -> Option<f64> {
     let i = features::position("cap_net_assets")?;
     s.features
         .values
@@ -79,8 +79,11 @@ fn colour_code(c: Option<Colour>) -> u8 {
     }
 }
 
+/// Days overdue that make a loan in default (the training label's definition).
+pub const DEFAULT_DAYS: i64 = 90;
+
 /// In default at `t`: a loan report 90+ days overdue in the last three reported months, as known on `k`.
-fn defaulted_at(f: &FirmData, t: Day, k: Day, days: i64) -> bool {
+pub fn defaulted_at(f: &FirmData, t: Day, k: Day, days: i64) -> bool {
     let m = data::last_complete_month(t);
     f.loans
         .iter()
@@ -113,7 +116,7 @@ fn balances(f: &FirmData, t: Day, k: Day) -> Vec<(String, f64)> {
 /// firms, then persons — and contracts are added in (guarantor, borrower, amount, dates, kind) order, so two
 /// stores holding the same facts under different ids give bit-identical results.
 pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day, cfg: &NetworkConfig) -> Graph {
-    let default_days = 90;
+    let default_days = DEFAULT_DAYS;
     let in_firms: rustc_hash::FxHashSet<&str> = firms.iter().map(|f| f.uscc.as_str()).collect();
     let firm_kind = |f: &FirmData| {
         if f.registration_at(t, k.max(t)).is_some() && crate::run::in_scope(f, t, k) {
@@ -386,34 +389,19 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
             in_circle: fnet.in_circle,
             patterns: fnet.pattern_list(),
             group_patterns: group.map(|c| c.patterns.clone()).unwrap_or_default(),
-            pd_self: node.pd,
-            pd_network: p_network[v],
-            contagion: (p_network[v] - node.pd).max(0.0),
             debtrank: debtrank[v],
             ..NetFirm::default()
         };
-        if let Some(c) = group {
-            nf.group_red = c
-                .members
-                .iter()
-                .filter(|&&w| w != v32 && graph.nodes[w as usize].colour == 3)
-                .map(|&w| graph.nodes[w as usize].id.clone())
-                .collect();
-        }
-        let mut neighbours: Vec<u32> = graph
-            .borrowers(v32)
-            .iter()
-            .chain(graph.guarantors(v32))
-            .map(|x| x.0)
-            .collect();
-        neighbours.sort_unstable();
-        neighbours.dedup();
-        for w in neighbours {
-            if graph.nodes[w as usize].colour == 3 {
-                nf.neighbours_red.push(graph.nodes[w as usize].id.clone());
-                nf.neighbour_contracts.extend(contracts_between(&graph, v32, w));
-            }
-        }
+        guarantee_part(
+            &graph,
+            &components,
+            v32,
+            group.map(|c| c.members.as_slice()),
+            &p_network,
+            &distress,
+            cfg,
+            &mut nf,
+        );
         // Related companies: the same corporate group, or a direct shareholding either way.
         let mut related: Vec<u32> = Vec::new();
         let mut link_facts: Vec<i64> = Vec::new();
@@ -464,43 +452,17 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
                     .sum();
             }
         }
-        // Its circle: members' patterns, red members, the contracts inside it.
+        // Its circle's patterns (the patterns of its members).
         if fnet.in_circle {
             let s = components.scc_of[v];
-            let members = &components.sccs[s as usize];
-            for &w in members {
+            for &w in &components.sccs[s as usize] {
                 for p in network.firms[w as usize].pattern_list() {
                     if !nf.circle_patterns.contains(&p) {
                         nf.circle_patterns.push(p);
                     }
                 }
-                if w != v32 && graph.nodes[w as usize].colour == 3 {
-                    nf.circle_red.push(graph.nodes[w as usize].id.clone());
-                }
             }
             nf.circle_patterns.sort();
-            for &e in graph.contracts(v32) {
-                let e = &graph.guarantees[e as usize];
-                if components.scc_of[e.guarantor as usize] == s && components.scc_of[e.borrower as usize] == s {
-                    nf.circle_contracts.push(e.fact);
-                }
-            }
-        }
-        if nf.contagion >= cfg.path_threshold {
-            for p in net::risk_paths(&graph, v32, &distress, &cfg.contagion) {
-                for w in p.nodes.windows(2) {
-                    for f in contracts_between(&graph, w[0], w[1]) {
-                        if !nf.path_contracts.contains(&f) {
-                            nf.path_contracts.push(f);
-                        }
-                    }
-                }
-                nf.paths.push(PathView {
-                    firms: p.nodes.iter().map(|&w| graph.nodes[w as usize].id.clone()).collect(),
-                    amounts: p.amounts.clone(),
-                    weight: p.weight,
-                });
-            }
         }
         out.insert(node.id.clone(), nf);
     }
@@ -511,6 +473,88 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
         p_network,
         debtrank,
         firms: out,
+    }
+}
+
+/// The fields of a firm's place in the network that follow from its guarantee group alone — the members'
+/// own PDs and colours and the contracts between them: its own and contagion-adjusted PD, the red members of
+/// its group, circle and neighbourhood (with the contracts), and the risk paths. `analyse` calls it for the
+/// whole district, and `LiveGroup` for one group between full runs (the same function, so both agree).
+#[allow(clippy::too_many_arguments)]
+pub fn guarantee_part(
+    graph: &Graph,
+    components: &Components,
+    v32: u32,
+    group: Option<&[u32]>,
+    p_network: &[f64],
+    distress: &[f64],
+    cfg: &NetworkConfig,
+    nf: &mut NetFirm,
+) {
+    let v = v32 as usize;
+    let node = &graph.nodes[v];
+    nf.pd_self = node.pd;
+    nf.pd_network = p_network[v];
+    nf.contagion = (p_network[v] - node.pd).max(0.0);
+    nf.group_red.clear();
+    nf.neighbours_red.clear();
+    nf.neighbour_contracts.clear();
+    nf.circle_red.clear();
+    nf.circle_contracts.clear();
+    nf.path_contracts.clear();
+    nf.paths.clear();
+    if let Some(members) = group {
+        nf.group_red = members
+            .iter()
+            .filter(|&&w| w != v32 && graph.nodes[w as usize].colour == 3)
+            .map(|&w| graph.nodes[w as usize].id.clone())
+            .collect();
+    }
+    let mut neighbours: Vec<u32> = graph
+        .borrowers(v32)
+        .iter()
+        .chain(graph.guarantors(v32))
+        .map(|x| x.0)
+        .collect();
+    neighbours.sort_unstable();
+    neighbours.dedup();
+    for w in neighbours {
+        if graph.nodes[w as usize].colour == 3 {
+            nf.neighbours_red.push(graph.nodes[w as usize].id.clone());
+            nf.neighbour_contracts.extend(contracts_between(graph, v32, w));
+        }
+    }
+    // Its circle: red members, the contracts inside it.
+    let s = components.scc_of[v];
+    let members = &components.sccs[s as usize];
+    if members.len() >= 2 {
+        for &w in members {
+            if w != v32 && graph.nodes[w as usize].colour == 3 {
+                nf.circle_red.push(graph.nodes[w as usize].id.clone());
+            }
+        }
+        for &e in graph.contracts(v32) {
+            let e = &graph.guarantees[e as usize];
+            if components.scc_of[e.guarantor as usize] == s && components.scc_of[e.borrower as usize] == s {
+                nf.circle_contracts.push(e.fact);
+            }
+        }
+    }
+    if nf.contagion >= cfg.path_threshold {
+        for p in net::risk_paths(graph, v32, distress, &cfg.contagion) {
+            for w in p.nodes.windows(2) {
+                for f in contracts_between(graph, w[0], w[1]) {
+                    if !nf.path_contracts.contains(&f) {
+                        nf.path_contracts.push(f);
+                    }
+                }
+            }
+            nf.paths.push(PathView {
+                firms: p.nodes.iter().map(|&w| graph.nodes[w as usize].id.clone()).collect(),
+                amounts: p.amounts.clone(),
+                weight: p.weight,
+            });
+        }
     }
 }
 
@@ -528,6 +572,10 @@ pub struct GroupView {
     pub contracts: Vec<(String, String, f64, String, String, i64)>,
     /// Members by contagion add-on PD, highest first (id, own PD, network PD).
     pub contagion: Vec<(String, f64, f64)>,
+    /// Each member's owners' equity as the network used it (same order as `members`; the live path rebuilds
+    /// the group's vulnerabilities from it). Empty in runs stored before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub equity: Vec<Option<f64>>,
 }
 
 impl NetRun {
@@ -571,6 +619,7 @@ impl NetRun {
                     metrics: c.metrics.clone(),
                     contracts,
                     contagion,
+                    equity: c.members.iter().map(|&v| g.nodes[v as usize].equity).collect(),
                 }
             })
             .collect()

@@ -186,11 +186,25 @@ impl Cond {
             _ => false,
         }
     }
+
+    /// Reads nothing but the guarantee network: it can be evaluated from a firm's place in the network alone
+    /// (the live path re-evaluates a neighbour's network rules without loading its facts).
+    pub fn network_only(&self) -> bool {
+        match self {
+            Cond::Any { of } | Cond::All { of } => of.iter().all(Cond::network_only),
+            c => c.uses_network(),
+        }
+    }
 }
 
 impl Rule {
     pub fn uses_network(&self) -> bool {
         self.when.uses_network() || self.escalate.iter().any(|e| e.when.uses_network())
+    }
+
+    /// Every condition of it reads the guarantee network only (see `Cond::network_only`).
+    pub fn network_only(&self) -> bool {
+        self.when.network_only() && self.escalate.iter().all(|e| e.when.network_only())
     }
 }
 

@@ -29,8 +29,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use xinyong_credit::live::{transitions, LiveState};
+use xinyong_credit::live::{transitions, LiveState, Rescored};
 use xinyong_store::rows::{Row, RowOp, RowQuery, Value};
 use xinyong_store::Store;
 
@@ -40,10 +39,12 @@ pub const SKEW_SECS: i64 = 300;
 /// Quarantined rows listed in a receipt, at most.
 pub const RECEIPT_QUARANTINE: u64 = 100;
 
-/// Rescoring: each firm's new live state as of a date (none: not scorable, e.g. not on the register). The
-/// binary supplies it (the credit models' scorer lives in `app`, which this crate does not name).
-pub type RescoreFn =
-    Arc<dyn Fn(&dyn Store, &[String], &str) -> Result<Vec<(String, Option<LiveState>)>, String> + Send + Sync>;
+/// Rescoring: the changed firms from their own facts, then their guarantee groups (each state that changed,
+/// the neighbours' included). The binary supplies it (the credit models' scorer lives in `app`, which this
+/// crate does not name).
+pub type RescoreFn = xinyong_credit::live::Rescorer<OwnFn, SettleFn>;
+pub type OwnFn = dyn Fn(&dyn Store, &[String], &str) -> Result<Vec<Rescored>, String> + Send + Sync;
+pub type SettleFn = dyn Fn(&dyn Store, Vec<Rescored>, &str) -> Result<Vec<(String, LiveState)>, String> + Send + Sync;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/push/{dataset}", post(push))
@@ -135,6 +136,9 @@ pub struct Receipt {
     /// (row, reason, raw text).
     pub quarantine: Vec<(u64, String, String)>,
     pub firms_rescored: u64,
+    /// Guarantee neighbours of those firms whose network warnings moved with them (recomposed too).
+    #[serde(default)]
+    pub neighbours_rescored: u64,
     pub events: Vec<String>,
     /// Where the push's time went, in milliseconds: the ingest (file, parse, archive, commit), the rescoring,
     /// the states' and events' transaction.
@@ -321,6 +325,7 @@ async fn push(
             let run_as_of = s.runs()?.into_iter().map(|r| r.as_of).max().unwrap_or_default();
             let as_of = if date2 < run_as_of { run_as_of } else { date2.clone() };
             let scored = rescore_all(s, &pool, &rescore, &report.changed, &as_of)?;
+            let neighbours = scored.len().saturating_sub(report.changed.len()) as u64;
             let t_rescore = t1.elapsed().as_millis() as u64;
             let t2 = std::time::Instant::now();
             let mut attempt = 0;
@@ -343,6 +348,7 @@ async fn push(
                     quarantined: report.quarantined,
                     quarantine: quarantine.clone(),
                     firms_rescored: report.changed.len() as u64,
+                    neighbours_rescored: neighbours,
                     events,
                     ms: [
                         ("ingest", t_ingest),
@@ -411,16 +417,16 @@ async fn push(
 
 /// From the firms' live states before (the last told, else the latest run's) and after rescoring (`scored`):
 /// the rows to write (states, events with their outbox sequence numbers), the event ids and the last seq.
-type Rescored = (Vec<RowOp>, Vec<String>, i64);
+type Written = (Vec<RowOp>, Vec<String>, i64);
 
 fn rescored(
     s: &dyn Store,
-    scored: &[(String, Option<LiveState>)],
+    scored: &[(String, LiveState)],
     date: &str,
     source: &str,
     cause: &str,
     when: &str,
-) -> Result<Rescored, Error> {
+) -> Result<Written, Error> {
     // Idempotency keys are unique per source: the events' ids are made from both.
     let scoped = format!("{source}:{cause}");
     let mut seq = last_seq(s)?;
@@ -428,9 +434,7 @@ fn rescored(
     let mut ops = Vec::new();
     let mut ids = Vec::new();
     for (uscc, now) in scored {
-        let (uscc, Some(now)) = (uscc.clone(), now.clone()) else {
-            continue;
-        };
+        let uscc = uscc.clone();
         let before = match live_state(s, &uscc)? {
             Some(b) => b,
             None => match &run {
@@ -442,7 +446,7 @@ fn rescored(
                 None => LiveState::default(),
             },
         };
-        for e in transitions(&uscc, date, &scoped, &before, &now) {
+        for e in transitions(&uscc, date, &scoped, &before, now) {
             seq += 1;
             ids.push(e.id.clone());
             ops.push(RowOp::Insert {
@@ -474,39 +478,43 @@ fn rescored(
     Ok((ops, ids, seq))
 }
 
-/// Rescores `firms` as of `date`, in parallel over pooled connections when there are many (one a core, at
-/// most 4): a push of a monthly snapshot changes hundreds of firms, each rescored from its own facts.
+/// Rescores `firms` as of `date` from their own facts, in parallel over pooled connections when there are
+/// many (one a core, at most 4): a push of a monthly snapshot changes hundreds of firms. Then their guarantee
+/// groups, once: the states of the firms and of the neighbours whose warnings moved.
 fn rescore_all(
     s: &dyn Store,
     pool: &xinyong_store::pool::Pool,
     rescore: &RescoreFn,
     firms: &[String],
     date: &str,
-) -> Result<Vec<(String, Option<LiveState>)>, Error> {
+) -> Result<Vec<(String, LiveState)>, Error> {
+    let own = &rescore.own;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
     let parts = cores.min(firms.len() / 16).max(1);
-    if parts == 1 {
-        return rescore(s, firms, date).map_err(Error::Internal);
-    }
-    let size = firms.len().div_ceil(parts);
-    let mut chunks = firms.chunks(size);
-    let first = chunks.next().unwrap_or_default();
-    let others: Vec<(xinyong_store::pool::Pooled, &[String])> =
-        chunks.map(|c| Ok((pool.get()?, c))).collect::<Result<_, Error>>()?;
-    std::thread::scope(|sc| {
-        let handles: Vec<_> = others
-            .into_iter()
-            .map(|(conn, c)| sc.spawn(move || rescore(&**conn, c, date)))
-            .collect();
-        let mut out = rescore(s, first, date).map_err(Error::Internal)?;
-        for h in handles {
-            let part = h
-                .join()
-                .map_err(|_| Error::Internal("a rescoring thread failed".into()))?;
-            out.extend(part.map_err(Error::Internal)?);
-        }
-        Ok(out)
-    })
+    let rescored = if parts == 1 {
+        own(s, firms, date).map_err(Error::Internal)?
+    } else {
+        let size = firms.len().div_ceil(parts);
+        let mut chunks = firms.chunks(size);
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<(xinyong_store::pool::Pooled, &[String])> =
+            chunks.map(|c| Ok((pool.get()?, c))).collect::<Result<_, Error>>()?;
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = others
+                .into_iter()
+                .map(|(conn, c)| sc.spawn(move || own(&**conn, c, date)))
+                .collect();
+            let mut out = own(s, first, date).map_err(Error::Internal)?;
+            for h in handles {
+                let part = h
+                    .join()
+                    .map_err(|_| Error::Internal("a rescoring thread failed".into()))?;
+                out.extend(part.map_err(Error::Internal)?);
+            }
+            Ok::<_, Error>(out)
+        })?
+    };
+    (rescore.settle)(s, rescored, date).map_err(Error::Internal)
 }
 
 /// A firm's live state as last told (none before its first push since the latest run).

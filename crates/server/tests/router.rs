@@ -2284,6 +2284,122 @@ async fn push_req(
 }
 
 #[tokio::test]
+async fn a_push_that_turns_a_firm_red_warns_its_guarantors_and_the_live_network_agrees_with_the_run() {
+    let all = states();
+    let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
+    for base in all.iter() {
+        // The live path's network, rebuilt group by group from the run, reproduces the run.
+        let (groups, diffs) =
+            blocking(|| xinyong_app::credit::check_live_network(&**base.pool.get().unwrap()).unwrap());
+        assert!(groups > 10, "the demo district has guarantee groups ({groups})");
+        assert!(
+            diffs.is_empty(),
+            "{} differences, first: {:#?}",
+            diffs.len(),
+            &diffs[..diffs.len().min(5)]
+        );
+        // A guarantee between two scored firms: the borrower not red, the guarantor without the contagion
+        // warning (47) and with no red neighbour; neither the other push test's firms.
+        let (borrower, guarantor, as_of) = blocking(|| {
+            let store = base.pool.get().unwrap();
+            let run = store
+                .runs()
+                .unwrap()
+                .into_iter()
+                .max_by(|a, b| a.as_of.cmp(&b.as_of))
+                .unwrap();
+            let score = |u: &str| -> Option<xinyong_credit::score::FirmScore> {
+                serde_json::from_str(&store.run_score(&run.run_id, u).unwrap()?).ok()
+            };
+            for j in store.run_circles(&run.run_id, None).unwrap() {
+                let v: xinyong_credit::network::GroupView = serde_json::from_str(&j).unwrap();
+                for (g, b, ..) in v.contracts.iter().rev() {
+                    let (Some(gs), Some(bs)) = (score(g), score(b)) else {
+                        continue;
+                    };
+                    let red =
+                        |s: &xinyong_credit::score::FirmScore| s.colour == Some(xinyong_credit::warnings::Colour::Red);
+                    let gn = gs.network.clone().unwrap_or_default();
+                    let warned = gs.warnings.iter().any(|w| w.rule == 47);
+                    if g != b
+                        && !red(&bs)
+                        && !red(&gs)
+                        && !warned
+                        && gn.neighbours_red.is_empty()
+                        && gn.contagion < 0.02
+                    {
+                        return (b.clone(), g.clone(), run.as_of.clone());
+                    }
+                }
+            }
+            panic!("no calm guarantee pair in the demo district")
+        });
+        let key = blocking(|| {
+            let k = xinyong_server::push::create_key(&mut **base.pool.get().unwrap(), "court", "2026-01-01T00:00:00Z")
+                .unwrap();
+            (k.key_id, k.secret)
+        });
+        let listed = format!("{}/{}/06", &as_of[..4], &as_of[5..7]);
+        let body = serde_json::to_vec(&serde_json::json!([{
+            "统一社会信用代码": borrower, "执行案号": "(2026)浙0604执9001号", "发布日期": listed,
+            "名单类型": "失信被执行人", "未履行金额(万元)": "80",
+        }]))
+        .unwrap();
+        let st = base
+            .clone()
+            .with_ingest(ingest_fn(registry.clone()))
+            .with_rescore(xinyong_app::credit::live_rescorer());
+        let (s, receipt, _) = push_req(&st, &key, "court.dishonest", &as_of, "net-1", &body, 0).await;
+        assert_eq!(s, StatusCode::CREATED, "{receipt}");
+        assert!(receipt["neighbours_rescored"].as_u64() >= Some(1), "{receipt}");
+        let events = |uscc: String, cause: &'static str| {
+            let st = st.clone();
+            blocking(move || {
+                st.pool
+                    .get()
+                    .unwrap()
+                    .rows(
+                        &xinyong_store::rows::RowQuery::all("outbox")
+                            .eq("uscc", xinyong_store::rows::Value::text(&uscc)),
+                    )
+                    .unwrap()
+                    .into_iter()
+                    .filter(|r| r[8].as_str() == Some(cause))
+                    .map(|r| (r[4].as_str().unwrap_or("").to_string(), r[5].as_int()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert!(
+            events(borrower.clone(), "net-1").contains(&("colour".to_string(), None)),
+            "the borrower turned red"
+        );
+        assert!(
+            events(guarantor.clone(), "net-1").contains(&("warning_raised".to_string(), Some(47))),
+            "its guarantor is warned of contagion (47): {:?}",
+            events(guarantor.clone(), "net-1")
+        );
+        // A server started afresh (nothing held in memory) reads what was told from the store: a second
+        // listing of the same firm makes no second warning for the guarantor.
+        let st2 = base
+            .clone()
+            .with_ingest(ingest_fn(registry.clone()))
+            .with_rescore(xinyong_app::credit::live_rescorer());
+        let body2 = serde_json::to_vec(&serde_json::json!([{
+            "统一社会信用代码": borrower, "执行案号": "(2026)浙0604执9002号", "发布日期": listed,
+            "名单类型": "失信被执行人", "未履行金额(万元)": "12",
+        }]))
+        .unwrap();
+        let (s, r2, _) = push_req(&st2, &key, "court.dishonest", &as_of, "net-2", &body2, 0).await;
+        assert_eq!(s, StatusCode::CREATED, "{r2}");
+        assert_eq!(
+            events(guarantor.clone(), "net-2"),
+            vec![],
+            "nothing new for the guarantor"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once() {
     let all = states();
     let registry = std::sync::Arc::new(xinyong_registry::Registry::builtin().unwrap());
