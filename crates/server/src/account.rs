@@ -100,7 +100,7 @@ fn cookies(h: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn cookie_of(h: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie_of(h: &HeaderMap, name: &str) -> Option<String> {
     cookies(h).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 

@@ -407,6 +407,22 @@ pub fn token_principal(store: &dyn Store, token: &str) -> Result<Option<Principa
     }))
 }
 
+/// Whether a session is still in force for a long-lived response (an event stream): not revoked (logout),
+/// within its absolute timeout, its account enabled. The idle timeout is not applied: the stream itself is the
+/// activity. Reads only.
+pub fn session_in_force(store: &dyn Store, token: &str, now: i64, t: Timeouts) -> Result<bool, Error> {
+    let hash = sha256_hex(token);
+    let rows = store.rows(&RowQuery::all("sessions").eq("token_hash", Value::text(&hash)))?;
+    let Some(r) = rows.first() else { return Ok(false) };
+    let (Some(user_id), Some(created), Some(revoked)) = (r[1].as_str(), r[3].as_int(), r[5].as_int()) else {
+        return Ok(false);
+    };
+    if revoked != 0 || now - created > t.absolute as i64 {
+        return Ok(false);
+    }
+    Ok(user(store, user_id)?.is_some_and(|u| !u.disabled))
+}
+
 /// Ends a session (logout).
 pub fn end_session(store: &mut dyn Store, token_hash: &str) -> Result<(), Error> {
     match store.apply_rows(&[RowOp::Update {

@@ -128,6 +128,9 @@ pub struct PushQuery {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Receipt {
     pub idempotency_key: String,
+    /// SHA-256 of the dataset, date and body the key was first used with.
+    #[serde(default)]
+    pub request_sha256: String,
     pub dataset: String,
     pub delivered_on: String,
     pub batches: Vec<String>,
@@ -151,7 +154,7 @@ async fn push(
     Path(dataset): Path<String>,
     Query(q): Query<PushQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let h = |k: &str| {
         headers
@@ -224,6 +227,14 @@ async fn push(
         }
         Err(e) => return crate::api::api_error(e),
     };
+    // The body is read only for a known key (at most the configured size).
+    let Ok(body) = axum::body::to_bytes(body, st.cfg.max_body_bytes).await else {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &format!("a push body is at most {} bytes", st.cfg.max_body_bytes),
+        );
+    };
     let head = signed_head(&ts, &idem, &dataset, &date);
     if !verify(&key.secret, &head, &body, &sig) {
         return refuse(
@@ -273,7 +284,17 @@ async fn push(
         xinyong_registry::Format::Xlsx => "xlsx",
         xinyong_registry::Format::Jsonl => "jsonl",
     };
+    // What the idempotency key stands for: this dataset, date and body. The same key with another request
+    // is refused, not answered with the first receipt.
+    let request = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(format!("{dataset}\n{date}\n").as_bytes());
+        h.update(&body);
+        hex::encode(h.finalize())
+    };
     let (source, ds, when, pool) = (key.source.clone(), dataset.clone(), st.timestamp(), st.pool.clone());
+    let request2 = request.clone();
     let (idem2, date2) = (idem.clone(), date.clone());
     let done = st
         .with_store_mut(move |s| {
@@ -341,6 +362,7 @@ async fn push(
                 }
                 let receipt = Receipt {
                     idempotency_key: idem2.clone(),
+                    request_sha256: request2.clone(),
                     dataset: ds.clone(),
                     delivered_on: date2.clone(),
                     batches: report.batches.clone(),
@@ -381,30 +403,40 @@ async fn push(
         Ok(x) => x,
         Err(e) => return crate::api::api_error(e),
     };
+    if replay && !receipt.request_sha256.is_empty() && receipt.request_sha256 != request {
+        return refuse(
+            StatusCode::CONFLICT,
+            "idempotency_conflict",
+            "this Idempotency-Key was used with another dataset, date or body",
+        );
+    }
     if !replay {
         st.events.send_replace(last);
         // The new facts show on the next page.
         if let Ok(g) = st.with_store(|s| crate::generation(s)).await {
             st.caches.advance(g);
         }
-        let entry = crate::audit::Entry {
-            user_id: key.key_id.clone(),
-            role: "source".into(),
-            org: key.source.clone(),
-            action: "write".into(),
-            uscc: None,
-            target: format!("push:{dataset}:{idem}"),
-            basis: Some(format!(
-                "{} rows, {} quarantined, {} events",
-                receipt.rows_read,
-                receipt.quarantined,
-                receipt.events.len()
-            )),
-            address: String::new(),
-        };
-        if let Err(e) = st.audit.record(entry).await {
-            return crate::api::api_error(e);
-        }
+    }
+    // On the audit log, a replay too (it stored nothing: its entry says so). The push's own transaction is
+    // committed first: an entry names only what was stored.
+    let entry = crate::audit::Entry {
+        user_id: key.key_id.clone(),
+        role: "source".into(),
+        org: key.source.clone(),
+        action: if replay { "replay".into() } else { "write".into() },
+        uscc: None,
+        target: format!("push:{dataset}:{idem}"),
+        basis: Some(format!(
+            "{}{} rows, {} quarantined, {} events",
+            if replay { "the first receipt again: " } else { "" },
+            receipt.rows_read,
+            receipt.quarantined,
+            receipt.events.len()
+        )),
+        address: String::new(),
+    };
+    if let Err(e) = st.audit.record(entry).await {
+        return crate::api::api_error(e);
     }
     let status = if replay { StatusCode::OK } else { StatusCode::CREATED };
     (

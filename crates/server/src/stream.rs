@@ -3,7 +3,9 @@
 //! now (`access::firm_access`), in outbox order. The SSE `id` is the outbox sequence number: a client that
 //! reconnects with `Last-Event-ID` (or `?after=SEQ`) gets what it missed, each event once; without either it
 //! gets the events from its connection on. Every event sent is a read of the firm's non-public data: logged
-//! before it leaves.
+//! before it leaves. The credential it was opened with is checked on every read and at least every 20
+//! seconds (a logout, a revoked token or a disabled account ends it), and it ends after an hour (clients
+//! reconnect with `Last-Event-ID`).
 
 use crate::account::Ctx;
 use crate::auth::{Principal, Role};
@@ -22,6 +24,20 @@ use xinyong_store::Store;
 
 /// Outbox rows read at a time.
 const READ: usize = 500;
+
+/// A stream ends after this long (the client reconnects with `Last-Event-ID` and is authenticated anew).
+pub const MAX_SECS: u64 = 3600;
+
+/// How often an idle stream checks that its credential still holds (logout, a revoked token, a disabled
+/// account end it).
+const RECHECK_SECS: u64 = 20;
+
+/// What the stream was opened with, checked again on every read.
+#[derive(Clone)]
+enum Credential {
+    Token(String),
+    Session(String),
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/stream", get(stream))
@@ -68,6 +84,8 @@ struct Cursor {
     st: AppState,
     who: Principal,
     ctx: Ctx,
+    cred: Credential,
+    opened: std::time::Instant,
     last: i64,
     rx: tokio::sync::watch::Receiver<i64>,
     pending: VecDeque<OutEvent>,
@@ -94,12 +112,29 @@ async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .or(q.after);
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let cred = match (
+        bearer,
+        crate::account::cookie_of(&headers, crate::account::SESSION_COOKIE),
+    ) {
+        (Some(t), _) => Credential::Token(t),
+        (None, Some(c)) => Credential::Session(c),
+        (None, None) => {
+            return crate::api::json_error(StatusCode::UNAUTHORIZED, "unauthorized", "sign in or send an API token")
+        }
+    };
     let rx = st.events.subscribe();
     let last = resume.unwrap_or(*rx.borrow());
     let cursor = Cursor {
         st,
         who,
         ctx,
+        cred,
+        opened: std::time::Instant::now(),
         last,
         rx,
         pending: VecDeque::new(),
@@ -111,12 +146,22 @@ async fn stream(
                 let ev = Event::default().id(e.seq.to_string()).event("credit").data(data);
                 return Some((Ok::<Event, Infallible>(ev), c));
             }
-            let (st, who, after) = (c.st.clone(), c.who.clone(), c.last);
+            if c.opened.elapsed().as_secs() >= MAX_SECS {
+                return None;
+            }
+            let (st, who, after, cred) = (c.st.clone(), c.who.clone(), c.last, c.cred.clone());
+            let (now, timeouts) = (c.st.now(), c.st.timeouts());
             let read =
                 c.st.with_store(move |s| {
-                    // An account disabled (or removed) since the stream opened reads no more.
-                    if crate::auth::user(s, &who.user_id)?.is_none_or(|u| u.disabled) {
-                        return Err(Error::Forbidden("the account is disabled".into()));
+                    // A logout, a revoked token or an account disabled since the stream opened: no more.
+                    let holds = match &cred {
+                        Credential::Token(t) => {
+                            crate::auth::token_principal(s, t)?.is_some_and(|p| p.user_id == who.user_id)
+                        }
+                        Credential::Session(t) => crate::auth::session_in_force(s, t, now, timeouts)?,
+                    };
+                    if !holds {
+                        return Err(Error::Forbidden("the credential no longer holds".into()));
                     }
                     let all = events_after(s, after, READ)?;
                     let last = all.last().map_or(after, |e| e.seq);
@@ -150,8 +195,9 @@ async fn stream(
             if *c.rx.borrow_and_update() > c.last {
                 continue;
             }
-            if c.rx.changed().await.is_err() {
-                return None;
+            match tokio::time::timeout(std::time::Duration::from_secs(RECHECK_SECS), c.rx.changed()).await {
+                Ok(Err(_)) => return None,
+                Ok(Ok(())) | Err(_) => {} // new events, or time to check the credential again
             }
         }
     });

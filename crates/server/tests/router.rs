@@ -2491,6 +2491,12 @@ async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once()
         let (s, again, h) = push_req(&st, &key, "court.dishonest", &as_of, &format!("b{i}"), &body, 0).await;
         assert_eq!((s, h["idempotent-replay"].to_str().unwrap()), (StatusCode::OK, "true"));
         assert_eq!(again, receipt);
+        // The same key with another body: refused, not answered with the first receipt.
+        let (s, e, _) = push_req(&st, &key, "court.dishonest", &as_of, &format!("b{i}"), b"[]", 0).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (StatusCode::CONFLICT, Some("idempotency_conflict"))
+        );
         let outboxed = blocking(|| {
             st.pool
                 .get()
@@ -2534,19 +2540,9 @@ async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once()
             assert_eq!(text.matches(id.as_str()).count(), 1, "{id} once in {text}");
         }
         assert!(text.contains(&format!("\"uscc\":\"{firm}\"")));
-        // The account disabled: its open stream ends at the next push (it reads no more).
-        blocking(|| {
-            st.pool
-                .get()
-                .unwrap()
-                .apply_rows(&[xinyong_store::rows::RowOp::Update {
-                    table: "users",
-                    key: vec![xinyong_store::rows::Value::text(&reg)],
-                    set: vec![("disabled", xinyong_store::rows::Value::Int(1))],
-                    expect: vec![],
-                }])
-                .unwrap()
-        });
+        // Signed out: the stream opened with that session ends at the next push (it reads no more).
+        let r = send(&st, "POST", "/logout", Some(&session), Some(&format!("csrf={csrf}"))).await;
+        assert!(r.status.is_redirection(), "{}", r.body);
         let (s, _, _) = push_req(&st, &key, "court.dishonest", &as_of, &format!("d{i}"), &bad, 0).await;
         assert_eq!(s, StatusCode::CREATED);
         let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
@@ -2557,7 +2553,7 @@ async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once()
                         let d = f.into_data().unwrap();
                         assert!(
                             !String::from_utf8_lossy(&d).contains("event: credit"),
-                            "no event after disabling"
+                            "no event after signing out"
                         );
                     }
                     Some(_) => {}
