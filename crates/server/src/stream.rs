@@ -195,9 +195,10 @@ async fn stream(
             if *c.rx.borrow_and_update() > c.last {
                 continue;
             }
-            match tokio::time::timeout(std::time::Duration::from_secs(RECHECK_SECS), c.rx.changed()).await {
-                Ok(Err(_)) => return None,
-                Ok(Ok(())) | Err(_) => {} // new events, or time to check the credential again
+            // New events, or time to check the credential again; the channel closed: the server stops.
+            let woke = tokio::time::timeout(std::time::Duration::from_secs(RECHECK_SECS), c.rx.changed()).await;
+            if let Ok(Err(_)) = woke {
+                return None;
             }
         }
     });
