@@ -444,8 +444,9 @@ impl Scorer {
 /// Rescoring for the live path (the web platform's push API calls it): `own` rescores the firms whose facts
 /// changed, `settle` puts them in the guarantee network and gives every state that changed.
 pub type LiveRescorer = xinyong_credit::live::Rescorer<OwnFn, SettleFn>;
-/// The firms rescored from their own facts as of a date (parallel-safe).
-pub type OwnFn = dyn Fn(&dyn Store, &[String], &str) -> Result<Vec<Rescored>, String> + Send + Sync;
+/// The firms rescored from their own facts as of a date (valid time), as known on another (known time, not
+/// before it): parallel-safe.
+pub type OwnFn = dyn Fn(&dyn Store, &[String], &str, &str) -> Result<Vec<Rescored>, String> + Send + Sync;
 /// Their guarantee groups: every state that changed, neighbours' included (once per push).
 pub type SettleFn = dyn Fn(&dyn Store, Vec<Rescored>, &str) -> Result<Vec<(String, LiveState)>, String> + Send + Sync;
 
@@ -497,22 +498,24 @@ struct NetOnly {
 pub fn live_rescorer() -> LiveRescorer {
     let held: Shared = Default::default();
     let h1 = held.clone();
-    let own: std::sync::Arc<OwnFn> = std::sync::Arc::new(move |store, firms, as_of| {
+    let own: std::sync::Arc<OwnFn> = std::sync::Arc::new(move |store, firms, as_of, known_by| {
         let scorer = held_for(store, &h1)?;
         let t = parse_day(as_of).map_err(|e| e.to_string())?;
+        let k = parse_day(known_by).map_err(|e| e.to_string())?.max(t);
+        let known_by = data::day_str(k);
         firms
             .iter()
             .map(|u| {
-                let firm = load_one(store, u, as_of).map_err(|e| format!("rescoring {u}: {e}"))?;
-                let row = xinyong_credit::features::compute(&firm, t);
-                let ws = run::evaluate_warnings(&firm, t, t, &row, &scorer.rules, &scorer.benchmarks, None);
-                let first = score::score_firm(&scorer.model, &firm, t, t, row, ws, &scorer.benchmarks);
+                let firm = load_one(store, u, &known_by).map_err(|e| format!("rescoring {u}: {e}"))?;
+                let row = xinyong_credit::features::compute_at(&firm, t, k);
+                let ws = run::evaluate_warnings(&firm, t, k, &row, &scorer.rules, &scorer.benchmarks, None);
+                let first = score::score_firm(&scorer.model, &firm, t, k, row, ws, &scorer.benchmarks);
                 let base = match store.run_score(&scorer.run_id, u).map_err(|e| e.to_string())? {
                     Some(j) => serde_json::from_str::<NetOnly>(&j).map_err(|e| e.to_string())?.network,
                     None => None,
                 };
                 let defaulted =
-                    xinyong_credit::network::defaulted_at(&firm, t, t, xinyong_credit::network::DEFAULT_DAYS);
+                    xinyong_credit::network::defaulted_at(&firm, t, k, xinyong_credit::network::DEFAULT_DAYS);
                 Ok(Rescored {
                     uscc: u.clone(),
                     first,
@@ -755,14 +758,55 @@ fn settle(
     Ok(out)
 }
 
+/// A firm's score with its facts and without some of them (an objection's what-if): as of `as_of` (the
+/// latest run's date) with what is known on `known_by`, the latest run's model, benchmarks and the firm's
+/// place in its guarantee network.
+pub type WhatIfFn =
+    dyn Fn(&dyn Store, &str, &[i64], &str, &str) -> Result<(FirmScore, FirmScore), String> + Send + Sync;
+
+pub fn what_if() -> std::sync::Arc<WhatIfFn> {
+    std::sync::Arc::new(|store, uscc, except, as_of, known_by| {
+        let go = || -> Result<(FirmScore, FirmScore), ScoreError> {
+            let scorer = Scorer::open(store, xinyong_credit::warnings::builtin_rules())?;
+            let t = parse_day(as_of)?;
+            let k = parse_day(known_by)?.max(t);
+            let kd = data::day_str(k);
+            let net = match store.run_score(&scorer.run_id, uscc)? {
+                Some(j) => {
+                    serde_json::from_str::<NetOnly>(&j)
+                        .map_err(|e| ScoreError::Model(e.to_string()))?
+                        .network
+                }
+                None => None,
+            };
+            let one = |f: &FirmData| {
+                run::assess_one_at(f, t, k, &scorer.model, &scorer.rules, &scorer.benchmarks, net.as_ref())
+            };
+            let with = one(&load_one(store, uscc, &kd)?);
+            let without = one(&load_one_except(store, uscc, &kd, except)?);
+            Ok((with, without))
+        };
+        go().map_err(|e| e.to_string())
+    })
+}
+
 /// One firm's facts as current on a date, and the guarantees it gave (stored under the borrowers).
 pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmData, ScoreError> {
+    load_one_except(store, uscc, known_by, &[])
+}
+
+/// [`load_one`] without the facts `except` (what-if: the firm's record without a disputed fact).
+pub fn load_one_except(store: &dyn Store, uscc: &str, known_by: &str, except: &[i64]) -> Result<FirmData, ScoreError> {
     let mut names = Names::default();
     let mut f = FirmData::new(uscc);
     parse_day(known_by)?;
     // facts_of gives the versions current on a date; the indicators look back up to 60 months, and versions
     // replaced before `known_by` do not change what is known on it, so the current-on-date view suffices.
-    for s in store.facts_of(uscc, Some(known_by))? {
+    for s in store
+        .facts_of(uscc, Some(known_by))?
+        .into_iter()
+        .filter(|s| !except.contains(&s.fact_id))
+    {
         // A stored fact's event dates are in its fields too (FirmData::add reads them from there).
         let raw = RawFact {
             fact_id: s.fact_id,
@@ -778,7 +822,11 @@ pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmDat
         };
         let _ = f.add(&raw, &mut names);
     }
-    for g in store.guarantees_given(uscc, known_by)? {
+    for g in store
+        .guarantees_given(uscc, known_by)?
+        .into_iter()
+        .filter(|g| !except.contains(&g.fact_id))
+    {
         let mut b = FirmData::new(&g.uscc);
         let raw = to_raw(g);
         if b.add(&raw, &mut names).is_ok() {

@@ -82,7 +82,8 @@ pub fn run(db: &Path, cfg: ServerConfig) -> Result<()> {
     });
     let state = AppState::new(pool, cfg.clone())?
         .with_ingest(ingest)
-        .with_rescore(xinyong_app::credit::live_rescorer());
+        .with_rescore(xinyong_app::credit::live_rescorer())
+        .with_what_if(xinyong_app::credit::what_if());
     let firms = state.index.read().map(|i| i.len()).unwrap_or(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -215,11 +215,24 @@ pub fn assess_one(
     bm: &Benchmarks,
     net: Option<&crate::network::NetFirm>,
 ) -> FirmScore {
-    let row = features::compute(f, t);
-    let ws = evaluate_warnings(f, t, t, &row, rules, bm, None);
-    let mut s = score::score_firm(model, f, t, t, row, ws, bm);
+    assess_one_at(f, t, t, model, rules, bm, net)
+}
+
+/// [`assess_one`] at valid time `t` as known on `k` (a restatement: what is known now about the date).
+pub fn assess_one_at(
+    f: &FirmData,
+    t: Day,
+    k: Day,
+    model: &CreditModel,
+    rules: &[Rule],
+    bm: &Benchmarks,
+    net: Option<&crate::network::NetFirm>,
+) -> FirmScore {
+    let row = features::compute_at(f, t, k);
+    let ws = evaluate_warnings(f, t, k, &row, rules, bm, None);
+    let mut s = score::score_firm(model, f, t, k, row, ws, bm);
     if let Some(nf) = net {
-        let extra = evaluate_warnings(f, t, t, &s.features, rules, bm, Some(nf));
+        let extra = evaluate_warnings(f, t, k, &s.features, rules, bm, Some(nf));
         score::apply_network(model, &mut s, extra, nf.clone());
     }
     fill_force_percentiles(&mut s, bm);

@@ -107,12 +107,21 @@ async fn firm(State(st): State<AppState>, Extension(ctx): Extension<Ctx>, Path(u
     let Some(reg) = known else {
         return json_error(StatusCode::NOT_FOUND, "not_found", &format!("no firm {uscc}"));
     };
-    let (u, today, month, caches) = (uscc.clone(), st.today(), st.data_month(), st.caches.clone());
+    let (u, today, month, caches, rights) = (
+        uscc.clone(),
+        st.today(),
+        st.data_month(),
+        st.caches.clone(),
+        st.rights.clone(),
+    );
     let got = st
         .with_store(move |s| {
             let basis = crate::access::firm_access(s, &caches, Some(&p), &u, &today, &month)?;
             let viewer = Viewer::of(basis.as_ref());
-            Ok((basis, caches.overview(&u, viewer, || overview(s, &u, viewer, &today))?))
+            Ok((
+                basis,
+                caches.overview(&u, viewer, || overview(s, &u, viewer, &today, &rights))?,
+            ))
         })
         .await;
     let (basis, ov) = match got {

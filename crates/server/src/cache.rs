@@ -217,6 +217,8 @@ mod tests {
         Overview {
             full: false,
             registration: vec![("reg.name".into(), "x".repeat(rows))],
+            registration_fact: None,
+            registration_disputed: None,
             records: Vec::new(),
             score: None,
             warnings: Vec::new(),

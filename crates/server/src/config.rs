@@ -39,6 +39,12 @@ pub struct ServerConfig {
     /// Whether webhooks may go to internal addresses (loopback, private networks): off, against server-side
     /// request forgery; on for a test bench or a receiver on the same private network.
     pub webhook_private_hosts: bool,
+    /// The State Council holiday calendar (TOML, as `crates/rights/config/calendar.toml`); none: the built-in.
+    pub calendar: Option<std::path::PathBuf>,
+    /// Objection regimes (TOML, as `crates/rights/config/objections.toml`); none: the built-in.
+    pub objection_regimes: Option<std::path::PathBuf>,
+    /// Retention and publicity windows (TOML, as `crates/rights/config/windows.toml`); none: the built-in.
+    pub windows: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +65,9 @@ impl Default for ServerConfig {
             refresh_secs: 30,
             overview_cache_mb: 256,
             webhook_private_hosts: false,
+            calendar: None,
+            objection_regimes: None,
+            windows: None,
         }
     }
 }

@@ -20,6 +20,8 @@ pub mod demo;
 pub mod i18n;
 pub mod matching;
 pub mod metrics;
+pub mod objection_pages;
+pub mod objections;
 pub mod pages;
 pub mod publicity;
 pub mod push;
@@ -66,6 +68,10 @@ pub struct AppState {
     pub push_lock: Arc<tokio::sync::Mutex<()>>,
     /// The outbox's last sequence number: event streams wait on it.
     pub events: Arc<tokio::sync::watch::Sender<i64>>,
+    /// The calendar, objection regimes and windows (issue 8).
+    pub rights: Arc<objections::Rights>,
+    /// A firm's score with and without some of its facts (the binary supplies it; none: not shown).
+    pub what_if: Option<objections::WhatIfFn>,
 }
 
 impl AppState {
@@ -79,7 +85,10 @@ impl AppState {
         };
         let caches = Arc::new(cache::Caches::new(cfg.overview_cache_mb * 1024 * 1024, generation));
         let audit = audit::AuditLog::start(pool.clone(), timestamp)?;
+        let rights = Arc::new(objections::Rights::load(&cfg)?);
         Ok(AppState {
+            rights,
+            what_if: None,
             audit,
             throttle: Arc::new(auth::Throttle::new(std::time::Duration::from_secs(900))),
             rate: Arc::new(auth::RateLimit::new(cfg.rate_per_sec, cfg.rate_burst)),
@@ -126,6 +135,12 @@ impl AppState {
     /// With the rescoring of the live path (pushes).
     pub fn with_rescore(mut self, f: push::RescoreFn) -> AppState {
         self.rescore = Some(f);
+        self
+    }
+
+    /// With the what-if scoring of objections (a firm's score with and without disputed facts).
+    pub fn with_what_if(mut self, f: objections::WhatIfFn) -> AppState {
+        self.what_if = Some(f);
         self
     }
 
@@ -338,6 +353,7 @@ pub fn router(state: AppState) -> Router {
         .merge(push::router())
         .merge(stream::router())
         .merge(webhooks::router())
+        .merge(objection_pages::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::handler))
         .route("/static/{*path}", get(pages::asset))
@@ -399,6 +415,20 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
             match tokio::task::spawn_blocking(move || st.refresh()).await {
                 Ok(Ok(true)) => eprintln!("xinyong serve: a new scoring run is shown"),
                 Ok(Err(e)) => eprintln!("xinyong serve: refresh: {e}"),
+                _ => {}
+            }
+            // The objections' clocks: reminders, escalations, overdue (each step logged once).
+            let st = watcher.clone();
+            let ticked = tokio::task::spawn_blocking(move || {
+                let mut s = st.pool.get()?;
+                objections::tick(&mut **s, &st.rights, &st.today(), &st.timestamp())
+            })
+            .await;
+            match ticked {
+                Ok(Ok(moved)) if !moved.is_empty() => {
+                    eprintln!("xinyong serve: {} objection clock(s) moved on", moved.len())
+                }
+                Ok(Err(e)) => eprintln!("xinyong serve: objection clocks: {e}"),
                 _ => {}
             }
         }

@@ -243,12 +243,13 @@ async fn firm(
     };
     // Who may see the non-public record is decided afresh, from the store, on every request; the overview of
     // the viewer's class is kept between requests (`cache`).
-    let (u, who, today, month, caches) = (
+    let (u, who, today, month, caches, rights) = (
         uscc.clone(),
         ctx.user.clone(),
         st.today(),
         st.data_month(),
         st.caches.clone(),
+        st.rights.clone(),
     );
     let decide = move |s: &dyn Store| {
         let basis = crate::access::firm_access(s, &caches, who.as_ref(), &u, &today, &month)?;
@@ -259,7 +260,7 @@ async fn firm(
         };
         Ok((
             basis,
-            caches.overview(&u, viewer, || overview(s, &u, viewer, &today))?,
+            caches.overview(&u, viewer, || overview(s, &u, viewer, &today, &rights))?,
             subs,
         ))
     };
@@ -288,6 +289,11 @@ async fn firm(
         }
     }
     let is_bank = ctx.user.as_ref().is_some_and(|p| p.role == Role::Bank);
+    // The firm's own account: it may object to its records and apply for their repair.
+    let own = ctx
+        .user
+        .as_ref()
+        .is_some_and(|p| p.role == Role::Enterprise && p.org == uscc);
     let can_subscribe = ctx
         .user
         .as_ref()
@@ -304,7 +310,7 @@ async fn firm(
         cookie,
         minijinja::context! {
             firm => reg, ov => ov.tpl.clone(), path => path,
-            basis => basis.map(|b| b.code()), is_bank => is_bank,
+            basis => basis.map(|b| b.code()), is_bank => is_bank, own => own,
             can_subscribe => can_subscribe, subscribed_firm => subscribed_firm, subscribed_group => subscribed_group,
         },
     )
@@ -319,9 +325,24 @@ pub struct RecordGroup {
     pub columns: Vec<String>,
     pub headers: Vec<String>,
     /// The newest [`RECORDS_SHOWN`] rows.
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<RecordRow>,
     /// How many rows the firm has in this dataset.
     pub total: usize,
+}
+
+/// One record as shown: its cells, its fact id (what an objection names), and its marks.
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordRow {
+    pub cells: Vec<String>,
+    pub fact: i64,
+    /// Under an open objection (its id): shown as disputed in every view.
+    pub disputed: Option<String>,
+    /// The regulator's view only: the day the record left the credit views (its retention ended).
+    pub left_credit_views: Option<String>,
+    /// The day its public window ends (or ended), where one applies.
+    pub public_until: Option<String>,
+    /// Its publicity may be shortened by a credit repair (the rules allow one for its kind).
+    pub repairable: bool,
 }
 
 /// Rows of one dataset an overview shows (newest first): a firm's monthly snapshots over years would make a
@@ -332,7 +353,7 @@ pub const RECORDS_SHOWN: usize = 50;
 /// own firm; a `category` that is not one of the source's columns is the dataset's constant (its title says it).
 /// By class: personal and sensitive fields never (no page shows a person's data); non-public ones to a `full`
 /// viewer only.
-fn shown_fields<'v>(
+pub(crate) fn shown_fields<'v>(
     ds: Option<&xinyong_registry::Dataset>,
     v: &'v serde_json::Map<String, serde_json::Value>,
     full: bool,
@@ -356,12 +377,12 @@ fn shown_fields<'v>(
 }
 
 /// The source's column header of a canonical field, and the source's own label of a code value.
-fn header_of(ds: Option<&xinyong_registry::Dataset>, field: &str) -> String {
+pub(crate) fn header_of(ds: Option<&xinyong_registry::Dataset>, field: &str) -> String {
     ds.and_then(|d| d.columns.iter().find(|c| c.field == field))
         .map_or_else(|| field.to_string(), |c| c.header.clone())
 }
 
-fn shown(ds: Option<&xinyong_registry::Dataset>, field: &str, v: &serde_json::Value) -> String {
+pub(crate) fn shown(ds: Option<&xinyong_registry::Dataset>, field: &str, v: &serde_json::Value) -> String {
     let text = cell(v);
     let label = ds
         .and_then(|d| d.columns.iter().find(|c| c.field == field))
@@ -391,6 +412,9 @@ pub struct Overview {
     pub full: bool,
     /// Registration facts (label key, value).
     pub registration: Vec<(String, String)>,
+    /// The registration record's fact id, and its open objection if any.
+    pub registration_fact: Option<i64>,
+    pub registration_disputed: Option<String>,
     pub records: Vec<RecordGroup>,
     /// The latest scoring run's assessment (Full only).
     pub score: Option<serde_json::Value>,
@@ -540,13 +564,28 @@ fn rules() -> &'static [xinyong_credit::warnings::Rule] {
     R.get_or_init(xinyong_credit::warnings::builtin_rules)
 }
 
-/// Assembles the overview of `uscc` for `viewer` from the store.
-/// The public sees a public record only within its publicity window on `today` (`publicity`).
-pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> Result<Overview, Error> {
+/// Assembles the overview of `uscc` for `viewer` from the store, on `today`:
+/// - the public sees a public record only within its publicity window (`rights.windows`, view "public",
+///   shortened by a granted credit repair);
+/// - a full reader (the firm, a bank) does not see a negative record whose credit-view retention has ended
+///   (view "credit": 5 years after the event ends); the regulator sees it, marked;
+/// - every viewer sees a record under an open objection marked as disputed.
+pub fn overview(
+    store: &dyn Store,
+    uscc: &str,
+    viewer: Viewer,
+    today: &str,
+    rights: &crate::objections::Rights,
+) -> Result<Overview, Error> {
     let full = viewer != Viewer::Public;
     let registry = registry()?;
     let facts = store.facts_of(uscc, None)?;
+    let disputed = crate::objections::disputed(store, uscc)?;
+    let repaired = crate::objections::repaired(store, uscc)?;
+    let day = chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d")
+        .map_err(|_| Error::Internal(format!("today {today:?}")))?;
     let mut registration = Vec::new();
+    let (mut registration_fact, mut registration_disputed) = (None, None);
     let mut groups: BTreeMap<String, RecordGroup> = BTreeMap::new();
     let mut series: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
     for f in &facts {
@@ -560,6 +599,8 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> R
             for k in shown_fields(def, &v, full) {
                 registration.push((format!("reg.{k}"), shown(def, k, &v[k])));
             }
+            registration_fact = Some(f.fact_id);
+            registration_disputed = disputed.get(&f.fact_id).cloned();
             continue;
         }
         if let Some((_, field, key)) = SERIES.iter().find(|s| s.0 == f.dataset) {
@@ -570,8 +611,34 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> R
             }
             continue;
         }
-        if !full && !crate::publicity::is_public_on(&f.dataset, &v, today) {
+        let w = &rights.windows;
+        let public = w.of(
+            xinyong_rights::View::Public,
+            &f.dataset,
+            &v,
+            f.period.as_deref(),
+            repaired.get(&f.fact_id).copied(),
+            &rights.calendar,
+        );
+        if !full && !public.as_ref().is_none_or(|s| s.on(day)) {
             continue;
+        }
+        let mut left_credit_views = None;
+        if full && w.concerns(xinyong_rights::View::Credit, &f.dataset) {
+            let credit = w.of(
+                xinyong_rights::View::Credit,
+                &f.dataset,
+                &v,
+                f.period.as_deref(),
+                None,
+                &rights.calendar,
+            );
+            if let Some(last) = credit.and_then(|c| c.last_day).filter(|l| *l < day) {
+                if viewer != Viewer::Regulator {
+                    continue;
+                }
+                left_credit_views = last.succ_opt().map(|d| d.format("%Y-%m-%d").to_string());
+            }
         }
         let g = groups.entry(f.dataset.clone()).or_insert_with(|| {
             let columns: Vec<String> = shown_fields(def, &v, full).into_iter().cloned().collect();
@@ -584,12 +651,21 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> R
                 total: 0,
             }
         });
-        let row = g
+        let cells = g
             .columns
             .iter()
             .map(|c| v.get(c).map(|x| shown(def, c, x)).unwrap_or_default())
             .collect();
-        g.rows.push(row);
+        g.rows.push(RecordRow {
+            cells,
+            fact: f.fact_id,
+            disputed: disputed.get(&f.fact_id).cloned(),
+            left_credit_views,
+            repairable: public.as_ref().is_some_and(|p| p.repairable_from.is_some()),
+            public_until: public
+                .and_then(|p| p.last_day)
+                .map(|d| d.format("%Y-%m-%d").to_string()),
+        });
     }
     for s in series.values_mut() {
         s.sort_by(|a, b| a.0.cmp(&b.0));
@@ -631,6 +707,8 @@ pub fn overview(store: &dyn Store, uscc: &str, viewer: Viewer, today: &str) -> R
     Ok(Overview {
         full,
         registration,
+        registration_fact,
+        registration_disputed,
         records,
         score,
         warnings,
@@ -678,6 +756,10 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("themes.html", include_str!("../templates/themes.html")),
         ("support.html", include_str!("../templates/support.html")),
         ("digest.html", include_str!("../templates/digest.html")),
+        ("objections.html", include_str!("../templates/objections.html")),
+        ("objection.html", include_str!("../templates/objection.html")),
+        ("repair.html", include_str!("../templates/repair.html")),
+        ("turnaround.html", include_str!("../templates/turnaround.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

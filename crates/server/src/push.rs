@@ -43,7 +43,7 @@ pub const RECEIPT_QUARANTINE: u64 = 100;
 /// the neighbours' included). The binary supplies it (the credit models' scorer lives in `app`, which this
 /// crate does not name).
 pub type RescoreFn = xinyong_credit::live::Rescorer<OwnFn, SettleFn>;
-pub type OwnFn = dyn Fn(&dyn Store, &[String], &str) -> Result<Vec<Rescored>, String> + Send + Sync;
+pub type OwnFn = dyn Fn(&dyn Store, &[String], &str, &str) -> Result<Vec<Rescored>, String> + Send + Sync;
 pub type SettleFn = dyn Fn(&dyn Store, Vec<Rescored>, &str) -> Result<Vec<(String, LiveState)>, String> + Send + Sync;
 
 pub fn router() -> Router<AppState> {
@@ -345,7 +345,7 @@ async fn push(
             // never taken back to an older view of the firm (which would make spurious events).
             let run_as_of = s.runs()?.into_iter().map(|r| r.as_of).max().unwrap_or_default();
             let as_of = if date2 < run_as_of { run_as_of } else { date2.clone() };
-            let scored = rescore_all(s, &pool, &rescore, &report.changed, &as_of)?;
+            let scored = rescore_all(s, &pool, &rescore, &report.changed, &as_of, &as_of)?;
             let neighbours = scored.len().saturating_sub(report.changed.len()) as u64;
             let t_rescore = t1.elapsed().as_millis() as u64;
             let t2 = std::time::Instant::now();
@@ -519,12 +519,13 @@ fn rescore_all(
     rescore: &RescoreFn,
     firms: &[String],
     date: &str,
+    known_by: &str,
 ) -> Result<Vec<(String, LiveState)>, Error> {
     let own = &rescore.own;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
     let parts = cores.min(firms.len() / 16).max(1);
     let rescored = if parts == 1 {
-        own(s, firms, date).map_err(Error::Internal)?
+        own(s, firms, date, known_by).map_err(Error::Internal)?
     } else {
         let size = firms.len().div_ceil(parts);
         let mut chunks = firms.chunks(size);
@@ -534,9 +535,9 @@ fn rescore_all(
         std::thread::scope(|sc| {
             let handles: Vec<_> = others
                 .into_iter()
-                .map(|(conn, c)| sc.spawn(move || own(&**conn, c, date)))
+                .map(|(conn, c)| sc.spawn(move || own(&**conn, c, date, known_by)))
                 .collect();
-            let mut out = own(s, first, date).map_err(Error::Internal)?;
+            let mut out = own(s, first, date, known_by).map_err(Error::Internal)?;
             for h in handles {
                 let part = h
                     .join()
@@ -547,6 +548,46 @@ fn rescore_all(
         })?
     };
     (rescore.settle)(s, rescored, date).map_err(Error::Internal)
+}
+
+/// Rescores `firms` after a change that is not a push (an objection's correction or removal): as of the
+/// latest run's date with what is known today (a restatement), their events written to the outbox under
+/// `cause` in one transaction with `extra`. Returns the events' ids and the outbox's last sequence number.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rescore_and_tell(
+    s: &mut dyn Store,
+    pool: &xinyong_store::pool::Pool,
+    rescore: &RescoreFn,
+    firms: &[String],
+    today: &str,
+    source: &str,
+    cause: &str,
+    when: &str,
+    extra: Vec<RowOp>,
+) -> Result<(Vec<String>, i64), Error> {
+    let run_as_of = s.runs()?.into_iter().map(|r| r.as_of).max().unwrap_or_default();
+    let as_of = if run_as_of.is_empty() {
+        today.to_string()
+    } else {
+        run_as_of.min(today.to_string())
+    };
+    let scored = rescore_all(s, pool, rescore, firms, &as_of, today)?;
+    let mut attempt = 0;
+    loop {
+        let (mut ops, events, last) = rescored(s, &scored, today, source, cause, when)?;
+        let at = Value::text(crate::timestamp());
+        for op in &mut ops {
+            if let RowOp::Insert { table: "outbox", row } = op {
+                row[9] = at.clone();
+            }
+        }
+        ops.extend(extra.iter().cloned());
+        match s.apply_rows(&ops) {
+            Ok(()) => return Ok((events, last)),
+            Err(e) if attempt >= 4 => return Err(e.into()),
+            Err(_) => attempt += 1,
+        }
+    }
 }
 
 /// A firm's live state as last told (none before its first push since the latest run).

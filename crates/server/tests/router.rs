@@ -333,16 +333,19 @@ async fn the_public_sees_a_penalty_within_its_publicity_window_only() {
         });
         let shows = |day: &str| {
             blocking(|| {
-                let ov = overview(&**st.pool.get().unwrap(), &uscc, Viewer::Public, day).unwrap();
-                ov.records.iter().any(|g| g.rows.iter().any(|r| r.contains(&rec)))
+                let ov = overview(&**st.pool.get().unwrap(), &uscc, Viewer::Public, day, &st.rights).unwrap();
+                ov.records.iter().any(|g| g.rows.iter().any(|r| r.cells.contains(&rec)))
             })
         };
         assert!(shows(&until), "{rec} of {uscc} is public on its last day {until}");
         let after = xinyong_server::add_days(&until, 1);
         assert!(!shows(&after), "{rec} of {uscc} is not public after {until}");
         // The firm itself (and any entitled reader) still sees it.
-        let full = blocking(|| overview(&**st.pool.get().unwrap(), &uscc, Viewer::Full, &after).unwrap());
-        assert!(full.records.iter().any(|g| g.rows.iter().any(|r| r.contains(&rec))));
+        let full = blocking(|| overview(&**st.pool.get().unwrap(), &uscc, Viewer::Full, &after, &st.rights).unwrap());
+        assert!(full
+            .records
+            .iter()
+            .any(|g| g.rows.iter().any(|r| r.cells.contains(&rec))));
     }
     blocking(move || drop(all));
 }
@@ -355,8 +358,15 @@ async fn the_full_overview_has_the_score_warnings_and_charts() {
         let (full, public) = blocking(|| {
             let store = st.pool.get().unwrap();
             (
-                overview(&**store, &uscc, Viewer::Full, &st.today()).unwrap(),
-                overview(&**store, &uscc, Viewer::Public, "2000-01-01").unwrap(),
+                overview(&**store, &uscc, Viewer::Full, &st.today(), &st.rights).unwrap(),
+                overview(
+                    &**store,
+                    &uscc,
+                    Viewer::Public,
+                    "2000-01-01",
+                    &xinyong_server::objections::Rights::builtin(),
+                )
+                .unwrap(),
             )
         });
         let score = full.score.as_ref().expect("a score");
@@ -421,6 +431,32 @@ fn every_text_key_the_templates_use_is_in_the_dictionary() {
         "colour.blue",
         "reg.name",
         "chart.power",
+        // Objections and repairs: leads by role, stages, outcomes, log actions, repair states.
+        "obj.lead.enterprise",
+        "obj.lead.department",
+        "obj.lead.regulator",
+        "stage.open",
+        "stage.reminded",
+        "stage.escalated",
+        "stage.overdue",
+        "stage.answered",
+        "stage.answered_late",
+        "outcome.corrected",
+        "outcome.removed",
+        "outcome.upheld",
+        "log.filed",
+        "log.reminded",
+        "log.escalated",
+        "log.overdue",
+        "log.extended",
+        "log.corrected",
+        "log.removed",
+        "log.upheld",
+        "log.granted",
+        "log.refused",
+        "repair.pending",
+        "repair.granted",
+        "repair.refused",
     ] {
         if !keys.contains(&k) {
             missing.push(k.into());
@@ -978,7 +1014,16 @@ async fn the_overview_draws_the_guarantee_group_around_a_firm() {
         let r = send(st, "GET", &format!("/firm/{firm}"), Some(&session), None).await;
         assert!(r.body.contains("id=\"circle-graph\""), "the graph is drawn");
         // The data behind it: the firm first, its circle's members, the contracts among the drawn firms.
-        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Full, &st.today()).unwrap());
+        let ov = blocking(|| {
+            overview(
+                &**st.pool.get().unwrap(),
+                &firm,
+                Viewer::Full,
+                &st.today(),
+                &xinyong_server::objections::Rights::builtin(),
+            )
+            .unwrap()
+        });
         let c = ov.circle.expect("a group view");
         assert_eq!((c.nodes[0].0.as_str(), c.nodes[0].2), (firm.as_str(), 0));
         assert!(c.nodes.iter().any(|n| n.2 == 1), "its circle's members are marked");
@@ -1000,7 +1045,16 @@ async fn the_overview_draws_the_guarantee_group_around_a_firm() {
             "only the firm's own contracts"
         );
         // The regulator sees them.
-        let ov = blocking(|| overview(&**st.pool.get().unwrap(), &firm, Viewer::Regulator, &st.today()).unwrap());
+        let ov = blocking(|| {
+            overview(
+                &**st.pool.get().unwrap(),
+                &firm,
+                Viewer::Regulator,
+                &st.today(),
+                &xinyong_server::objections::Rights::builtin(),
+            )
+            .unwrap()
+        });
         let c = ov.circle.unwrap();
         assert!(c.nodes.iter().all(|n| n.3.is_some() && n.4.is_some()));
         // The public never sees it.
@@ -1976,7 +2030,15 @@ fn a_new_scoring_run_shows_without_a_restart() {
         let store = SqliteStore::open(&path).unwrap();
         let u = uscc.clone();
         st.caches
-            .overview(&uscc, Viewer::Full, || overview(&store, &u, Viewer::Full, &st.today()))
+            .overview(&uscc, Viewer::Full, || {
+                overview(
+                    &store,
+                    &u,
+                    Viewer::Full,
+                    &st.today(),
+                    &xinyong_server::objections::Rights::builtin(),
+                )
+            })
             .unwrap()
     };
     let kept = full(&st);
@@ -2244,7 +2306,14 @@ fn every_stored_field_has_a_class_and_no_page_shows_a_personal_one() {
     // No overview, for any viewer, carries a personal field's value.
     for (u, value) in personal.iter().take(30) {
         for viewer in [Viewer::Public, Viewer::Full, Viewer::Regulator] {
-            let ov = overview(&store, u, viewer, "2026-01-01").unwrap();
+            let ov = overview(
+                &store,
+                u,
+                viewer,
+                "2026-01-01",
+                &xinyong_server::objections::Rights::builtin(),
+            )
+            .unwrap();
             let json = serde_json::to_string(&ov).unwrap();
             assert!(
                 !json.contains(value.as_str()),
@@ -2942,4 +3011,387 @@ async fn the_inbox_folds_repeats_and_an_officers_mark_holds_across_recomputes() 
         );
     }
     blocking(move || drop(all));
+}
+
+/// A multipart form with text fields and files (field `files`).
+async fn multipart(
+    st: &AppState,
+    uri: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &[u8])],
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let boundary = "xyObjBoundary7Qm";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let req = Request::post(uri)
+        .header(header::COOKIE, cookie)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let res = router(st.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A firm with exactly one current dishonest-debtor listing that its latest score warns of (rule 1), and the
+/// listing's fact id; `skip` firms are left out.
+fn listed_firm(st: &AppState, skip: usize) -> (String, i64) {
+    blocking(|| {
+        let store = st.pool.get().unwrap();
+        let run = store
+            .runs()
+            .unwrap()
+            .into_iter()
+            .max_by(|a, b| a.as_of.cmp(&b.as_of))
+            .unwrap();
+        let mut found = Vec::new();
+        for s in store.run_scores(&run.run_id).unwrap() {
+            let Some(j) = store.run_score(&run.run_id, &s.uscc).unwrap() else {
+                continue;
+            };
+            let fs: xinyong_credit::score::FirmScore = serde_json::from_str(&j).unwrap();
+            if !fs.warnings.iter().any(|w| w.rule == 1) {
+                continue;
+            }
+            let listings: Vec<i64> = store
+                .facts_of(&s.uscc, None)
+                .unwrap()
+                .into_iter()
+                .filter(|f| f.dataset == "court.dishonest")
+                .map(|f| f.fact_id)
+                .collect();
+            if listings.len() == 1 {
+                found.push((s.uscc.clone(), listings[0]));
+                if found.len() > skip {
+                    break;
+                }
+            }
+        }
+        found
+            .into_iter()
+            .nth(skip)
+            .expect("a firm with one dishonest-debtor listing")
+    })
+}
+
+/// A firm's current penalty record with an amount; `skip` such firms are left out.
+fn penalty_fact(st: &AppState, skip: usize) -> (String, i64) {
+    blocking(|| {
+        let store = st.pool.get().unwrap();
+        let run = store
+            .runs()
+            .unwrap()
+            .into_iter()
+            .max_by(|a, b| a.as_of.cmp(&b.as_of))
+            .unwrap();
+        store
+            .run_scores(&run.run_id)
+            .unwrap()
+            .iter()
+            .filter_map(|s| {
+                store
+                    .facts_of(&s.uscc, None)
+                    .unwrap()
+                    .into_iter()
+                    .find(|f| f.dataset.ends_with(".penalties") && f.fields.contains("\"amount\":"))
+                    .map(|f| (s.uscc.clone(), f.fact_id))
+            })
+            .nth(skip)
+            .expect("a firm with a penalty")
+    })
+}
+
+#[tokio::test]
+async fn an_objection_marks_the_fact_disputed_at_once_and_a_removal_rescores_and_tells_subscribers() {
+    let all = states();
+    for (i, base) in all.iter().enumerate() {
+        let st = base
+            .clone()
+            .with_rescore(xinyong_app::credit::live_rescorer())
+            .with_what_if(xinyong_app::credit::what_if());
+        let (firm, fact) = listed_firm(&st, 0);
+        let ent = format!("t-obj-ent-{i}");
+        make_user(&st, &ent, Role::Enterprise, &firm);
+        let (session, csrf) = login(&st, &ent, None).await;
+        // The firm's own page offers an objection beside the record.
+        let page = send(&st, "GET", &format!("/firm/{firm}"), Some(&session), None).await;
+        assert!(
+            page.body.contains(&format!("/objections/new?fact={fact}")),
+            "an Object link"
+        );
+        // The form: the record, the clock, the score with and without it.
+        let new = send(
+            &st,
+            "GET",
+            &format!("/objections/new?fact={fact}"),
+            Some(&session),
+            None,
+        )
+        .await;
+        assert_eq!(new.status, StatusCode::OK, "{}", new.body);
+        assert!(new.body.contains("id=\"due-if-today\""));
+        assert!(
+            new.body.contains("id=\"grade-without\""),
+            "the score without the record"
+        );
+        // Filed, with an attachment.
+        let (s, h, body) = multipart(
+            &st,
+            &format!("/objections?csrf={csrf}"),
+            &session,
+            &[("fact", &fact.to_string()), ("text", "该失信记录已履行完毕并已屏蔽。")],
+            &[("履行证明.pdf", b"%PDF-1.4 proof")],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+        let loc = h[header::LOCATION].to_str().unwrap().to_string();
+        let id = loc.trim_start_matches("/objections/").to_string();
+        // Disputed at once, in the public view too (no cache left stale).
+        let public = send(&st, "GET", &format!("/firm/{firm}"), None, None).await;
+        assert!(
+            public
+                .body
+                .contains(&format!("data-fact=\"{fact}\" class=\"disputed\"")),
+            "the public page marks the record disputed"
+        );
+        // A second objection to the same record is refused while the first is open.
+        let (s, _, _) = multipart(
+            &st,
+            &format!("/objections?csrf={csrf}"),
+            &session,
+            &[("fact", &fact.to_string()), ("text", "again")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        // Who may read the case: the firm, the department that supplied the record, the regulator; not
+        // another firm, not a bank.
+        let other = format!("t-obj-other-{i}");
+        make_user(&st, &other, Role::Enterprise, "91330604MA2XXXXXX0");
+        let (os, _) = login(&st, &other, None).await;
+        assert_eq!(
+            send(&st, "GET", &loc, Some(&os), None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let court = format!("t-obj-court-{i}");
+        let secret = make_user(&st, &court, Role::Department, "court");
+        let (cs, ccsrf) = login(&st, &court, auth::totp_code(&secret, now())).await;
+        let case = send(&st, "GET", &loc, Some(&cs), None).await;
+        assert_eq!(case.status, StatusCode::OK);
+        assert!(case.body.contains("id=\"answer-submit\""), "the department can answer");
+        let listed = send(&st, "GET", "/objections", Some(&cs), None).await;
+        assert!(listed.body.contains(&id), "on the department's list");
+        // Another department may not answer.
+        let amr = format!("t-obj-amr-{i}");
+        let s2 = make_user(&st, &amr, Role::Department, "amr");
+        let (as_, acsrf) = login(&st, &amr, auth::totp_code(&s2, now())).await;
+        let r = send(
+            &st,
+            "POST",
+            &format!("{loc}/answer"),
+            Some(&as_),
+            Some(&format!("csrf={acsrf}&outcome=upheld&answer=no")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // The court removes the listing: the record is retired (kept as history), the firm rescored, and
+        // the change goes to its subscribers through the outbox.
+        let r = send(
+            &st,
+            "POST",
+            &format!("{loc}/answer"),
+            Some(&cs),
+            Some(&format!(
+                "csrf={ccsrf}&outcome=removed&answer=%E5%B7%B2%E5%B1%A5%E8%A1%8C"
+            )),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let (retired, events, before_today) = blocking(|| {
+            let s = st.pool.get().unwrap();
+            let f = s.fact(fact).unwrap();
+            let ev: Vec<(String, Option<i64>)> = s
+                .rows(&xinyong_store::rows::RowQuery::all("outbox").eq("uscc", xinyong_store::rows::Value::text(&firm)))
+                .unwrap()
+                .into_iter()
+                .filter(|r| r[8].as_str() == Some(format!("objection:{id}").as_str()))
+                .map(|r| (r[4].as_str().unwrap().to_string(), r[5].as_int()))
+                .collect();
+            let yesterday = xinyong_server::add_days(&st.today(), -1);
+            let then = s
+                .facts_of(&firm, Some(&yesterday))
+                .unwrap()
+                .iter()
+                .any(|x| x.fact_id == fact);
+            (f.known_to, ev, then)
+        });
+        assert_eq!(retired, Some(st.today()), "retired today");
+        assert!(before_today, "as of yesterday the record is still there (history kept)");
+        assert!(
+            events.contains(&("warning_cleared".to_string(), Some(1))),
+            "the dishonest-debtor warning cleared, told to subscribers: {events:?}"
+        );
+        let case = send(&st, "GET", &loc, Some(&session), None).await;
+        assert!(case.body.contains("id=\"obj-outcome\""));
+        assert!(!case.body.contains("id=\"answer-submit\""));
+        let public = send(&st, "GET", &format!("/firm/{firm}"), None, None).await;
+        assert!(
+            !public.body.contains(&format!("data-fact=\"{fact}\"")),
+            "the removed record is gone"
+        );
+        // The public turnaround figures count it (no firm named).
+        let t = send(&st, "GET", "/api/v1/objections/turnaround", None, None).await;
+        assert_eq!(t.status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&t.body).unwrap();
+        let court_row = v["turnaround"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["source"] == "court")
+            .cloned()
+            .unwrap();
+        assert!(court_row["removed"].as_u64() >= Some(1));
+        assert!(!t.body.contains(&firm));
+        // The attachment downloads for the department, as an attachment.
+        let r = send(&st, "GET", &format!("{loc}/files/1"), Some(&cs), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"));
+        assert_eq!(r.body, "%PDF-1.4 proof");
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn a_correction_keeps_both_versions_and_the_clock_reminds_escalates_and_marks_overdue() {
+    use xinyong_server::objections as ob;
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (firm, fact) = penalty_fact(st, 0);
+        let source = blocking(|| st.pool.get().unwrap().fact(fact).unwrap().source);
+        let who = xinyong_server::auth::Principal {
+            user_id: format!("t-clock-ent-{i}"),
+            role: Role::Enterprise,
+            org: firm.clone(),
+            name: "x".into(),
+            csrf: String::new(),
+            token_hash: String::new(),
+        };
+        let court = xinyong_server::auth::Principal {
+            role: Role::Department,
+            org: source.clone(),
+            user_id: format!("t-clock-court-{i}"),
+            ..who.clone()
+        };
+        let rights = ob::Rights::builtin();
+        let (stages, log, answered) = blocking(|| {
+            let mut s = st.pool.get().unwrap();
+            // Filed Saturday 12 September 2026: day 15 is the 27th; day 20, 2 October, is a National Day
+            // holiday (1–7 October, the 3rd and 4th a weekend), so it is due Thursday 8 October.
+            let filing = ob::Filing {
+                fact_id: fact,
+                text: "wrong amount",
+                files: &[],
+            };
+            let id = ob::file(&mut **s, &who, &filing, &rights, "2026-09-12", "t0").unwrap();
+            let mut stages = Vec::new();
+            for d in ["2026-09-20", "2026-09-27", "2026-10-08", "2026-10-09", "2026-10-10"] {
+                let moved = ob::tick(&mut **s, &rights, d, "t").unwrap();
+                stages.push((d, moved.iter().find(|m| m.0 == id).map(|m| m.1.key())));
+            }
+            let log: Vec<(String, String)> = ob::log(&**s, &id)
+                .unwrap()
+                .into_iter()
+                .map(|l| (l.day, l.action))
+                .collect();
+            // Corrected late: the amount was wrong.
+            let mut fix = std::collections::BTreeMap::new();
+            fix.insert("amount".to_string(), "1".to_string());
+            let a = ob::answer(
+                &mut **s,
+                &court,
+                &id,
+                ob::Outcome::Corrected,
+                "金额有误，已更正",
+                &fix,
+                &rights,
+                "2026-10-12",
+                "t2",
+            )
+            .unwrap();
+            s.apply_rows(&a.ops).unwrap();
+            (stages, log, ob::get(&**s, &id).unwrap().unwrap())
+        });
+        assert_eq!(
+            stages,
+            vec![
+                ("2026-09-20", None),
+                ("2026-09-27", Some("escalated")),
+                ("2026-10-08", None),
+                ("2026-10-09", Some("overdue")),
+                ("2026-10-10", None),
+            ]
+        );
+        assert_eq!(
+            log.iter().map(|(d, a)| format!("{d} {a}")).collect::<Vec<_>>(),
+            vec![
+                "2026-09-12 filed",
+                "2026-09-27 reminded",
+                "2026-09-27 escalated",
+                "2026-10-09 overdue"
+            ]
+        );
+        assert_eq!(answered.outcome.as_deref(), Some("corrected"));
+        assert_eq!(answered.stage, "answered_late");
+        let (old, new) = blocking(|| {
+            let s = st.pool.get().unwrap();
+            (s.fact(fact).unwrap(), s.fact(answered.new_fact.unwrap()).unwrap())
+        });
+        assert_eq!(
+            old.known_to.as_deref(),
+            Some("2026-10-12"),
+            "the old version kept, closed at the correction"
+        );
+        assert!(new.fields.contains("\"amount\":1"), "{}", new.fields);
+        assert_eq!(new.known_from, "2026-10-12");
+        // Answering twice is refused.
+        let again = blocking(|| {
+            let mut s = st.pool.get().unwrap();
+            ob::answer(
+                &mut **s,
+                &court,
+                &answered.id,
+                ob::Outcome::Upheld,
+                "x",
+                &Default::default(),
+                &rights,
+                "2026-10-14",
+                "t3",
+            )
+            .is_err()
+        });
+        assert!(again);
+    }
 }

@@ -628,6 +628,111 @@ fn rows_story(store: &mut dyn Store) {
         [event(2, None)]
     );
     assert_eq!(store.rows(&out.last(1)).unwrap(), [event(2, None)]);
+    // An objection with an attachment (bytes kept exactly), its log, and a repair application; the objection
+    // answered later (a mutable row), the attachment and log append-only.
+    let objection = |stage: &str, outcome: Value| {
+        vec![
+            t("OBJ1"),
+            t("91110000600037341L"),
+            Value::Int(42),
+            t("amr.penalties"),
+            t("amr"),
+            t("u1"),
+            t("enterprise"),
+            t(""),
+            t("the fine was paid and withdrawn"),
+            t("credit_reporting"),
+            t("2026-02-02"),
+            t("2026-02-02T01:00:00Z"),
+            Value::Int(0),
+            t(stage),
+            outcome,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ]
+    };
+    let pdf = vec![0x25u8, 0x50, 0x44, 0x46, 0x00, 0xff, 0x0a];
+    store
+        .apply_rows(&[
+            RowOp::Insert {
+                table: "objections",
+                row: objection("open", Value::Null),
+            },
+            RowOp::Insert {
+                table: "objection_files",
+                row: vec![
+                    t("OBJ1"),
+                    Value::Int(1),
+                    t("回执.pdf"),
+                    t("application/pdf"),
+                    t("ab"),
+                    Value::Bytes(pdf.clone()),
+                ],
+            },
+            RowOp::Insert {
+                table: "objection_log",
+                row: vec![
+                    t("OBJ1"),
+                    Value::Int(1),
+                    t("2026-02-02T01:00:00Z"),
+                    t("2026-02-02"),
+                    t("u1"),
+                    t("filed"),
+                    t(""),
+                ],
+            },
+            RowOp::Insert {
+                table: "repairs",
+                row: vec![
+                    t("REP1"),
+                    t("91110000600037341L"),
+                    Value::Int(42),
+                    t("amr.penalties"),
+                    t("amr"),
+                    t("u1"),
+                    t("corrected and paid"),
+                    t("2026-02-03"),
+                    t("2026-02-03T01:00:00Z"),
+                    t("pending"),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ],
+            },
+        ])
+        .unwrap();
+    store
+        .apply_rows(&[RowOp::Put {
+            table: "objections",
+            row: objection("answered", t("upheld")),
+        }])
+        .unwrap();
+    let o = store
+        .rows(&RowQuery::all("objections").eq("uscc", t("91110000600037341L")))
+        .unwrap();
+    assert_eq!(o, [objection("answered", t("upheld"))]);
+    let f = store
+        .rows(&RowQuery::all("objection_files").eq("objection_id", t("OBJ1")))
+        .unwrap();
+    assert_eq!(f[0][5], Value::Bytes(pdf), "attachment bytes round-trip");
+    assert!(
+        store
+            .apply_rows(&[RowOp::Put {
+                table: "objection_log",
+                row: vec![t("OBJ1"), Value::Int(1), t("x"), t("x"), t("x"), t("x"), t("x")],
+            }])
+            .is_err(),
+        "the log is append-only"
+    );
+    assert_eq!(
+        store
+            .rows(&RowQuery::all("repairs").eq("source", t("amr")))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Bulk writing: the same batches written with `put_facts` into `bulk` and one `put_fact` at a time into

@@ -95,7 +95,7 @@ impl TableSpec {
 }
 
 use FieldClass::{Internal, NonPublic, Personal, Public, Sensitive};
-use SqlType::{Int, Real, Text};
+use SqlType::{Bytes, Int, Real, Text};
 
 /// The web platform's tables, in export order.
 pub static TABLES: &[TableSpec] = &[
@@ -366,6 +366,90 @@ pub static TABLES: &[TableSpec] = &[
         ],
         key: 2,
         indexes: &[],
+        append_only: false,
+    },
+    TableSpec {
+        name: "objections",
+        doc: "an objection (异议) to one stored fact: who filed it, its text and clock, the answer of the \
+              department that supplied the fact, and the fact's corrected version if any",
+        columns: &[
+            col("objection_id", Text, Internal),
+            col("uscc", Text, NonPublic),
+            col("fact_id", Int, Internal),
+            col("dataset", Text, Internal),
+            col("source", Text, Internal),
+            col("filer", Text, Internal),
+            col("filer_kind", Text, Internal),
+            col("person", Text, Personal),
+            col("text", Text, NonPublic),
+            col("regime", Text, Internal),
+            col("filed_on", Text, Internal),
+            col("filed_at", Text, Internal),
+            col("extended", Int, Internal),
+            col("stage", Text, Internal),
+            opt("outcome", Text, Internal),
+            opt("answer", Text, NonPublic),
+            opt("answered_by", Text, Internal),
+            opt("answered_on", Text, Internal),
+            opt("new_fact", Int, Internal),
+        ],
+        key: 1,
+        indexes: &[&["uscc"], &["source"]],
+        append_only: false,
+    },
+    TableSpec {
+        name: "objection_files",
+        doc: "the attachments of an objection or a credit repair application, as filed",
+        columns: &[
+            col("objection_id", Text, Internal),
+            col("n", Int, Internal),
+            col("name", Text, NonPublic),
+            col("content_type", Text, Internal),
+            col("sha256", Text, Internal),
+            col("data", Bytes, NonPublic),
+        ],
+        key: 2,
+        indexes: &[],
+        append_only: true,
+    },
+    TableSpec {
+        name: "objection_log",
+        doc: "what happened to an objection or a repair application, in order: filed, reminded, escalated, \
+              overdue, extended, answered (who, when, the day in Asia/Shanghai)",
+        columns: &[
+            col("objection_id", Text, Internal),
+            col("n", Int, Internal),
+            col("at", Text, Internal),
+            col("day", Text, Internal),
+            col("actor", Text, Internal),
+            col("action", Text, Internal),
+            col("note", Text, NonPublic),
+        ],
+        key: 2,
+        indexes: &[],
+        append_only: true,
+    },
+    TableSpec {
+        name: "repairs",
+        doc: "a credit repair (信用修复) application on a negative public record: the firm's account of what \
+              it corrected, the review of the department that supplied the record, and the decision",
+        columns: &[
+            col("repair_id", Text, Internal),
+            col("uscc", Text, NonPublic),
+            col("fact_id", Int, Internal),
+            col("dataset", Text, Internal),
+            col("source", Text, Internal),
+            col("applicant", Text, Internal),
+            col("text", Text, NonPublic),
+            col("filed_on", Text, Internal),
+            col("filed_at", Text, Internal),
+            col("state", Text, Internal),
+            opt("answer", Text, NonPublic),
+            opt("decided_by", Text, Internal),
+            opt("decided_on", Text, Internal),
+        ],
+        key: 1,
+        indexes: &[&["uscc"], &["source"]],
         append_only: false,
     },
 ];
