@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/repairs/{id}", get(repair_detail))
         .route("/repairs/{id}/decide", post(repair_decide))
         .route("/api/v1/objections/turnaround", get(turnaround_api))
+        .route("/improve", get(improve))
 }
 
 fn signed_in(ctx: &Ctx, roles: &[Role]) -> Result<Principal, Box<Response>> {
@@ -883,4 +884,117 @@ async fn repair_decide(
         return e.into_response();
     }
     Redirect::to(&format!("/repairs/{id}")).into_response()
+}
+
+/// One record behind a reason or a warning, and when it leaves the views.
+#[derive(Serialize)]
+struct Cited {
+    fact_id: i64,
+    dataset: String,
+    name: String,
+    date: String,
+    current: bool,
+    /// The last day it counts in the credit views (none: no retention rule, it stays while current).
+    credit_until: Option<String>,
+    /// The last day it is public, and the first day a credit repair may end that.
+    public_until: Option<String>,
+    repairable_from: Option<String>,
+    disputed: Option<String>,
+}
+
+fn cite(s: &dyn Store, rights: &ob::Rights, disputed: &BTreeMap<i64, String>, fact_id: i64) -> Result<Option<Cited>, Error> {
+    let Ok(f) = s.fact(fact_id) else { return Ok(None) };
+    let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
+    let (public, credit) = ob::windows_of(rights, &f, &fields, None);
+    let d = |x: Option<chrono::NaiveDate>| x.map(|d| d.format("%Y-%m-%d").to_string());
+    let date = fields
+        .get("date")
+        .and_then(|v| v.as_str())
+        .map(String::from)
+        .or(f.period.clone())
+        .unwrap_or_default();
+    Ok(Some(Cited {
+        fact_id,
+        name: dataset_name(&f.dataset),
+        dataset: f.dataset.clone(),
+        date,
+        current: f.known_to.is_none(),
+        credit_until: d(credit.as_ref().and_then(|c| c.last_day)),
+        public_until: d(public.as_ref().and_then(|p| p.last_day)),
+        repairable_from: d(public.as_ref().and_then(|p| p.repairable_from)),
+        disputed: disputed.get(&fact_id).cloned(),
+    }))
+}
+
+/// "What would improve my score": for the firm's own account, the reasons that cost it most points with the
+/// records behind them and when each leaves the credit views, and each warning with the remedy that clears
+/// it (the rule's own words), the day it clears by itself where the data fixes one, and the records it rests
+/// on (each may be objected to, or repaired where the rules allow).
+async fn improve(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, cookie) = lang_of(&q, &headers);
+    let who = match signed_in(&ctx, &[Role::Enterprise]) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let (uscc, rights) = (who.org.clone(), st.rights.clone());
+    let got = st
+        .with_store(move |s| {
+            let Some(run) = s.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) else {
+                return Ok(None);
+            };
+            let Some(j) = s.run_score(&run.run_id, &uscc)? else { return Ok(None) };
+            let fs: xinyong_credit::score::FirmScore =
+                serde_json::from_str(&j).map_err(|e| Error::Internal(format!("stored score: {e}")))?;
+            let disputed = ob::disputed(s, &uscc)?;
+            let mut reasons = Vec::new();
+            let mut rs = fs.reasons.clone();
+            rs.sort_by(|a, b| b.points_lost.total_cmp(&a.points_lost));
+            for r in rs.iter().filter(|r| r.points_lost > 0.0) {
+                let mut cited = Vec::new();
+                for p in r.evidence.iter().take(10) {
+                    if let Some(c) = cite(s, &rights, &disputed, p.fact_id)? {
+                        cited.push(c);
+                    }
+                }
+                reasons.push(serde_json::json!({
+                    "name_zh": r.name_zh, "name_en": r.name_en, "value": r.value, "median": r.industry_median,
+                    "points_lost": r.points_lost, "records": cited,
+                }));
+            }
+            let rules = xinyong_credit::warnings::builtin_rules();
+            let mut warnings = Vec::new();
+            for w in &fs.warnings {
+                let rule = rules.iter().find(|r| r.id == w.rule);
+                let mut cited = Vec::new();
+                for f in w.evidence.iter().take(10) {
+                    if let Some(c) = cite(s, &rights, &disputed, *f)? {
+                        cited.push(c);
+                    }
+                }
+                warnings.push(serde_json::json!({
+                    "rule": w.rule, "colour": w.colour.key(), "since": w.since, "clears_on": w.clears_on,
+                    "name_zh": rule.map(|r| r.name_zh.clone()), "name_en": rule.map(|r| r.name_en.clone()),
+                    "clears": rule.map(|r| r.clears.clone()), "records": cited,
+                }));
+            }
+            Ok(Some((fs, run.as_of, reasons, warnings)))
+        })
+        .await;
+    let got = match got {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let ctx_json = match got {
+        Some((fs, as_of, reasons, warnings)) => serde_json::json!({
+            "path": "/improve", "scored": true, "as_of": as_of, "grade": fs.grade, "grade_unadjusted": fs.grade_unadjusted,
+            "score": fs.score, "pd": fs.pd, "colour": fs.colour.map(|c| c.key()), "reasons": reasons, "warnings": warnings,
+        }),
+        None => serde_json::json!({ "path": "/improve", "scored": false }),
+    };
+    page(&st, &ctx, "improve.html", lang, cookie, ctx_json)
 }

@@ -760,6 +760,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("objection.html", include_str!("../templates/objection.html")),
         ("repair.html", include_str!("../templates/repair.html")),
         ("turnaround.html", include_str!("../templates/turnaround.html")),
+        ("improve.html", include_str!("../templates/improve.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -3139,6 +3139,13 @@ async fn an_objection_marks_the_fact_disputed_at_once_and_a_removal_rescores_and
             page.body.contains(&format!("/objections/new?fact={fact}")),
             "an Object link"
         );
+        // "What would improve my score": the dishonest-debtor warning, what clears it, the listing behind it
+        // with an objection link and the day it leaves the credit views.
+        let imp = send(&st, "GET", "/improve", Some(&session), None).await;
+        assert_eq!(imp.status, StatusCode::OK, "{}", imp.body);
+        assert!(imp.body.contains("data-rule=\"1\""), "the warning is listed");
+        assert!(imp.body.contains(&format!("/objections/new?fact={fact}")), "with its record to object to");
+        assert!(imp.body.contains("计入信用视图至"), "and when the record leaves the credit views");
         // The form: the record, the clock, the score with and without it.
         let new = send(
             &st,
