@@ -38,6 +38,7 @@ pub struct Loaded {
 /// Only firms with a registration record are scored; facts of firms without one (outside the district) still
 /// feed the guarantee links.
 pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
+    let retention = Retention::on(known_by)?;
     let mut out = Loaded::default();
     let mut names = Names::default();
     // Facts come in id order (a sequential read); firms are gathered by USCC.
@@ -53,6 +54,10 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
                 all.len() - 1
             }
         };
+        if retention.ended(&f.dataset, &f.fields, f.period.as_deref()) {
+            *out.skipped.entry(RETENTION_ENDED).or_default() += 1;
+            return Ok(());
+        }
         let raw = to_raw(f);
         if let Err(e) = all[i].add(&raw, &mut names) {
             *out.skipped.entry(e.reason).or_default() += 1;
@@ -67,6 +72,42 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
     all.retain(|f| !f.registrations.is_empty());
     out.firms = all;
     Ok(out)
+}
+
+/// Why a fact the loader read is not scored: its credit-view retention has ended.
+pub const RETENTION_ENDED: &str = "retention ended (negative information, 5 years after the event)";
+
+/// The credit views' retention (rights `windows.toml`, view "credit"): negative information leaves them 5
+/// years after the event ends (征信业管理条例 art. 16), so the credit models do not read it after that day.
+pub struct Retention {
+    windows: xinyong_rights::Windows,
+    calendar: xinyong_rights::Calendar,
+    on: chrono::NaiveDate,
+}
+
+impl Retention {
+    pub fn on(day: &str) -> Result<Retention, ScoreError> {
+        Ok(Retention {
+            windows: xinyong_rights::Windows::builtin(),
+            calendar: xinyong_rights::Calendar::builtin(),
+            on: chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| ScoreError::Date(day.to_string()))?,
+        })
+    }
+
+    /// Whether a fact's retention in the credit views ended before the day.
+    pub fn ended(&self, dataset: &str, fields: &str, period: Option<&str>) -> bool {
+        use xinyong_rights::View;
+        if !self.windows.concerns(View::Credit, dataset) {
+            return false;
+        }
+        let Ok(m) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(fields) else {
+            return false;
+        };
+        self.windows
+            .of(View::Credit, dataset, &m, period, None, &self.calendar)
+            .and_then(|w| w.last_day)
+            .is_some_and(|l| l < self.on)
+    }
 }
 
 /// The store's row as the credit models' input (the same columns; the crates may not depend on each other).
@@ -506,7 +547,8 @@ pub fn live_rescorer() -> LiveRescorer {
         firms
             .iter()
             .map(|u| {
-                let firm = load_one(store, u, &known_by).map_err(|e| format!("rescoring {u}: {e}"))?;
+                let firm =
+                    load_one_except(store, u, &known_by, as_of, &[]).map_err(|e| format!("rescoring {u}: {e}"))?;
                 let row = xinyong_credit::features::compute_at(&firm, t, k);
                 let ws = run::evaluate_warnings(&firm, t, k, &row, &scorer.rules, &scorer.benchmarks, None);
                 let first = score::score_firm(&scorer.model, &firm, t, k, row, ws, &scorer.benchmarks);
@@ -782,8 +824,8 @@ pub fn what_if() -> std::sync::Arc<WhatIfFn> {
             let one = |f: &FirmData| {
                 run::assess_one_at(f, t, k, &scorer.model, &scorer.rules, &scorer.benchmarks, net.as_ref())
             };
-            let with = one(&load_one(store, uscc, &kd)?);
-            let without = one(&load_one_except(store, uscc, &kd, except)?);
+            let with = one(&load_one_except(store, uscc, &kd, as_of, &[])?);
+            let without = one(&load_one_except(store, uscc, &kd, as_of, except)?);
             Ok((with, without))
         };
         go().map_err(|e| e.to_string())
@@ -792,20 +834,28 @@ pub fn what_if() -> std::sync::Arc<WhatIfFn> {
 
 /// One firm's facts as current on a date, and the guarantees it gave (stored under the borrowers).
 pub fn load_one(store: &dyn Store, uscc: &str, known_by: &str) -> Result<FirmData, ScoreError> {
-    load_one_except(store, uscc, known_by, &[])
+    load_one_except(store, uscc, known_by, known_by, &[])
 }
 
-/// [`load_one`] without the facts `except` (what-if: the firm's record without a disputed fact).
-pub fn load_one_except(store: &dyn Store, uscc: &str, known_by: &str, except: &[i64]) -> Result<FirmData, ScoreError> {
+/// [`load_one`] without the facts `except` (what-if: the firm's record without a disputed fact), and without
+/// the negative facts whose credit-view retention ended before `retained_on` (the assessment's date).
+pub fn load_one_except(
+    store: &dyn Store,
+    uscc: &str,
+    known_by: &str,
+    retained_on: &str,
+    except: &[i64],
+) -> Result<FirmData, ScoreError> {
     let mut names = Names::default();
     let mut f = FirmData::new(uscc);
     parse_day(known_by)?;
+    let retention = Retention::on(retained_on)?;
     // facts_of gives the versions current on a date; the indicators look back up to 60 months, and versions
     // replaced before `known_by` do not change what is known on it, so the current-on-date view suffices.
     for s in store
         .facts_of(uscc, Some(known_by))?
         .into_iter()
-        .filter(|s| !except.contains(&s.fact_id))
+        .filter(|s| !except.contains(&s.fact_id) && !retention.ended(&s.dataset, &s.fields, s.period.as_deref()))
     {
         // A stored fact's event dates are in its fields too (FirmData::add reads them from there).
         let raw = RawFact {
@@ -836,4 +886,34 @@ pub fn load_one_except(store: &dyn Store, uscc: &str, known_by: &str, except: &[
     }
     f.finish();
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_records_leave_the_credit_models_five_years_after_the_event_ends() {
+        let r = Retention::on("2025-06-01").unwrap();
+        let ended = r#"{"date":"2018-01-01","end_date":"2020-05-31"}"#;
+        let kept = r#"{"date":"2018-01-01","end_date":"2020-06-01"}"#;
+        assert!(
+            r.ended("court.dishonest", ended, None),
+            "5 years after 31 May 2020: out on 1 June 2025"
+        );
+        assert!(!r.ended("court.dishonest", kept, None), "its last day is 1 June 2025");
+        assert!(r.ended("lender.bank.loans", r#"{"overdue_days":120}"#, Some("2020-04")));
+        assert!(
+            !r.ended("lender.bank.loans", r#"{"overdue_days":0}"#, Some("2020-04")),
+            "not negative"
+        );
+        assert!(
+            !r.ended("amr.registration", r#"{"date":"2001-01-01"}"#, None),
+            "not negative"
+        );
+        assert!(
+            !r.ended("court.dishonest", "not json", None),
+            "unreadable: left to the loader's own checks"
+        );
+    }
 }

@@ -23,7 +23,6 @@ pub mod metrics;
 pub mod objection_pages;
 pub mod objections;
 pub mod pages;
-pub mod publicity;
 pub mod push;
 pub mod search;
 pub mod stream;

@@ -902,7 +902,12 @@ struct Cited {
     disputed: Option<String>,
 }
 
-fn cite(s: &dyn Store, rights: &ob::Rights, disputed: &BTreeMap<i64, String>, fact_id: i64) -> Result<Option<Cited>, Error> {
+fn cite(
+    s: &dyn Store,
+    rights: &ob::Rights,
+    disputed: &BTreeMap<i64, String>,
+    fact_id: i64,
+) -> Result<Option<Cited>, Error> {
     let Ok(f) = s.fact(fact_id) else { return Ok(None) };
     let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
     let (public, credit) = ob::windows_of(rights, &f, &fields, None);
@@ -947,7 +952,9 @@ async fn improve(
             let Some(run) = s.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) else {
                 return Ok(None);
             };
-            let Some(j) = s.run_score(&run.run_id, &uscc)? else { return Ok(None) };
+            let Some(j) = s.run_score(&run.run_id, &uscc)? else {
+                return Ok(None);
+            };
             let fs: xinyong_credit::score::FirmScore =
                 serde_json::from_str(&j).map_err(|e| Error::Internal(format!("stored score: {e}")))?;
             let disputed = ob::disputed(s, &uscc)?;

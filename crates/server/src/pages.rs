@@ -101,8 +101,8 @@ impl Viewer {
     }
 }
 
-/// Whether a dataset's records are public by law (its registry class; within their publicity windows,
-/// `publicity`). A dataset the registry does not know is not.
+/// Whether a dataset's records are public by law (its registry class; within their publicity windows, the
+/// `rights` crate's). A dataset the registry does not know is not.
 pub fn is_public(dataset: &str) -> bool {
     registry().is_ok_and(|r| r.dataset(dataset).is_some_and(|d| d.class == Class::Public))
 }

@@ -319,7 +319,20 @@ async fn the_public_sees_a_penalty_within_its_publicity_window_only() {
                 .find_map(|u| {
                     store.facts_of(u, None).unwrap().into_iter().find_map(|f| {
                         let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).ok()?;
-                        let until = xinyong_server::publicity::public_until(&f.dataset, &m)?;
+                        let until = st
+                            .rights
+                            .windows
+                            .of(
+                                xinyong_rights::View::Public,
+                                &f.dataset,
+                                &m,
+                                f.period.as_deref(),
+                                None,
+                                &st.rights.calendar,
+                            )?
+                            .last_day?
+                            .format("%Y-%m-%d")
+                            .to_string();
                         (f.dataset.ends_with(".penalties") && f.known_to.is_none()).then(|| {
                             (
                                 u.clone(),
@@ -3144,8 +3157,14 @@ async fn an_objection_marks_the_fact_disputed_at_once_and_a_removal_rescores_and
         let imp = send(&st, "GET", "/improve", Some(&session), None).await;
         assert_eq!(imp.status, StatusCode::OK, "{}", imp.body);
         assert!(imp.body.contains("data-rule=\"1\""), "the warning is listed");
-        assert!(imp.body.contains(&format!("/objections/new?fact={fact}")), "with its record to object to");
-        assert!(imp.body.contains("计入信用视图至"), "and when the record leaves the credit views");
+        assert!(
+            imp.body.contains(&format!("/objections/new?fact={fact}")),
+            "with its record to object to"
+        );
+        assert!(
+            imp.body.contains("计入信用视图至"),
+            "and when the record leaves the credit views"
+        );
         // The form: the record, the clock, the score with and without it.
         let new = send(
             &st,
