@@ -594,11 +594,21 @@ pub fn check_live_network(store: &dyn Store) -> Result<(usize, Vec<String>), Sco
     let groups = store.run_circles(&h.run_id, None)?;
     for j in &groups {
         let view: GroupView = serde_json::from_str(j).map_err(|e| ScoreError::Model(e.to_string()))?;
-        let Some(g) = load_group(store, h, &view.id, false)? else {
+        let Some(mut g) = load_group(store, h, &view.id, false)? else {
             diffs.push(format!("{}: not found", view.id));
             continue;
         };
-        for (id, nf) in g.recompute(&scorer.model.config.network) {
+        let full = g.recompute(&scorer.model.config.network);
+        // An update after a member's own part was set (here: to what it was) gives what a full recompute
+        // gives, for every member it returns.
+        if let Some(first) = full.first().map(|x| x.0.clone()) {
+            for (id, nf) in g.update(&[first.as_str()], &scorer.model.config.network) {
+                if full.iter().find(|x| x.0 == id).map(|x| &x.1) != Some(&nf) {
+                    diffs.push(format!("{id} in {}: the update differs from a full recompute", view.id));
+                }
+            }
+        }
+        for (id, nf) in full {
             let Some(j) = store.run_score(&h.run_id, &id)? else {
                 continue;
             };
@@ -709,7 +719,8 @@ fn settle(
 ) -> Result<Vec<(String, LiveState)>, ScoreError> {
     let scorer = h.scorer.clone();
     let (rules, cfg) = (&scorer.rules, &scorer.model.config);
-    let mut dirty: Vec<String> = Vec::new();
+    // Each touched group, with its changed firms.
+    let mut dirty: Vec<(String, Vec<&str>)> = Vec::new();
     for r in &firms {
         let Some(gid) = r.base.as_ref().and_then(|b| b.group.clone()) else {
             continue;
@@ -720,16 +731,20 @@ fn settle(
             }
         }
         if let Some(g) = h.groups.get_mut(&gid) {
-            g.set_own(&r.uscc, Own::of(&r.first, rules, r.defaulted));
-            if !dirty.contains(&gid) {
-                dirty.push(gid);
+            if g.set_own(&r.uscc, Own::of(&r.first, rules, r.defaulted)) {
+                match dirty.iter_mut().find(|d| d.0 == gid) {
+                    Some(d) => d.1.push(r.uscc.as_str()),
+                    None => dirty.push((gid, vec![r.uscc.as_str()])),
+                }
             }
         }
     }
     let mut nets: FxHashMap<String, (String, NetFirm)> = FxHashMap::default();
-    for gid in &dirty {
-        for (id, nf) in h.groups[gid].recompute(&cfg.network) {
-            nets.insert(id, (gid.clone(), nf));
+    for (gid, changed) in &dirty {
+        if let Some(g) = h.groups.get_mut(gid) {
+            for (id, nf) in g.update(changed, &cfg.network) {
+                nets.insert(id, (gid.clone(), nf));
+            }
         }
     }
     let mut out = Vec::new();

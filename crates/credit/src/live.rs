@@ -208,6 +208,8 @@ pub struct LiveGroup {
     base: Vec<Option<NetFirm>>,
     own: Vec<Option<Own>>,
     told: Vec<BTreeMap<u32, Colour>>,
+    /// Each node's contagion-adjusted PD now (kept so that an update recomputes only what can move).
+    p: Vec<f64>,
 }
 
 impl LiveGroup {
@@ -262,6 +264,8 @@ impl LiveGroup {
         }
         g.finish();
         let components = net::components(&g);
+        let p_self: Vec<f64> = g.nodes.iter().map(|n| n.pd).collect();
+        let p = net::vulnerable(&g, &components, &p_self, &cfg.contagion);
         LiveGroup {
             id: view.id.clone(),
             graph: g,
@@ -269,6 +273,7 @@ impl LiveGroup {
             base,
             own,
             told,
+            p,
         }
     }
 
@@ -317,6 +322,56 @@ impl LiveGroup {
                 &mut nf,
             );
             out.push((self.graph.nodes[v].id.clone(), nf));
+        }
+        out
+    }
+
+    /// After `changed` firms' own parts were set: the place in the network of every member firm that can
+    /// have moved — the changed firms, their guarantee neighbours and circle members (red flags), and every
+    /// firm that reaches them along the guarantees (contagion and risk paths). The others cannot have moved
+    /// (`network::vulnerable_update` recomputes exactly the components that reach a change).
+    pub fn update(&mut self, changed: &[&str], cfg: &NetworkConfig) -> Vec<(String, NetFirm)> {
+        let idx: Vec<u32> = changed.iter().filter_map(|u| self.graph.find(u)).collect();
+        let p_self: Vec<f64> = self.graph.nodes.iter().map(|n| n.pd).collect();
+        let reach = net::vulnerable_update(
+            &self.graph,
+            &self.components,
+            &p_self,
+            &cfg.contagion,
+            &mut self.p,
+            &idx,
+        );
+        let mut touch: std::collections::BTreeSet<u32> = reach.into_iter().collect();
+        for &v in &idx {
+            touch.insert(v);
+            touch.extend(
+                self.graph
+                    .borrowers(v)
+                    .iter()
+                    .chain(self.graph.guarantors(v))
+                    .map(|x| x.0),
+            );
+            let scc = &self.components.sccs[self.components.scc_of[v as usize] as usize];
+            if scc.len() >= 2 {
+                touch.extend(scc.iter().copied());
+            }
+        }
+        let all: Vec<u32> = (0..self.graph.nodes.len() as u32).collect();
+        let mut out = Vec::new();
+        for v in touch {
+            let Some(b) = &self.base[v as usize] else { continue };
+            let mut nf = b.clone();
+            crate::network::guarantee_part(
+                &self.graph,
+                &self.components,
+                v,
+                Some(&all),
+                &self.p,
+                &p_self,
+                cfg,
+                &mut nf,
+            );
+            out.push((self.graph.nodes[v as usize].id.clone(), nf));
         }
         out
     }

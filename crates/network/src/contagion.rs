@@ -52,6 +52,50 @@ impl Default for StressConfig {
 /// probability, and where every W is 1 a member fails when any member fails.
 pub fn vulnerable(g: &Graph, c: &Components, p_self: &[f64], cfg: &StressConfig) -> Vec<f64> {
     let mut p: Vec<f64> = p_self.iter().map(|x| x.clamp(0.0, 1.0)).collect();
+    for members in &c.sccs {
+        solve_scc(g, c, p_self, cfg, members, &mut p);
+    }
+    p
+}
+
+/// [`vulnerable`] again after the own PDs of the nodes `changed` moved: `p` holds the previous result and is
+/// updated in place. Only the strongly connected components of nodes that reach a changed node along the
+/// guarantees (its guarantors, theirs, and so on) can move; they are solved again in the same order, with
+/// the same arithmetic, so the result equals a full recompute bit for bit. Returns those nodes.
+pub fn vulnerable_update(
+    g: &Graph,
+    c: &Components,
+    p_self: &[f64],
+    cfg: &StressConfig,
+    p: &mut [f64],
+    changed: &[u32],
+) -> Vec<u32> {
+    let mut mark = vec![false; g.len()];
+    let mut stack: Vec<u32> = Vec::new();
+    for &v in changed {
+        if (v as usize) < mark.len() && !mark[v as usize] {
+            mark[v as usize] = true;
+            stack.push(v);
+        }
+    }
+    while let Some(v) = stack.pop() {
+        for &(w, _) in g.guarantors(v) {
+            if !mark[w as usize] {
+                mark[w as usize] = true;
+                stack.push(w);
+            }
+        }
+    }
+    for members in &c.sccs {
+        if members.iter().any(|&v| mark[v as usize]) {
+            solve_scc(g, c, p_self, cfg, members, p);
+        }
+    }
+    (0..g.len() as u32).filter(|&v| mark[v as usize]).collect()
+}
+
+/// One strongly connected component of [`vulnerable`], its borrowers outside it already solved in `p`.
+fn solve_scc(g: &Graph, c: &Components, p_self: &[f64], cfg: &StressConfig, members: &[u32], p: &mut [f64]) {
     // Own PD and distress from borrowers outside `scc` (all borrowers when `scc` is None).
     let entry = |v: u32, scc: Option<u32>, p: &[f64]| -> f64 {
         let mut survive = 1.0 - p_self[v as usize].clamp(0.0, 1.0);
@@ -64,30 +108,27 @@ pub fn vulnerable(g: &Graph, c: &Components, p_self: &[f64], cfg: &StressConfig)
         }
         1.0 - survive
     };
-    for members in &c.sccs {
-        if members.len() == 1 {
-            let v = members[0];
-            p[v as usize] = entry(v, None, &p);
-            continue;
-        }
-        let s = c.scc_of[members[0] as usize];
-        let e: Vec<f64> = members.iter().map(|&u| entry(u, Some(s), &p)).collect();
-        let mut out = Vec::with_capacity(members.len());
-        for (i, &v) in members.iter().enumerate() {
-            let rho = strongest_chains(g, c, members, v, cfg);
-            let mut survive = 1.0 - e[i];
-            for (j, &u) in members.iter().enumerate() {
-                if u != v {
-                    survive *= 1.0 - e[j] * rho[j];
-                }
-            }
-            out.push(1.0 - survive);
-        }
-        for (i, &v) in members.iter().enumerate() {
-            p[v as usize] = out[i];
-        }
+    if members.len() == 1 {
+        let v = members[0];
+        p[v as usize] = entry(v, None, p);
+        return;
     }
-    p
+    let s = c.scc_of[members[0] as usize];
+    let e: Vec<f64> = members.iter().map(|&u| entry(u, Some(s), p)).collect();
+    let mut out = Vec::with_capacity(members.len());
+    for (i, &v) in members.iter().enumerate() {
+        let rho = strongest_chains(g, c, members, v, cfg);
+        let mut survive = 1.0 - e[i];
+        for (j, &u) in members.iter().enumerate() {
+            if u != v {
+                survive *= 1.0 - e[j] * rho[j];
+            }
+        }
+        out.push(1.0 - survive);
+    }
+    for (i, &v) in members.iter().enumerate() {
+        p[v as usize] = out[i];
+    }
 }
 
 /// ρ(v, u) for every member u of v's circle (`members`, sorted): the largest product of vulnerabilities

@@ -15,8 +15,8 @@ pub mod view;
 
 pub use components::{components, Components};
 pub use contagion::{
-    debtrank, debtrank_each, economic_values, risk_paths, stress, vulnerable, DebtRank, LenderLoss, RiskPath, Stress,
-    StressConfig, StressFirm,
+    debtrank, debtrank_each, economic_values, risk_paths, stress, vulnerable, vulnerable_update, DebtRank, LenderLoss,
+    RiskPath, Stress, StressConfig, StressFirm,
 };
 pub use graph::{Graph, GuaranteeEdge, Link, LinkKind, Node, NodeKind};
 pub use patterns::{analyse, corporate_groups, Circle, CircleMetrics, FirmNet, Network, Pattern, PatternConfig};

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use xinyong_network::{
-    analyse, components, debtrank, debtrank_each, economic_values, ego, risk_paths, stress, vulnerable, Graph,
-    GuaranteeEdge, Link, LinkKind, NodeKind, Pattern, PatternConfig, StressConfig,
+    analyse, components, debtrank, debtrank_each, economic_values, ego, risk_paths, stress, vulnerable,
+    vulnerable_update, Graph, GuaranteeEdge, Link, LinkKind, NodeKind, Pattern, PatternConfig, StressConfig,
 };
 
 const EPS: f64 = 1e-9;
@@ -409,6 +409,19 @@ fn check(path: &Path) -> Vec<String> {
     if let Some(want) = &ex.vulnerable {
         let own: Vec<f64> = g.nodes.iter().map(|x| x.pd).collect();
         let p = vulnerable(&g, &c, &own, &scfg);
+        // After one node's own PD moves, the update (only the components that reach it) equals a full
+        // recompute, bit for bit.
+        for v in 0..g.len() as u32 {
+            let mut own2 = own.clone();
+            own2[v as usize] = (own2[v as usize] + 0.37).min(1.0);
+            let mut q = p.clone();
+            vulnerable_update(&g, &c, &own2, &scfg, &mut q, &[v]);
+            let full = vulnerable(&g, &c, &own2, &scfg);
+            assert!(
+                q.iter().zip(&full).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{fixture}: the update after node {v} moved equals a full recompute"
+            );
+        }
         if r.all_nodes("vulnerable", &g, want) {
             for (fid, &x) in want {
                 r.close(&format!("vulnerable.{fid}"), x, p[node_of(&g, &fixture, fid) as usize]);

@@ -398,3 +398,103 @@ describe('a firm authorises a bank, then revokes', () => {
     }
   });
 });
+
+describe('a firm objects to one of its records; the department answers in writing', () => {
+  let firm;
+  let dept;
+  let caseUrl;
+
+  before(async () => {
+    firm = await person();
+    dept = await person();
+    await login(firm, 'enterprise');
+    await login(dept, 'department');
+  });
+  after(async () => {
+    await firm?.context.close();
+    await dept?.context.close();
+  });
+
+  it('the firm reads what would improve its score: each warning, what clears it, the records behind it', async () => {
+    await firm.page.click('#nav-improve');
+    await firm.page.waitForURL((u) => u.pathname === '/improve');
+    assert.ok(await firm.page.locator('#improve-warnings').isVisible());
+    assert.ok(await firm.page.locator('#improve-reasons').isVisible());
+    assert.ok((await firm.page.locator('.improve-warning').count()) > 0, 'its warnings, each with its remedy');
+    await firm.page.screenshot({ path: join(shots, 'desktop-zh-improve.png'), fullPage: true });
+    firm.clean();
+  });
+
+  it('the firm objects to its registration record; the record is marked disputed for everyone at once', async () => {
+    await firm.page.goto(`${base}/firm/${accounts.enterprise.org}`);
+    await firm.page.click('section.card a.object');
+    await firm.page.waitForURL((u) => u.pathname === '/objections/new');
+    assert.ok(await firm.page.locator('#due-if-today').isVisible(), 'the deadline it would have');
+    assert.ok(await firm.page.locator('#grade-without').isVisible(), 'the score without the record, beside the score with it');
+    await firm.page.fill('#obj-text', '注册资本登记有误，应为实缴后的金额。');
+    await Promise.all([firm.page.waitForURL((u) => /^\/objections\/YY-/.test(u.pathname)), firm.page.click('#obj-submit')]);
+    caseUrl = firm.page.url();
+    assert.equal((await firm.page.textContent('#obj-stage')).trim(), t('zh', 'stage.open'));
+    // Anyone's view of the firm shows the mark now.
+    const pub = await person();
+    const t0 = Date.now();
+    await pub.page.goto(`${base}/firm/${accounts.enterprise.org}`);
+    assert.ok(await pub.page.locator('#registration-disputed').isVisible(), 'the public page marks it disputed');
+    assert.ok(Date.now() - t0 < 5000);
+    pub.clean();
+    await pub.context.close();
+    await firm.page.screenshot({ path: join(shots, 'desktop-zh-objection-filed.png'), fullPage: true });
+    firm.clean();
+  });
+
+  it('the department finds it on its list with its deadline and answers it in writing', async () => {
+    await dept.page.click('#nav-objections');
+    await dept.page.waitForURL((u) => u.pathname === '/objections');
+    const id = new URL(caseUrl).pathname.split('/').pop();
+    const row = dept.page.locator(`tr.obj[data-id="${id}"]`);
+    assert.equal(await row.count(), 1, 'the case is on the department’s list');
+    await row.locator('a').click();
+    await dept.page.waitForURL((u) => u.pathname === `/objections/${id}`);
+    await dept.page.check('#outcome-upheld');
+    await dept.page.fill('#answer-text', '经核实，登记信息与原始档案一致，维持原记录。');
+    await Promise.all([dept.page.waitForURL((u) => u.pathname === `/objections/${id}`), dept.page.click('#answer-submit')]);
+    assert.equal((await dept.page.textContent('#obj-outcome')).trim(), t('zh', 'outcome.upheld'));
+    await dept.page.screenshot({ path: join(shots, 'desktop-zh-objection-answered.png'), fullPage: true });
+    dept.clean();
+  });
+
+  it('the firm reads the answer; the public turnaround figures count the case', async () => {
+    await firm.page.goto(caseUrl);
+    assert.equal((await firm.page.textContent('#obj-outcome')).trim(), t('zh', 'outcome.upheld'));
+    assert.match(await firm.page.textContent('#obj-answer'), /维持原记录/);
+    assert.equal((await firm.page.textContent('#obj-stage')).trim(), t('zh', 'stage.answered'));
+    await firm.page.goto(`${base}/firm/${accounts.enterprise.org}`);
+    assert.equal(await firm.page.locator('#registration-disputed').count(), 0, 'no longer disputed once answered');
+    await firm.page.click('#footer-turnaround');
+    await firm.page.waitForURL((u) => u.pathname === '/objections/turnaround');
+    assert.equal(await firm.page.locator('tr.turn[data-source="amr"]').count(), 1, 'the department’s figures');
+    firm.clean();
+  });
+
+  it('the rights pages in both languages, on a desktop and a phone', async () => {
+    const walks = [
+      [firm, ['/objections', '/improve', '/objections/turnaround', new URL(caseUrl).pathname]],
+      [dept, ['/objections', new URL(caseUrl).pathname]],
+    ];
+    for (const [who, paths] of walks) {
+      for (const [w, h] of [[1280, 900], [390, 844]]) {
+        await who.page.setViewportSize({ width: w, height: h });
+        for (const lang of ['zh', 'en']) {
+          for (const path of paths) {
+            await who.page.goto(`${base}${path}?lang=${lang}`);
+            assert.equal(await who.page.getAttribute('html', 'lang'), lang === 'zh' ? 'zh-CN' : 'en', path);
+            const scroll = await who.page.evaluate(() => document.documentElement.scrollWidth);
+            assert.ok(scroll <= w, `${path} fits ${w}px in ${lang} (${scroll}px)`);
+          }
+        }
+      }
+      await who.page.setViewportSize({ width: 1280, height: 900 });
+      who.clean();
+    }
+  });
+});

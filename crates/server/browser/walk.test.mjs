@@ -55,7 +55,7 @@ before(async () => {
   const page = await context.newPage();
   await page.goto(`${base}/firm/${best.uscc}?lang=en`);
   const columns = await page.$$eval('section.records', (ss) =>
-    ss.map((s) => [s.dataset.dataset, [...s.querySelectorAll('thead th')].map((th) => th.textContent.trim())]));
+    ss.map((s) => [s.dataset.dataset, [...s.querySelectorAll('thead th:not(.status)')].map((th) => th.textContent.trim())]));
   await context.close();
   target = { uscc: best.uscc, columns: new Map(columns) };
 });
@@ -217,7 +217,7 @@ for (const [lang, L] of Object.entries(LANGS)) {
 
         // Record tables: the sources' headers in Chinese, the field names in English.
         const tables = await page.$$eval('section.records', (ss) =>
-          ss.map((s) => [s.dataset.dataset, [...s.querySelectorAll('thead th')].map((th) => th.textContent.trim())]));
+          ss.map((s) => [s.dataset.dataset, [...s.querySelectorAll('thead th:not(.status)')].map((th) => th.textContent.trim())]));
         assert.deepEqual(tables.map(([d]) => d), [...target.columns.keys()], 'the same record tables in both languages');
         for (const [dataset, headers] of tables) {
           const fields = target.columns.get(dataset);

@@ -143,8 +143,9 @@ pub struct Receipt {
     #[serde(default)]
     pub neighbours_rescored: u64,
     pub events: Vec<String>,
-    /// Where the push's time went, in milliseconds: the ingest (file, parse, archive, commit), the rescoring,
-    /// the states' and events' transaction.
+    /// Where the push's time went, in milliseconds: the ingest (file, parse, archive, commit), the rescoring
+    /// of the firms from their own facts, their guarantee groups (network), the states' and events'
+    /// transaction.
     #[serde(default)]
     pub ms: BTreeMap<String, u64>,
 }
@@ -345,9 +346,9 @@ async fn push(
             // never taken back to an older view of the firm (which would make spurious events).
             let run_as_of = s.runs()?.into_iter().map(|r| r.as_of).max().unwrap_or_default();
             let as_of = if date2 < run_as_of { run_as_of } else { date2.clone() };
-            let scored = rescore_all(s, &pool, &rescore, &report.changed, &as_of, &as_of)?;
+            let (scored, t_network) = rescore_all(s, &pool, &rescore, &report.changed, &as_of, &as_of)?;
             let neighbours = scored.len().saturating_sub(report.changed.len()) as u64;
-            let t_rescore = t1.elapsed().as_millis() as u64;
+            let t_rescore = (t1.elapsed().as_millis() as u64).saturating_sub(t_network);
             let t2 = std::time::Instant::now();
             let mut attempt = 0;
             let (receipt, last) = loop {
@@ -375,6 +376,7 @@ async fn push(
                     ms: [
                         ("ingest", t_ingest),
                         ("rescore", t_rescore),
+                        ("network", t_network),
                         ("write", t2.elapsed().as_millis() as u64),
                     ]
                     .into_iter()
@@ -520,7 +522,7 @@ fn rescore_all(
     firms: &[String],
     date: &str,
     known_by: &str,
-) -> Result<Vec<(String, LiveState)>, Error> {
+) -> Result<(Vec<(String, LiveState)>, u64), Error> {
     let own = &rescore.own;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
     let parts = cores.min(firms.len() / 16).max(1);
@@ -547,7 +549,9 @@ fn rescore_all(
             Ok::<_, Error>(out)
         })?
     };
-    (rescore.settle)(s, rescored, date).map_err(Error::Internal)
+    let t = std::time::Instant::now();
+    let states = (rescore.settle)(s, rescored, date).map_err(Error::Internal)?;
+    Ok((states, t.elapsed().as_millis() as u64))
 }
 
 /// Rescores `firms` after a change that is not a push (an objection's correction or removal): as of the
@@ -571,7 +575,7 @@ pub(crate) fn rescore_and_tell(
     } else {
         run_as_of.min(today.to_string())
     };
-    let scored = rescore_all(s, pool, rescore, firms, &as_of, today)?;
+    let (scored, _) = rescore_all(s, pool, rescore, firms, &as_of, today)?;
     let mut attempt = 0;
     loop {
         let (mut ops, events, last) = rescored(s, &scored, today, source, cause, when)?;
