@@ -3421,3 +3421,123 @@ async fn a_correction_keeps_both_versions_and_the_clock_reminds_escalates_and_ma
         assert!(again);
     }
 }
+
+#[tokio::test]
+async fn a_granted_credit_repair_ends_the_records_publicity_but_not_its_credit_view() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        // A penalty still public today whose rules allow a repair from a day already past.
+        let today = chrono::NaiveDate::parse_from_str(&st.today(), "%Y-%m-%d").unwrap();
+        let (firm, fact, source, reg_fact) = blocking(|| {
+            let store = st.pool.get().unwrap();
+            let run = store
+                .runs()
+                .unwrap()
+                .into_iter()
+                .max_by(|a, b| a.as_of.cmp(&b.as_of))
+                .unwrap();
+            store
+                .run_scores(&run.run_id)
+                .unwrap()
+                .iter()
+                .filter_map(|s| {
+                    let facts = store.facts_of(&s.uscc, None).unwrap();
+                    let reg = facts.iter().find(|f| f.dataset == "amr.registration")?.fact_id;
+                    facts.iter().find_map(|f| {
+                        let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).ok()?;
+                        let w = st.rights.windows.of(
+                            xinyong_rights::View::Public,
+                            &f.dataset,
+                            &m,
+                            f.period.as_deref(),
+                            None,
+                            &st.rights.calendar,
+                        )?;
+                        (f.dataset.ends_with(".penalties")
+                            && w.last_day.is_some_and(|l| l >= today)
+                            && w.repairable_from.is_some_and(|r| r <= today))
+                        .then(|| (s.uscc.clone(), f.fact_id, f.source.clone(), reg))
+                    })
+                })
+                .nth(1)
+                .expect("a repairable penalty")
+        });
+        let ent = format!("t-repair-ent-{i}");
+        make_user(st, &ent, Role::Enterprise, &firm);
+        let (session, csrf) = login(st, &ent, None).await;
+        let shown = |cookie: Option<String>| {
+            let st = st.clone();
+            let firm = firm.clone();
+            async move {
+                send(&st, "GET", &format!("/firm/{firm}"), cookie.as_deref(), None)
+                    .await
+                    .body
+                    .contains(&format!("data-fact=\"{fact}\""))
+            }
+        };
+        assert!(shown(None).await, "public before the repair");
+        let page = send(st, "GET", &format!("/repairs/new?fact={fact}"), Some(&session), None).await;
+        assert!(page.body.contains("id=\"repair-submit\""), "{}", page.body);
+        // A record the rules allow no repair of is refused.
+        let (s, _, _) = multipart(
+            st,
+            &format!("/repairs?csrf={csrf}"),
+            &session,
+            &[("fact", &reg_fact.to_string()), ("text", "x")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, h, body) = multipart(
+            st,
+            &format!("/repairs?csrf={csrf}"),
+            &session,
+            &[
+                ("fact", &fact.to_string()),
+                ("text", "罚款已缴清，违法行为已整改，承诺守法经营。"),
+            ],
+            &[("缴款凭证.pdf", b"%PDF receipt")],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+        let loc = h[header::LOCATION].to_str().unwrap().to_string();
+        let (s, _, _) = multipart(
+            st,
+            &format!("/repairs?csrf={csrf}"),
+            &session,
+            &[("fact", &fact.to_string()), ("text", "again")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "one application a record");
+        // The supplying department grants it.
+        let dept = format!("t-repair-dept-{i}");
+        let secret = make_user(st, &dept, Role::Department, &source);
+        let (ds, dcsrf) = login(st, &dept, auth::totp_code(&secret, now())).await;
+        let case = send(st, "GET", &loc, Some(&ds), None).await;
+        assert!(case.body.contains("id=\"decide-submit\""));
+        let r = send(
+            st,
+            "POST",
+            &format!("{loc}/decide"),
+            Some(&ds),
+            Some(&format!(
+                "csrf={dcsrf}&decision=grant&answer=%E5%87%86%E4%BA%88%E4%BF%AE%E5%A4%8D"
+            )),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert!(!shown(None).await, "no longer public once repaired");
+        assert!(
+            shown(Some(session.clone())).await,
+            "the firm's own (credit) view keeps it"
+        );
+        let case = send(st, "GET", &loc, Some(&session), None).await;
+        assert!(case.body.contains("id=\"public-until\""));
+        assert!(
+            case.body.contains(&xinyong_server::add_days(&st.today(), -1)),
+            "public until yesterday"
+        );
+    }
+    blocking(move || drop(all));
+}
