@@ -498,3 +498,26 @@ describe('a firm objects to one of its records; the department answers in writin
     }
   });
 });
+
+describe('a person sees what the platform holds about them', () => {
+  it('the demo firm’s legal representative reads their records, who read the firm, and may object', async () => {
+    const p = await person();
+    await login(p, 'person');
+    await p.page.click('#nav-person');
+    await p.page.waitForURL((u) => u.pathname === '/person');
+    assert.ok((await p.page.locator('.person-record').count()) > 0, 'the records that name them');
+    assert.ok((await p.page.locator('.person-record a.object, .person-record .tag.disputed').count()) > 0, 'each with its objection path');
+    assert.ok(await p.page.locator('#person-reads').isVisible(), 'who read them');
+    for (const lang of ['zh', 'en']) {
+      for (const [w, h] of [[1280, 900], [390, 844]]) {
+        await p.page.setViewportSize({ width: w, height: h });
+        await p.page.goto(`${base}/person?lang=${lang}`);
+        const scroll = await p.page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(scroll <= w, `/person fits ${w}px in ${lang} (${scroll}px)`);
+      }
+    }
+    await p.page.screenshot({ path: join(shots, 'phone-en-person.png'), fullPage: true });
+    p.clean();
+    await p.context.close();
+  });
+});

@@ -305,12 +305,27 @@ async fn create_user(
     if role == Role::Enterprise && st.index.read().map(|i| i.get(f.org.trim()).is_none()).unwrap_or(true) {
         return Error::BadRequest("an enterprise account's organisation is its firm's USCC".into()).into_response();
     }
+    // A person's account is keyed by the pseudonym of their name and id number as the register holds them
+    // ("NAME|ID NUMBER", checked by the administrator against the person's documents).
+    let org = if role == Role::Person {
+        match f.org.split_once('|') {
+            Some((name, idn)) if !name.trim().is_empty() && !idn.trim().is_empty() => {
+                xinyong_credit::network::person_id(name, idn)
+            }
+            _ => {
+                return Error::BadRequest("a person's account: NAME|ID NUMBER, as on the register".into())
+                    .into_response()
+            }
+        }
+    } else {
+        f.org.trim().to_string()
+    };
     let password = format!("xy-{}", &auth::random_token()[..16]);
     let totp = role.needs_totp().then(auth::new_totp_secret);
     let u = User {
         user_id: id.clone(),
         role,
-        org: f.org.trim().to_string(),
+        org,
         name: f.name.trim().chars().take(60).collect(),
         password_hash: match auth::hash_password(&password) {
             Ok(h) => h,

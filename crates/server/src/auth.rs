@@ -31,15 +31,19 @@ pub enum Role {
     Department,
     Regulator,
     Admin,
+    /// A natural person the platform holds data about (a legal representative, a shareholder): sees what is
+    /// held about them and who read it, and objects.
+    Person,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Enterprise,
         Role::Bank,
         Role::Department,
         Role::Regulator,
         Role::Admin,
+        Role::Person,
     ];
 
     pub fn code(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Role {
             Role::Department => "department",
             Role::Regulator => "regulator",
             Role::Admin => "admin",
+            Role::Person => "person",
         }
     }
 
@@ -68,7 +73,7 @@ impl Role {
 pub struct Principal {
     pub user_id: String,
     pub role: Role,
-    /// The bank's or department's source id, the firm's USCC, or empty.
+    /// The bank's or department's source id, the firm's USCC, a person's pseudonymous id, or empty.
     pub org: String,
     pub name: String,
     #[serde(skip)]

@@ -27,8 +27,10 @@ pub fn create(store: &mut dyn Store, created_at: &str) -> Result<Vec<DemoAccount
         .map(|l| l.0)
         .find(|b| b.starts_with("bank") && !borrowed_from.contains(b))
         .unwrap_or_else(|| "bank01".into());
+    let person = demo_person(store, &firm)?;
     let plan = [
         ("demo-enterprise", Role::Enterprise, firm.as_str(), "企业用户"),
+        ("demo-person", Role::Person, person.as_str(), "法定代表人"),
         ("demo-bank", Role::Bank, bank.as_str(), "银行客户经理"),
         ("demo-department", Role::Department, "amr", "部门数据员"),
         ("demo-regulator", Role::Regulator, "jrb", "金融办分析员"),
@@ -84,6 +86,18 @@ fn demo_firm(store: &dyn Store) -> Result<String, Error> {
         .map(|f| f.uscc)
         .min()
         .ok_or_else(|| Error::NotFound("no registered firm: ingest the register first".into()))
+}
+
+/// The demo person: the legal representative of the demo firm (its pseudonymous id).
+fn demo_person(store: &dyn Store, firm: &str) -> Result<String, Error> {
+    let reg = store
+        .facts_of(firm, None)?
+        .into_iter()
+        .find(|f| f.dataset == "amr.registration")
+        .ok_or_else(|| Error::NotFound(format!("no registration of {firm}")))?;
+    let v: serde_json::Value = serde_json::from_str(&reg.fields).unwrap_or_default();
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    Ok(xinyong_credit::network::person_id(&s("legal_rep"), &s("legal_rep_id")))
 }
 
 /// The accounts as the demo prints them.

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/repairs/{id}/decide", post(repair_decide))
         .route("/api/v1/objections/turnaround", get(turnaround_api))
         .route("/improve", get(improve))
+        .route("/person", get(person_page))
 }
 
 fn signed_in(ctx: &Ctx, roles: &[Role]) -> Result<Principal, Box<Response>> {
@@ -168,7 +169,10 @@ async fn list(
     headers: HeaderMap,
 ) -> Response {
     let (lang, cookie) = lang_of(&q, &headers);
-    let who = match signed_in(&ctx, &[Role::Enterprise, Role::Department, Role::Regulator]) {
+    let who = match signed_in(
+        &ctx,
+        &[Role::Enterprise, Role::Department, Role::Regulator, Role::Person],
+    ) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -177,6 +181,7 @@ async fn list(
         .with_store(move |s| {
             let (os, rs) = match w.role {
                 Role::Enterprise => (ob::of_firm(s, &w.org)?, ob::repairs_of_firm(s, &w.org)?),
+                Role::Person => (ob::of_person(s, &w.org)?, Vec::new()),
                 Role::Department => (ob::of_source(s, &w.org)?, ob::repairs_of_source(s, &w.org)?),
                 _ => (ob::all(s)?, ob::all_repairs(s)?),
             };
@@ -205,7 +210,7 @@ async fn list(
         Err(e) => return e.into_response(),
     };
     // The department's and the regulator's list names firms' cases: reads of their non-public record.
-    if who.role != Role::Enterprise {
+    if matches!(who.role, Role::Department | Role::Regulator) {
         let mut firms: Vec<&str> = rows.iter().map(|r| r.0.uscc.as_str()).collect();
         firms.extend(repairs.iter().map(|r| r.0.uscc.as_str()));
         firms.sort_unstable();
@@ -251,7 +256,7 @@ async fn new_page(
     headers: HeaderMap,
 ) -> Response {
     let (lang, cookie) = lang_of(&LangQuery { lang: q.lang.clone() }, &headers);
-    let who = match signed_in(&ctx, &[Role::Enterprise]) {
+    let who = match signed_in(&ctx, &[Role::Enterprise, Role::Person]) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -259,7 +264,11 @@ async fn new_page(
     let got = st
         .with_store(move |s| {
             let f = s.fact(fact).map_err(|_| Error::NotFound(format!("no record {fact}")))?;
-            if f.uscc != who.org {
+            let person = who.role == Role::Person;
+            if person && !ob::persons_of(&f).iter().any(|(p, _)| *p == who.org) {
+                return Err(Error::Forbidden("the record does not name you".into()));
+            }
+            if !person && f.uscc != who.org {
                 return Err(Error::Forbidden("the record is another firm's".into()));
             }
             let (_, regime) = rights
@@ -267,8 +276,12 @@ async fn new_page(
                 .get(None)
                 .ok_or_else(|| Error::Internal("no regime".into()))?;
             let clock = regime.clock(ob::day(&today)?, &rights.calendar, false);
-            let open = ob::disputed(s, &who.org)?.get(&fact).cloned();
-            let scores = what_if(&st2, s, &who.org, &[fact])?;
+            let open = ob::disputed(s, &f.uscc)?.get(&fact).cloned();
+            let scores = if person {
+                None
+            } else {
+                what_if(&st2, s, &who.org, &[fact])?
+            };
             Ok((fact_view(&f), clock, regime.clone(), open, scores, f.known_to.is_some()))
         })
         .await;
@@ -328,9 +341,14 @@ enum Kind {
     Repair,
 }
 
-/// Files the form's case for the firm's own account; the case's page next.
+/// Files the form's case (an objection: the firm's own account or a person the record names; a repair: the
+/// firm's); the case's page next.
 async fn filed(st: &AppState, ctx: &Ctx, mp: Multipart, kind: Kind) -> Response {
-    let who = match signed_in(ctx, &[Role::Enterprise]) {
+    let roles: &[Role] = match kind {
+        Kind::Objection => &[Role::Enterprise, Role::Person],
+        Kind::Repair => &[Role::Enterprise],
+    };
+    let who = match signed_in(ctx, roles) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -368,14 +386,11 @@ async fn filed(st: &AppState, ctx: &Ctx, mp: Multipart, kind: Kind) -> Response 
         Kind::Objection => ("objections", "objection"),
         Kind::Repair => ("repairs", "repair"),
     };
+    // The firm's own case names the firm; a person's case names no firm in the log line's firm column.
+    let firm = (who.role == Role::Enterprise).then_some(who.org.as_str());
     if let Err(e) = st
         .audit
-        .record(ctx.entry(
-            "write",
-            Some(&who.org),
-            &format!("/{path}"),
-            Some(format!("{what}:{id}")),
-        ))
+        .record(ctx.entry("write", firm, &format!("/{path}"), Some(format!("{what}:{id}"))))
         .await
     {
         return e.into_response();
@@ -395,15 +410,19 @@ async fn detail(
     headers: HeaderMap,
 ) -> Response {
     let (lang, cookie) = lang_of(&q, &headers);
-    let who = match signed_in(&ctx, &[Role::Enterprise, Role::Department, Role::Regulator]) {
+    let who = match signed_in(
+        &ctx,
+        &[Role::Enterprise, Role::Department, Role::Regulator, Role::Person],
+    ) {
         Ok(p) => p,
         Err(r) => return *r,
     };
+    let is_person = who.role == Role::Person;
     let (st2, i, rights, today) = (st.clone(), id.clone(), st.rights.clone(), st.today());
     let got = st
         .with_store(move |s| {
             let o = ob::get(s, &i)?.ok_or_else(|| Error::NotFound(format!("no objection {i}")))?;
-            if !ob::may_read(&who, &o.uscc, &o.source) {
+            if !ob::may_read(&who, &o.uscc, &o.source, &o.person) {
                 return Err(Error::Forbidden("this objection is not yours to read".into()));
             }
             let before = fact_view(&s.fact(o.fact_id)?);
@@ -418,7 +437,8 @@ async fn detail(
                 .get(Some(&o.regime))
                 .ok_or_else(|| Error::Internal("no regime".into()))?;
             // With and without the fact while it is disputed; after the answer the record speaks for itself.
-            let scores = if o.is_open() {
+            // (Not for a person: the firm's score is the firm's.)
+            let scores = if o.is_open() && !is_person {
                 what_if(&st2, s, &o.uscc, &[o.fact_id])?
             } else {
                 None
@@ -608,21 +628,24 @@ async fn file_get(
     Extension(ctx): Extension<Ctx>,
     Path((id, n)): Path<(String, i64)>,
 ) -> Response {
-    let who = match signed_in(&ctx, &[Role::Enterprise, Role::Department, Role::Regulator]) {
+    let who = match signed_in(
+        &ctx,
+        &[Role::Enterprise, Role::Department, Role::Regulator, Role::Person],
+    ) {
         Ok(p) => p,
         Err(r) => return *r,
     };
     let i = id.clone();
     let got = st
         .with_store(move |s| {
-            let (uscc, source) = match ob::get(s, &i)? {
-                Some(o) => (o.uscc, o.source),
+            let (uscc, source, person) = match ob::get(s, &i)? {
+                Some(o) => (o.uscc, o.source, o.person),
                 None => match ob::repair(s, &i)? {
-                    Some(r) => (r.uscc, r.source),
+                    Some(r) => (r.uscc, r.source, String::new()),
                     None => return Err(Error::NotFound(format!("no case {i}"))),
                 },
             };
-            if !ob::may_read(&who, &uscc, &source) {
+            if !ob::may_read(&who, &uscc, &source, &person) {
                 return Err(Error::Forbidden("not yours to read".into()));
             }
             let a = ob::attachments(s, &i)?
@@ -787,7 +810,7 @@ async fn repair_detail(
     let got = st
         .with_store(move |s| {
             let r = ob::repair(s, &i)?.ok_or_else(|| Error::NotFound(format!("no application {i}")))?;
-            if !ob::may_read(&who, &r.uscc, &r.source) {
+            if !ob::may_read(&who, &r.uscc, &r.source, "") {
                 return Err(Error::Forbidden("this application is not yours to read".into()));
             }
             let f = s.fact(r.fact_id)?;
@@ -1004,4 +1027,101 @@ async fn improve(
         None => serde_json::json!({ "path": "/improve", "scored": false }),
     };
     page(&st, &ctx, "improve.html", lang, cookie, ctx_json)
+}
+
+/// A person's view (PIPL: the right to know and to correct): every record that names them — shown to them
+/// whole, their own personal fields included — who read the records of those firms (no page shows a
+/// person's fields to anyone else), and their objections.
+async fn person_page(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let (lang, cookie) = lang_of(&q, &headers);
+    let who = match signed_in(&ctx, &[Role::Person]) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let person = who.org.clone();
+    let got = st
+        .with_store(move |s| {
+            let held = ob::held_about(s, &person)?;
+            let disputed: BTreeMap<i64, String> = ob::of_person(s, &person)?
+                .into_iter()
+                .filter(|o| o.is_open())
+                .map(|o| (o.fact_id, o.id))
+                .collect();
+            let mut records = Vec::new();
+            let mut reads = Vec::new();
+            let mut firms: Vec<String> = Vec::new();
+            for (f, what) in &held {
+                let reg = registry().ok();
+                let def = reg.and_then(|r| r.dataset(&f.dataset));
+                let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
+                // The person's own record, whole: every field the source delivered, by its header.
+                let fields: Vec<(String, String, String)> = v
+                    .iter()
+                    .map(|(k, x)| {
+                        (
+                            k.clone(),
+                            crate::pages::header_of(def, k),
+                            crate::pages::shown(def, k, x),
+                        )
+                    })
+                    .collect();
+                records.push(serde_json::json!({
+                    "fact_id": f.fact_id, "uscc": f.uscc, "dataset": f.dataset, "name": dataset_name(&f.dataset),
+                    "as": what, "source": f.source, "known_from": f.known_from, "fields": fields,
+                    "disputed": disputed.get(&f.fact_id),
+                }));
+                if !firms.contains(&f.uscc) {
+                    firms.push(f.uscc.clone());
+                }
+            }
+            for u in &firms {
+                for r in crate::audit::of_firm(s, u, 100)? {
+                    if r.action == "read" && r.role != "public" {
+                        reads.push(r);
+                    }
+                }
+            }
+            reads.sort_by(|a, b| b.at.cmp(&a.at));
+            reads.truncate(200);
+            Ok((records, reads, ob::of_person(s, &person)?))
+        })
+        .await;
+    let (records, reads, objections) = match got {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = st
+        .audit
+        .record(ctx.entry("read", None, "/person", Some("own personal data".into())))
+        .await
+    {
+        return e.into_response();
+    }
+    let records: Vec<serde_json::Value> = records
+        .into_iter()
+        .map(|mut r| {
+            let u = r["uscc"].as_str().unwrap_or_default().to_string();
+            r["firm"] = serde_json::Value::String(firm_name(&st, &u));
+            r
+        })
+        .collect();
+    let reads: Vec<serde_json::Value> = reads
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({ "at": crate::shanghai(&r.at), "role": r.role, "org": r.org, "firm": r.uscc.as_deref().map(|u| firm_name(&st, u)), "target": r.target, "basis": r.basis })
+        })
+        .collect();
+    page(
+        &st,
+        &ctx,
+        "person.html",
+        lang,
+        cookie,
+        serde_json::json!({ "path": "/person", "records": records, "reads": reads, "objections": objections }),
+    )
 }

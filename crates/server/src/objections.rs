@@ -213,6 +213,28 @@ pub fn of_firm(s: &dyn Store, uscc: &str) -> Result<Vec<Objection>, Error> {
     Ok(v)
 }
 
+/// What the platform holds about a person: the current records that name them (as legal representative or
+/// shareholder), each with what it names them as. (Guarantors are firms in the lenders' feeds: a person
+/// guarantor is not delivered.)
+pub fn held_about(s: &dyn Store, person: &str) -> Result<Vec<(StoredFact, &'static str)>, Error> {
+    let mut out = Vec::new();
+    for ds in ["amr.registration", "amr.shareholders"] {
+        for f in s.current_facts("amr", ds)? {
+            if let Some(what) = persons_of(&f).into_iter().find(|(p, _)| p == person).map(|x| x.1) {
+                out.push((f, what));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The objections a person filed, newest first.
+pub fn of_person(s: &dyn Store, person: &str) -> Result<Vec<Objection>, Error> {
+    let mut v: Vec<Objection> = all(s)?.into_iter().filter(|o| o.person == person).collect();
+    v.sort_by(|a, b| b.filed_at.cmp(&a.filed_at));
+    Ok(v)
+}
+
 /// The objections a department answers (the facts it supplied), oldest due first.
 pub fn of_source(s: &dyn Store, source: &str) -> Result<Vec<Objection>, Error> {
     let mut v = objections(s, RowQuery::all("objections").eq("source", Value::text(source)))?;
@@ -332,19 +354,49 @@ pub fn attachments(s: &dyn Store, id: &str) -> Result<Vec<Attachment>, Error> {
     )
 }
 
-/// Who may file on the firm's facts: the firm's own account (a person's path is not built yet).
+/// Who may file on the firm's facts: the firm's own account.
 fn may_file(who: &Principal, uscc: &str) -> bool {
     who.role == Role::Enterprise && who.org == uscc
 }
 
-/// Who may read a case: the firm, the department that answers it, the regulator.
-pub fn may_read(who: &Principal, o_uscc: &str, o_source: &str) -> bool {
+/// Who may read a case: the firm, the department that answers it, the regulator; a person, the cases they
+/// filed (`person`: the case's person, empty for a firm's case).
+pub fn may_read(who: &Principal, o_uscc: &str, o_source: &str, person: &str) -> bool {
     match who.role {
-        Role::Enterprise => who.org == o_uscc,
+        // A person's case is theirs: the firm the record belongs to does not read it.
+        Role::Enterprise => who.org == o_uscc && person.is_empty(),
         Role::Department => who.org == o_source,
         Role::Regulator => true,
+        Role::Person => !person.is_empty() && who.org == person,
         _ => false,
     }
+}
+
+/// The people a stored fact names, as (pseudonymous id, as what): a registration's legal representative, a
+/// shareholding's holder when the holder is not a firm.
+pub fn persons_of(f: &StoredFact) -> Vec<(String, &'static str)> {
+    let v: serde_json::Value = serde_json::from_str(&f.fields).unwrap_or_default();
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    match f.dataset.as_str() {
+        "amr.registration" if !s("legal_rep").is_empty() || !s("legal_rep_id").is_empty() => {
+            out.push((
+                xinyong_credit::network::person_id(&s("legal_rep"), &s("legal_rep_id")),
+                "legal_rep",
+            ));
+        }
+        "amr.shareholders" => {
+            let id = s("holder_id");
+            if !id.is_empty() && xinyong_domain::uscc::Uscc::parse(&id).is_err() {
+                out.push((
+                    xinyong_credit::network::person_id(&s("holder_name"), &id),
+                    "shareholder",
+                ));
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// A current fact of a firm, by id (refused when it is history or another firm's).
@@ -426,13 +478,24 @@ pub fn file(
     now: &str,
 ) -> Result<String, Error> {
     let (fact_id, body, files) = (f.fact_id, f.text, f.files);
-    let uscc = who.org.clone();
-    if !may_file(who, &uscc) {
-        return Err(Error::Forbidden(
-            "objections are filed by the firm's own account".into(),
-        ));
-    }
-    let f = current_fact(s, fact_id, &uscc)?;
+    // The firm objects to its own records; a person to a record that names them.
+    let (f, filer_kind, person) = if who.role == Role::Person {
+        let f = s
+            .fact(fact_id)
+            .map_err(|_| Error::NotFound(format!("no record {fact_id}")))?;
+        if !persons_of(&f).iter().any(|(p, _)| *p == who.org) {
+            return Err(Error::Forbidden("the record does not name you".into()));
+        }
+        (current_fact(s, fact_id, &f.uscc)?, "person", who.org.clone())
+    } else {
+        if !may_file(who, &who.org) {
+            return Err(Error::Forbidden(
+                "objections are filed by the firm's own account".into(),
+            ));
+        }
+        (current_fact(s, fact_id, &who.org)?, "enterprise", String::new())
+    };
+    let uscc = f.uscc.clone();
     let body = check_text(body, "the objection")?;
     check_files(files)?;
     if disputed(s, &uscc)?.contains_key(&fact_id) {
@@ -446,8 +509,8 @@ pub fn file(
         dataset: f.dataset.clone(),
         source: f.source.clone(),
         filer: who.user_id.clone(),
-        filer_kind: "enterprise".into(),
-        person: String::new(),
+        filer_kind: filer_kind.into(),
+        person,
         text: body,
         regime: rights.regimes.default.clone(),
         filed_on: today.to_string(),

@@ -761,6 +761,7 @@ pub fn templates() -> minijinja::Environment<'static> {
         ("repair.html", include_str!("../templates/repair.html")),
         ("turnaround.html", include_str!("../templates/turnaround.html")),
         ("improve.html", include_str!("../templates/improve.html")),
+        ("person.html", include_str!("../templates/person.html")),
     ] {
         env.add_template(name, src).expect("templates parse (tested)");
     }

@@ -470,6 +470,9 @@ fn every_text_key_the_templates_use_is_in_the_dictionary() {
         "repair.pending",
         "repair.granted",
         "repair.refused",
+        "person.as.legal_rep",
+        "person.as.shareholder",
+        "role.person",
     ] {
         if !keys.contains(&k) {
             missing.push(k.into());
@@ -3537,6 +3540,100 @@ async fn a_granted_credit_repair_ends_the_records_publicity_but_not_its_credit_v
         assert!(
             case.body.contains(&xinyong_server::add_days(&st.today(), -1)),
             "public until yesterday"
+        );
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn a_person_sees_what_is_held_about_them_and_who_read_it_and_objects() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (firm, _) = some_firm(st);
+        let (reg_fact, name, idn) = blocking(|| {
+            let s = st.pool.get().unwrap();
+            let f = s
+                .facts_of(&firm, None)
+                .unwrap()
+                .into_iter()
+                .find(|f| f.dataset == "amr.registration")
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&f.fields).unwrap();
+            (
+                f.fact_id,
+                v["legal_rep"].as_str().unwrap().to_string(),
+                v["legal_rep_id"].as_str().unwrap().to_string(),
+            )
+        });
+        let person = xinyong_credit::network::person_id(&name, &idn);
+        let pid = format!("t-person-{i}");
+        let secret = make_user(st, &pid, Role::Person, &person);
+        let (ps, pcsrf) = login(st, &pid, auth::totp_code(&secret, now())).await;
+        // The regulator reads the firm's record: on the person's page as a read.
+        let reg = format!("t-person-reg-{i}");
+        let rs = make_user(st, &reg, Role::Regulator, "jrb");
+        let (rsess, _) = login(st, &reg, auth::totp_code(&rs, now())).await;
+        assert_eq!(
+            send(st, "GET", &format!("/firm/{firm}"), Some(&rsess), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let page = send(st, "GET", "/person", Some(&ps), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains(&format!("data-fact=\"{reg_fact}\"")),
+            "the registration that names them"
+        );
+        assert!(page.body.contains(&idn), "their own id number, shown to them");
+        assert!(page.body.contains("class=\"read\""), "who read the firm's record");
+        // No other page shows their id number: the firm's page, even to the regulator.
+        let firm_page = send(st, "GET", &format!("/firm/{firm}"), Some(&rsess), None).await;
+        assert!(!firm_page.body.contains(&idn));
+        // They object to the record; the register's department gets it; the firm's own account does not
+        // read a person's case; another person may not file on a record that does not name them.
+        let (s, h, body) = multipart(
+            st,
+            &format!("/objections?csrf={pcsrf}"),
+            &ps,
+            &[("fact", &reg_fact.to_string()), ("text", "本人已不再担任法定代表人。")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+        let loc = h[header::LOCATION].to_str().unwrap().to_string();
+        assert_eq!(send(st, "GET", &loc, Some(&ps), None).await.status, StatusCode::OK);
+        let ent = format!("t-person-firm-{i}");
+        make_user(st, &ent, Role::Enterprise, &firm);
+        let (es, _) = login(st, &ent, None).await;
+        assert_eq!(
+            send(st, "GET", &loc, Some(&es), None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let other = format!("t-person-other-{i}");
+        let os = make_user(st, &other, Role::Person, "Pdeadbeef0000");
+        let (osess, ocsrf) = login(st, &other, auth::totp_code(&os, now())).await;
+        let (s, _, _) = multipart(
+            st,
+            &format!("/objections?csrf={ocsrf}"),
+            &osess,
+            &[("fact", &reg_fact.to_string()), ("text", "not me")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let amr = format!("t-person-amr-{i}");
+        let asec = make_user(st, &amr, Role::Department, "amr");
+        let (asess, _) = login(st, &amr, auth::totp_code(&asec, now())).await;
+        let listed = send(st, "GET", "/objections", Some(&asess), None).await;
+        assert!(
+            listed.body.contains(loc.trim_start_matches("/objections/")),
+            "on the department's list"
+        );
+        let mine = send(st, "GET", "/objections", Some(&ps), None).await;
+        assert!(
+            mine.body.contains(loc.trim_start_matches("/objections/")),
+            "on the person's own list"
         );
     }
     blocking(move || drop(all));
