@@ -521,3 +521,47 @@ describe('a person sees what the platform holds about them', () => {
     await p.context.close();
   });
 });
+
+describe('a firm applies to repair a penalty; the department grants it', () => {
+  it('the penalty leaves the public page on the day of the decision', async () => {
+    const firm = await person();
+    const dept = await person();
+    await login(firm, 'enterprise');
+    await login(dept, 'department');
+    // Today in Asia/Shanghai, as the server counts it.
+    const today = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
+    await firm.page.goto(`${base}/firm/${accounts.enterprise.org}`);
+    const links = await firm.page.$$eval('section.records[data-dataset="amr.penalties"] a.repair', (as) =>
+      as.map((a) => ({ href: a.getAttribute('href'), from: a.dataset.from, until: a.dataset.until })));
+    const link = links.find((l) => l.from <= today && l.until >= today);
+    assert.ok(link, 'the demo firm has a market-regulation penalty it may apply to repair today');
+    const fact = new URL(link.href, base).searchParams.get('fact');
+    await firm.page.click(`a.repair[href="${link.href}"]`);
+    await firm.page.waitForURL((u) => u.pathname === '/repairs/new');
+    await firm.page.fill('#repair-text', '罚款已足额缴纳，违法行为已整改完毕，并承诺今后依法经营。');
+    await Promise.all([firm.page.waitForURL((u) => /^\/repairs\/XF-/.test(u.pathname)), firm.page.click('#repair-submit')]);
+    const caseUrl = firm.page.url();
+    assert.equal((await firm.page.textContent('#repair-state')).trim(), t('zh', 'repair.pending'));
+    firm.clean();
+
+    await dept.page.goto(`${base}/objections`);
+    const id = new URL(caseUrl).pathname.split('/').pop();
+    await dept.page.locator(`tr.repair[data-id="${id}"] a`).click();
+    await dept.page.waitForURL((u) => u.pathname === `/repairs/${id}`);
+    await dept.page.check('#decision-grant');
+    await dept.page.fill('#decide-answer', '经核实已整改到位，准予信用修复。');
+    await Promise.all([dept.page.waitForURL((u) => u.pathname === `/repairs/${id}`), dept.page.click('#decide-submit')]);
+    assert.equal((await dept.page.textContent('#repair-state')).trim(), t('zh', 'repair.granted'));
+    await dept.page.screenshot({ path: join(shots, 'desktop-zh-repair-granted.png'), fullPage: true });
+    dept.clean();
+
+    const pub = await person();
+    await pub.page.goto(`${base}/firm/${accounts.enterprise.org}`);
+    assert.equal(await pub.page.locator(`tr[data-fact="${fact}"]`).count(), 0, 'no longer on the public page');
+    pub.clean();
+    await firm.page.goto(`${base}/firm/${accounts.enterprise.org}`);
+    assert.equal(await firm.page.locator(`tr[data-fact="${fact}"]`).count(), 1, 'still in the firm’s own (credit) view');
+    firm.clean();
+    for (const p of [firm, dept, pub]) await p.context.close();
+  });
+});

@@ -66,17 +66,35 @@ pub fn create(store: &mut dyn Store, created_at: &str) -> Result<Vec<DemoAccount
     Ok(out)
 }
 
-/// The demo enterprise: the first yellow firm of the latest run (by USCC), else the first firm with a score,
-/// else the first registered firm.
+/// The demo enterprise: the first yellow firm of the latest run (by USCC) with a market-regulation penalty it
+/// may apply to repair today (so a new user can try every right, and the demo department reviews it), else
+/// the first yellow firm, else the first firm with a score, else the first registered firm.
 fn demo_firm(store: &dyn Store) -> Result<String, Error> {
     if let Some(run) = store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) {
         let mut scores = store.run_scores(&run.run_id)?;
         scores.sort_by(|a, b| a.uscc.cmp(&b.uscc));
-        if let Some(s) = scores
+        let rights = crate::objections::Rights::builtin();
+        let today = crate::objections::day(&crate::today())?;
+        let repairable = |uscc: &str| -> Result<bool, Error> {
+            Ok(store.facts_of(uscc, None)?.iter().any(|f| {
+                f.dataset == "amr.penalties"
+                    && f.known_to.is_none()
+                    && crate::objections::repairable(&rights, f, today)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|from| from <= today)
+            }))
+        };
+        let yellow: Vec<&xinyong_store::ScoreRow> = scores
             .iter()
-            .find(|s| s.colour.as_deref() == Some("yellow"))
-            .or(scores.first())
-        {
+            .filter(|s| s.colour.as_deref() == Some("yellow"))
+            .collect();
+        for s in &yellow {
+            if repairable(&s.uscc)? {
+                return Ok(s.uscc.clone());
+            }
+        }
+        if let Some(s) = yellow.first().copied().or(scores.first()) {
             return Ok(s.uscc.clone());
         }
     }

@@ -341,8 +341,8 @@ pub struct RecordRow {
     pub left_credit_views: Option<String>,
     /// The day its public window ends (or ended), where one applies.
     pub public_until: Option<String>,
-    /// Its publicity may be shortened by a credit repair (the rules allow one for its kind).
-    pub repairable: bool,
+    /// The first day a credit repair may shorten its publicity (the rules allow one for its kind).
+    pub repairable_from: Option<String>,
 }
 
 /// Rows of one dataset an overview shows (newest first): a firm's monthly snapshots over years would make a
@@ -661,7 +661,10 @@ pub fn overview(
             fact: f.fact_id,
             disputed: disputed.get(&f.fact_id).cloned(),
             left_credit_views,
-            repairable: public.as_ref().is_some_and(|p| p.repairable_from.is_some()),
+            repairable_from: public
+                .as_ref()
+                .and_then(|p| p.repairable_from)
+                .map(|d| d.format("%Y-%m-%d").to_string()),
             public_until: public
                 .and_then(|p| p.last_day)
                 .map(|d| d.format("%Y-%m-%d").to_string()),
