@@ -822,9 +822,11 @@ pub type WhatIfFn =
     dyn Fn(&dyn Store, &str, &[i64], &str, &str) -> Result<(FirmScore, FirmScore), String> + Send + Sync;
 
 pub fn what_if() -> std::sync::Arc<WhatIfFn> {
-    std::sync::Arc::new(|store, uscc, except, as_of, known_by| {
+    // The latest run's scorer, kept until a new run is stored (as the live path keeps it).
+    let held: Shared = Default::default();
+    std::sync::Arc::new(move |store, uscc, except, as_of, known_by| {
         let go = || -> Result<(FirmScore, FirmScore), ScoreError> {
-            let scorer = Scorer::open(store, xinyong_credit::warnings::builtin_rules())?;
+            let scorer = held_for(store, &held).map_err(ScoreError::Model)?;
             let t = parse_day(as_of)?;
             let k = parse_day(known_by)?.max(t);
             let kd = data::day_str(k);

@@ -88,10 +88,13 @@ impl Stage {
 impl Regime {
     /// The clock of an objection received on `filed`; `extended`: its extension was granted.
     pub fn clock(&self, filed: NaiveDate, cal: &Calendar, extended: bool) -> Clock {
-        let mut due = self.answer.last_day(filed, cal, true);
-        if let (true, Some(x)) = (extended, self.extension) {
-            due = x.last_day(due, cal, true);
-        }
+        // An extension runs from the end of the answering period itself, not from a deadline moved off a
+        // rest day.
+        let nominal = self.answer.last_day(filed, cal, false);
+        let due = match (extended, self.extension) {
+            (true, Some(x)) => x.last_day(nominal, cal, true),
+            _ => self.answer.last_day(filed, cal, true),
+        };
         // Reminders and escalation never come after the deadline.
         let remind_on = self.remind.last_day(filed, cal, false).min(due);
         let escalate_on = self.escalate.last_day(filed, cal, false).min(due).max(remind_on);

@@ -22,6 +22,15 @@ pub struct Condition {
     pub field: String,
     #[serde(default)]
     pub eq: Option<String>,
+    /// The field is one of these texts ...
+    #[serde(default)]
+    pub one_of: Vec<String>,
+    /// ... or, with `or_missing`, the record does not have the field.
+    #[serde(default)]
+    pub or_missing: bool,
+    /// Conditions that must hold as well.
+    #[serde(default)]
+    pub and: Vec<Condition>,
     #[serde(default)]
     pub gt: Option<f64>,
     #[serde(default)]
@@ -34,9 +43,24 @@ pub struct Condition {
 
 impl Condition {
     fn holds(&self, fields: &Map<String, Value>) -> bool {
-        let v = fields.get(&self.field);
+        self.own(fields) && self.and.iter().all(|c| c.holds(fields))
+    }
+
+    fn own(&self, fields: &Map<String, Value>) -> bool {
+        let v = fields.get(&self.field).filter(|v| !v.is_null());
+        if v.is_none() && self.or_missing {
+            return true;
+        }
         if let Some(eq) = &self.eq {
             return v.and_then(|v| v.as_str()) == Some(eq.as_str());
+        }
+        if !self.one_of.is_empty() {
+            return v
+                .and_then(|v| v.as_str())
+                .is_some_and(|x| self.one_of.iter().any(|o| o == x));
+        }
+        if self.gt.is_none() && self.ge.is_none() && self.lt.is_none() && self.le.is_none() {
+            return v.is_some();
         }
         let Some(x) = v.and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))) else {
             return false;
@@ -99,8 +123,10 @@ pub fn period_end(p: &str) -> Option<NaiveDate> {
 pub struct Shown {
     /// The window that decided.
     pub window: String,
-    /// The first day it is shown (its start date), when the record gives one.
+    /// The record's own day (its date, else the last day of its period): it is shown from then.
     pub opens: Option<NaiveDate>,
+    /// The day the window is counted from (`from`); none: the event has not ended, the window has no end.
+    pub start: Option<NaiveDate>,
     /// The last day it is shown; none: no end.
     pub last_day: Option<NaiveDate>,
     /// The first day a credit repair may end it (none: not repairable).
@@ -170,6 +196,7 @@ impl Windows {
                 date_of(fields.get(f))
             }
         });
+        let opens = date_of(fields.get("date")).or_else(|| period.and_then(period_end));
         let own_end = w.until_field.as_ref().and_then(|f| date_of(fields.get(f)));
         let mut last_day = match (own_end, w.keep, start) {
             (Some(e), _, _) => Some(e),
@@ -177,8 +204,9 @@ impl Windows {
             // No start date to count from: shown until the authority ends it.
             (None, _, _) => None,
         };
+        // A repair may end the window once the minimum period is over: the day after its last day.
         let repairable_from = match (w.repair_after, start) {
-            (Some(r), Some(s)) => Some(r.last_day(s, cal, false)),
+            (Some(r), Some(s)) => r.last_day(s, cal, false).succ_opt(),
             _ => None,
         };
         let mut unrepaired = None;
@@ -192,7 +220,8 @@ impl Windows {
         }
         Some(Shown {
             window: w.id.clone(),
-            opens: start,
+            opens,
+            start,
             last_day,
             repairable_from,
             unrepaired_last_day: unrepaired.flatten(),
@@ -230,127 +259,41 @@ mod tests {
 
     /// Cases as data: view, dataset, record, period, repaired on, the last day expected (None: no end).
     #[allow(clippy::type_complexity)]
+    #[rustfmt::skip]
     const CASES: &[(View, &str, &str, Option<&str>, Option<&str>, Option<&str>)] = &[
-        // A warning and a small fine: 3 months; an ordinary fine: 3 years; a serious one too.
-        (
-            View::Public,
-            "amr.penalties",
-            r#"{"date":"2025-01-15","status":"warning"}"#,
-            None,
-            None,
-            Some("2025-04-15"),
-        ),
-        (
-            View::Public,
-            "fire.penalties",
-            r#"{"date":"2025-01-31","amount":5000}"#,
-            None,
-            None,
-            Some("2025-04-30"),
-        ),
-        (
-            View::Public,
-            "eco.penalties",
-            r#"{"date":"2024-02-29","amount":50000}"#,
-            None,
-            None,
-            Some("2027-02-28"),
-        ),
+        // A warning and a small fine: 3 months; an ordinary fine: 3 years.
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","status":"warning"}"#, None, None, Some("2025-04-15")),
+        (View::Public, "fire.penalties", r#"{"date":"2025-01-31","amount":5000}"#, None, None, Some("2025-04-30")),
+        (View::Public, "eco.penalties", r#"{"date":"2024-02-29","amount":50000}"#, None, None, Some("2027-02-28")),
+        // Serious (a large fine, or an order to suspend business however small the amount): 3 years.
+        // Confiscation is not minor, however small; a small fine recorded as a fine is.
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","amount":5000,"status":"suspension"}"#, None, None, Some("2028-01-15")),
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","amount":5000,"status":"confiscation"}"#, None, None, Some("2028-01-15")),
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","amount":5000,"status":"fine"}"#, None, None, Some("2025-04-15")),
         // The authority's own end date wins.
-        (
-            View::Public,
-            "amr.penalties",
-            r#"{"date":"2025-01-15","amount":50000,"end_date":"2025-07-01"}"#,
-            None,
-            None,
-            Some("2025-07-01"),
-        ),
-        // Repaired on 1 June 2025, 5 months after: shown to 31 May. Repaired after a month: held to 3 months.
-        (
-            View::Public,
-            "amr.penalties",
-            r#"{"date":"2025-01-15","amount":50000}"#,
-            None,
-            Some("2025-06-01"),
-            Some("2025-05-31"),
-        ),
-        (
-            View::Public,
-            "amr.penalties",
-            r#"{"date":"2025-01-15","amount":50000}"#,
-            None,
-            Some("2025-02-15"),
-            Some("2025-04-14"),
-        ),
-        // A serious penalty: a repair takes effect 6 months after at the earliest.
-        (
-            View::Public,
-            "amr.penalties",
-            r#"{"date":"2025-01-15","amount":2000000}"#,
-            None,
-            Some("2025-02-15"),
-            Some("2025-07-14"),
-        ),
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","amount":50000,"end_date":"2025-07-01"}"#, None, None, Some("2025-07-01")),
+        // Repaired on 1 June 2025, 5 months after: shown to 31 May. Repaired after a month: held the full 3
+        // months (to 15 April, the minimum's last day).
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","amount":50000}"#, None, Some("2025-06-01"), Some("2025-05-31")),
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","amount":50000}"#, None, Some("2025-02-15"), Some("2025-04-15")),
+        // A serious penalty: a repair takes effect after 6 months at the earliest.
+        (View::Public, "amr.penalties", r#"{"date":"2025-01-15","amount":2000000}"#, None, Some("2025-02-15"), Some("2025-07-15")),
         // A list entry: while on it; with no removal date, no end.
-        (
-            View::Public,
-            "court.dishonest",
-            r#"{"date":"2024-03-01","end_date":"2025-03-01"}"#,
-            None,
-            None,
-            Some("2025-03-01"),
-        ),
-        (
-            View::Public,
-            "court.dishonest",
-            r#"{"date":"2024-03-01"}"#,
-            None,
-            None,
-            None,
-        ),
-        // Court cases: 5 years after their end.
-        (
-            View::Public,
-            "court.cases",
-            r#"{"date":"2019-05-01","end_date":"2020-06-30"}"#,
-            None,
-            None,
-            Some("2025-06-30"),
-        ),
-        // Credit views: 5 years after the event ends.
-        (
-            View::Credit,
-            "court.dishonest",
-            r#"{"date":"2018-03-01","end_date":"2019-03-01"}"#,
-            None,
-            None,
-            Some("2024-03-01"),
-        ),
-        (
-            View::Credit,
-            "lender.bank.loans",
-            r#"{"overdue_days":95}"#,
-            Some("2020-02"),
-            None,
-            Some("2025-02-28"),
-        ),
+        (View::Public, "court.dishonest", r#"{"date":"2024-03-01","end_date":"2025-03-01"}"#, None, None, Some("2025-03-01")),
+        (View::Public, "court.dishonest", r#"{"date":"2024-03-01"}"#, None, None, None),
+        // Court cases: 5 years after their end; arrears not paid: no end.
+        (View::Public, "court.cases", r#"{"date":"2019-05-01","end_date":"2020-06-30"}"#, None, None, Some("2025-06-30")),
+        (View::Public, "tax.arrears", r#"{"date":"2010-03-01"}"#, None, None, None),
+        // Credit views: 5 years after the event ends; a listing or arrears not ended has no end; a penalty
+        // counts from its decision (not from the end of its publicity).
+        (View::Credit, "court.dishonest", r#"{"date":"2018-03-01","end_date":"2019-03-01"}"#, None, None, Some("2024-03-01")),
+        (View::Credit, "court.dishonest", r#"{"date":"2010-03-01"}"#, None, None, None),
+        (View::Credit, "tax.arrears", r#"{"date":"2010-03-01"}"#, None, None, None),
+        (View::Credit, "amr.penalties", r#"{"date":"2018-03-01","end_date":"2018-06-01"}"#, None, None, Some("2023-03-01")),
+        (View::Credit, "lender.bank.loans", r#"{"overdue_days":95}"#, Some("2020-02"), None, Some("2025-02-28")),
         // Not negative: no window.
-        (
-            View::Credit,
-            "lender.bank.loans",
-            r#"{"overdue_days":0}"#,
-            Some("2020-02"),
-            None,
-            None,
-        ),
-        (
-            View::Public,
-            "amr.registration",
-            r#"{"date":"2010-01-01"}"#,
-            None,
-            None,
-            None,
-        ),
+        (View::Credit, "lender.bank.loans", r#"{"overdue_days":0}"#, Some("2020-02"), None, None),
+        (View::Public, "amr.registration", r#"{"date":"2010-01-01"}"#, None, None, None),
     ];
 
     #[test]

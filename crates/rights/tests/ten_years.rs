@@ -58,7 +58,7 @@ fn cases() -> Vec<Case> {
     while start < d(2028, 1, 1) {
         let s = start.format("%Y-%m-%d").to_string();
         // A warning (3 months), an ordinary fine (3 years), a serious one repaired after 8 months, an
-        // ordinary one repaired after one month (held to 3 months).
+        // ordinary one repaired after one month (held the full 3 months).
         out.push(Case {
             view: View::Public,
             dataset: "amr.penalties",
@@ -95,7 +95,7 @@ fn cases() -> Vec<Case> {
             period: None,
             repaired: Some(r1),
             opens: start,
-            last: Some(months_later(start, 3).pred_opt().unwrap()),
+            last: Some(months_later(start, 3)),
         });
         // A dishonest-debtor listing removed after 200 days: public while on; in credit views 5 years more.
         let end = start + chrono::Days::new(200);
@@ -115,7 +115,7 @@ fn cases() -> Vec<Case> {
             fields: obj(json!({"date": s, "end_date": e})),
             period: None,
             repaired: None,
-            opens: end,
+            opens: start,
             last: Some(months_later(end, 60)),
         });
         // A month 90 days overdue: in credit views until 5 years after the month's last day.

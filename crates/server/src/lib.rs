@@ -255,6 +255,21 @@ pub fn generation(store: &dyn Store) -> Result<cache::Generation, Error> {
     batches.sort_unstable();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(&batches, &mut h);
+    // The open objections (the disputed marks) and the granted repairs (shortened publicity) show on every
+    // view too: a change by another process drops the kept overviews at the next refresh.
+    use xinyong_store::rows::{RowQuery, Value};
+    let open: Vec<i64> = store
+        .rows(&RowQuery::all("objection_open"))?
+        .iter()
+        .filter_map(|r| r[0].as_int())
+        .collect();
+    let granted: Vec<String> = store
+        .rows(&RowQuery::all("repairs").eq("state", Value::text("granted")))?
+        .iter()
+        .filter_map(|r| r[0].as_str().map(String::from))
+        .collect();
+    std::hash::Hash::hash(&open, &mut h);
+    std::hash::Hash::hash(&granted, &mut h);
     Ok(cache::Generation {
         run,
         batches: batches.len(),

@@ -138,6 +138,12 @@ fn what_if(st: &AppState, s: &dyn Store, uscc: &str, facts: &[i64]) -> Result<Op
     Ok(Some((score_view(&with), score_view(&without))))
 }
 
+/// Whether the holiday calendar lists every year a clock spans (else only weekends count as rest days).
+fn known_years(st: &AppState, c: &xinyong_rights::Clock) -> bool {
+    use chrono::Datelike;
+    (c.filed.year()..=c.due.year()).all(|y| st.rights.calendar.knows(y))
+}
+
 fn firm_name(st: &AppState, uscc: &str) -> String {
     st.index
         .read()
@@ -171,7 +177,13 @@ async fn list(
     let (lang, cookie) = lang_of(&q, &headers);
     let who = match signed_in(
         &ctx,
-        &[Role::Enterprise, Role::Department, Role::Regulator, Role::Person],
+        &[
+            Role::Enterprise,
+            Role::Department,
+            Role::Bank,
+            Role::Regulator,
+            Role::Person,
+        ],
     ) {
         Ok(p) => p,
         Err(r) => return *r,
@@ -180,9 +192,17 @@ async fn list(
     let got = st
         .with_store(move |s| {
             let (os, rs) = match w.role {
-                Role::Enterprise => (ob::of_firm(s, &w.org)?, ob::repairs_of_firm(s, &w.org)?),
+                // A person's case about the firm's record is the person's, not the firm's.
+                Role::Enterprise => (
+                    ob::of_firm(s, &w.org)?
+                        .into_iter()
+                        .filter(|o| o.person.is_empty())
+                        .collect(),
+                    ob::repairs_of_firm(s, &w.org)?,
+                ),
                 Role::Person => (ob::of_person(s, &w.org)?, Vec::new()),
-                Role::Department => (ob::of_source(s, &w.org)?, ob::repairs_of_source(s, &w.org)?),
+                // The supplier of the records: a department, or a lender for its loan and guarantee records.
+                Role::Department | Role::Bank => (ob::of_source(s, &w.org)?, ob::repairs_of_source(s, &w.org)?),
                 _ => (ob::all(s)?, ob::all_repairs(s)?),
             };
             let t = ob::day(&today)?;
@@ -210,7 +230,7 @@ async fn list(
         Err(e) => return e.into_response(),
     };
     // The department's and the regulator's list names firms' cases: reads of their non-public record.
-    if matches!(who.role, Role::Department | Role::Regulator) {
+    if matches!(who.role, Role::Department | Role::Bank | Role::Regulator) {
         let mut firms: Vec<&str> = rows.iter().map(|r| r.0.uscc.as_str()).collect();
         firms.extend(repairs.iter().map(|r| r.0.uscc.as_str()));
         firms.sort_unstable();
@@ -296,6 +316,7 @@ async fn new_page(
         lang,
         cookie,
         serde_json::json!({
+            "calendar_known": known_years(&st, &clock),
             "path": format!("/objections/new?fact={}", q.fact), "mode": "new", "fact": fv, "clock": clock,
             "regime": regime, "open": open, "scores": scores, "replaced": replaced,
             "max_files": ob::MAX_FILES,
@@ -412,7 +433,13 @@ async fn detail(
     let (lang, cookie) = lang_of(&q, &headers);
     let who = match signed_in(
         &ctx,
-        &[Role::Enterprise, Role::Department, Role::Regulator, Role::Person],
+        &[
+            Role::Enterprise,
+            Role::Department,
+            Role::Bank,
+            Role::Regulator,
+            Role::Person,
+        ],
     ) {
         Ok(p) => p,
         Err(r) => return *r,
@@ -463,15 +490,18 @@ async fn detail(
     let path = format!("/objections/{id}");
     if let Err(e) = st
         .audit
-        .record(ctx.entry("read", Some(&o.uscc), &path, Some(format!("objection:{id}"))))
+        // A person's case is logged without the firm: the firm's log of reads must not reveal it.
+        .record(ctx.entry(
+            "read",
+            o.person.is_empty().then_some(o.uscc.as_str()),
+            &path,
+            Some(format!("objection:{id}")),
+        ))
         .await
     {
         return e.into_response();
     }
-    let answers = ctx
-        .user
-        .as_ref()
-        .is_some_and(|p| p.role == Role::Department && p.org == o.source);
+    let answers = ctx.user.as_ref().is_some_and(|p| ob::answers(p, &o.source));
     // Both versions side by side: (field, header, before, after, changed).
     let diff: Vec<(String, String, String, String, bool)> = after
         .as_ref()
@@ -497,6 +527,7 @@ async fn detail(
         lang,
         cookie,
         serde_json::json!({
+            "calendar_known": known_years(&st, &clock),
             "path": path, "mode": "detail", "o": o, "firm": firm_name(&st, &o.uscc), "fact": before, "after": after,
             "clock": clock, "stage": stage, "regime": regime, "log": log, "files": files, "scores": scores,
             "answers": answers && o.is_open(), "diff": diff,
@@ -510,7 +541,7 @@ async fn answer_post(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let who = match signed_in(&ctx, &[Role::Department]) {
+    let who = match signed_in(&ctx, &[Role::Department, Role::Bank]) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -597,7 +628,7 @@ async fn extend_post(
     Path(id): Path<String>,
     Form(f): Form<ReasonForm>,
 ) -> Response {
-    let who = match signed_in(&ctx, &[Role::Department]) {
+    let who = match signed_in(&ctx, &[Role::Department, Role::Bank]) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -630,7 +661,13 @@ async fn file_get(
 ) -> Response {
     let who = match signed_in(
         &ctx,
-        &[Role::Enterprise, Role::Department, Role::Regulator, Role::Person],
+        &[
+            Role::Enterprise,
+            Role::Department,
+            Role::Bank,
+            Role::Regulator,
+            Role::Person,
+        ],
     ) {
         Ok(p) => p,
         Err(r) => return *r,
@@ -652,7 +689,7 @@ async fn file_get(
                 .into_iter()
                 .find(|a| a.n == n)
                 .ok_or_else(|| Error::NotFound("no such attachment".into()))?;
-            Ok((uscc, a))
+            Ok((person.is_empty().then_some(uscc), a))
         })
         .await;
     let (uscc, a) = match got {
@@ -661,7 +698,7 @@ async fn file_get(
     };
     if let Err(e) = st
         .audit
-        .record(ctx.entry("read", Some(&uscc), &format!("/objections/{id}/files/{n}"), None))
+        .record(ctx.entry("read", uscc.as_deref(), &format!("/objections/{id}/files/{n}"), None))
         .await
     {
         return e.into_response();
@@ -802,7 +839,7 @@ async fn repair_detail(
     headers: HeaderMap,
 ) -> Response {
     let (lang, cookie) = lang_of(&q, &headers);
-    let who = match signed_in(&ctx, &[Role::Enterprise, Role::Department, Role::Regulator]) {
+    let who = match signed_in(&ctx, &[Role::Enterprise, Role::Department, Role::Bank, Role::Regulator]) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -845,11 +882,7 @@ async fn repair_detail(
     {
         return e.into_response();
     }
-    let decides = ctx
-        .user
-        .as_ref()
-        .is_some_and(|p| p.role == Role::Department && p.org == r.source)
-        && r.state == "pending";
+    let decides = ctx.user.as_ref().is_some_and(|p| ob::answers(p, &r.source)) && r.state == "pending";
     page(
         &st,
         &ctx,
@@ -875,7 +908,7 @@ async fn repair_decide(
     Path(id): Path<String>,
     Form(f): Form<DecideForm>,
 ) -> Response {
-    let who = match signed_in(&ctx, &[Role::Department]) {
+    let who = match signed_in(&ctx, &[Role::Department, Role::Bank]) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -917,8 +950,10 @@ struct Cited {
     name: String,
     date: String,
     current: bool,
-    /// The last day it counts in the credit views (none: no retention rule, it stays while current).
+    /// The last day it counts in the credit views (none: no retention rule, it stays while current) ...
     credit_until: Option<String>,
+    /// ... or: a retention rule that starts only when the event ends (a listing, arrears not ended yet).
+    credit_after_end: bool,
     /// The last day it is public, and the first day a credit repair may end that.
     public_until: Option<String>,
     repairable_from: Option<String>,
@@ -929,9 +964,14 @@ fn cite(
     s: &dyn Store,
     rights: &ob::Rights,
     disputed: &BTreeMap<i64, String>,
+    uscc: &str,
     fact_id: i64,
 ) -> Result<Option<Cited>, Error> {
+    // Only the firm's own records: a network warning's evidence names other firms' contracts.
     let Ok(f) = s.fact(fact_id) else { return Ok(None) };
+    if f.uscc != uscc {
+        return Ok(None);
+    }
     let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&f.fields).unwrap_or_default();
     let (public, credit) = ob::windows_of(rights, &f, &fields, None);
     let d = |x: Option<chrono::NaiveDate>| x.map(|d| d.format("%Y-%m-%d").to_string());
@@ -948,6 +988,9 @@ fn cite(
         date,
         current: f.known_to.is_none(),
         credit_until: d(credit.as_ref().and_then(|c| c.last_day)),
+        credit_after_end: credit
+            .as_ref()
+            .is_some_and(|c| c.last_day.is_none() && c.start.is_none()),
         public_until: d(public.as_ref().and_then(|p| p.last_day)),
         repairable_from: d(public.as_ref().and_then(|p| p.repairable_from)),
         disputed: disputed.get(&fact_id).cloned(),
@@ -987,7 +1030,7 @@ async fn improve(
             for r in rs.iter().filter(|r| r.points_lost > 0.0) {
                 let mut cited = Vec::new();
                 for p in r.evidence.iter().take(10) {
-                    if let Some(c) = cite(s, &rights, &disputed, p.fact_id)? {
+                    if let Some(c) = cite(s, &rights, &disputed, &uscc, p.fact_id)? {
                         cited.push(c);
                     }
                 }
@@ -1002,7 +1045,7 @@ async fn improve(
                 let rule = rules.iter().find(|r| r.id == w.rule);
                 let mut cited = Vec::new();
                 for f in w.evidence.iter().take(10) {
-                    if let Some(c) = cite(s, &rights, &disputed, *f)? {
+                    if let Some(c) = cite(s, &rights, &disputed, &uscc, *f)? {
                         cited.push(c);
                     }
                 }
@@ -1079,9 +1122,13 @@ async fn person_page(
                     firms.push(f.uscc.clone());
                 }
             }
+            // Reads of the firms' pages and records (which name the person, without their personal fields),
+            // by whom; the basis of a bank's read (its loans or authorisations) is the firm's business, not
+            // shown here.
             for u in &firms {
-                for r in crate::audit::of_firm(s, u, 100)? {
-                    if r.action == "read" && r.role != "public" {
+                for r in crate::audit::of_firm(s, u, 500)? {
+                    let page = r.target.starts_with("/firm/") || r.target.starts_with("/api/v1/firms/");
+                    if r.action == "read" && r.role != "public" && page {
                         reads.push(r);
                     }
                 }
@@ -1113,7 +1160,7 @@ async fn person_page(
     let reads: Vec<serde_json::Value> = reads
         .into_iter()
         .map(|r| {
-            serde_json::json!({ "at": crate::shanghai(&r.at), "role": r.role, "org": r.org, "firm": r.uscc.as_deref().map(|u| firm_name(&st, u)), "target": r.target, "basis": r.basis })
+            serde_json::json!({ "at": crate::shanghai(&r.at), "role": r.role, "org": r.org, "firm": r.uscc.as_deref().map(|u| firm_name(&st, u)) })
         })
         .collect();
     page(

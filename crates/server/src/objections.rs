@@ -37,7 +37,7 @@ pub type WhatIfFn = std::sync::Arc<
 
 /// Attachments of one filing: at most this many, each at most [`MAX_FILE`] bytes.
 pub const MAX_FILES: usize = 5;
-pub const MAX_FILE: usize = 5 * 1024 * 1024;
+pub const MAX_FILE: usize = 3 * 1024 * 1024;
 /// The longest text of an objection, answer or application (characters).
 pub const MAX_TEXT: usize = 4000;
 
@@ -202,6 +202,30 @@ impl Objection {
     }
 }
 
+/// The change of a case from `before` to `after` as a compare-and-set: it applies only while the stored case
+/// is still as `before` was read (stage, extension, outcome), so a concurrent answer, extension or clock step
+/// is never overwritten; the loser gets a conflict.
+fn cas(before: &Objection, after: &Objection) -> RowOp {
+    RowOp::Update {
+        table: "objections",
+        key: vec![Value::text(&before.id)],
+        set: vec![
+            ("extended", Value::Int(after.extended as i64)),
+            ("stage", Value::text(&after.stage)),
+            ("outcome", opt(&after.outcome)),
+            ("answer", opt(&after.answer)),
+            ("answered_by", opt(&after.answered_by)),
+            ("answered_on", opt(&after.answered_on)),
+            ("new_fact", after.new_fact.map_or(Value::Null, Value::Int)),
+        ],
+        expect: vec![
+            ("stage", Value::text(&before.stage)),
+            ("extended", Value::Int(before.extended as i64)),
+            ("outcome", opt(&before.outcome)),
+        ],
+    }
+}
+
 fn objections(s: &dyn Store, q: RowQuery) -> Result<Vec<Objection>, Error> {
     Ok(s.rows(&q)?.iter().filter_map(Objection::from_row).collect())
 }
@@ -354,6 +378,12 @@ pub fn attachments(s: &dyn Store, id: &str) -> Result<Vec<Attachment>, Error> {
     )
 }
 
+/// Who answers a case: the supplier of the record — a department's officer, or a lender's (a loan or
+/// guarantee record comes from the lender itself).
+pub fn answers(who: &Principal, source: &str) -> bool {
+    matches!(who.role, Role::Department | Role::Bank) && who.org == source
+}
+
 /// Who may file on the firm's facts: the firm's own account.
 fn may_file(who: &Principal, uscc: &str) -> bool {
     who.role == Role::Enterprise && who.org == uscc
@@ -365,7 +395,7 @@ pub fn may_read(who: &Principal, o_uscc: &str, o_source: &str, person: &str) -> 
     match who.role {
         // A person's case is theirs: the firm the record belongs to does not read it.
         Role::Enterprise => who.org == o_uscc && person.is_empty(),
-        Role::Department => who.org == o_source,
+        Role::Department | Role::Bank => who.org == o_source,
         Role::Regulator => true,
         Role::Person => !person.is_empty() && who.org == person,
         _ => false,
@@ -523,10 +553,17 @@ pub fn file(
         answered_on: None,
         new_fact: None,
     };
-    let mut ops = vec![RowOp::Insert {
-        table: "objections",
-        row: o.row(),
-    }];
+    // One open objection a record, held by the store: a second filing (a double click) fails on this key.
+    let mut ops = vec![
+        RowOp::Insert {
+            table: "objections",
+            row: o.row(),
+        },
+        RowOp::Insert {
+            table: "objection_open",
+            row: vec![Value::Int(fact_id), Value::text(&id)],
+        },
+    ];
     ops.extend(attachment_ops(&id, files));
     let due = o.clock(rights)?.due;
     ops.push(log_op(
@@ -538,8 +575,14 @@ pub fn file(
         "filed",
         &format!("due {}", day_str(due)),
     ));
-    s.apply_rows(&ops)?;
-    Ok(id)
+    match s.apply_rows(&ops) {
+        Ok(()) => Ok(id),
+        // Another filing on the record won the race (its `objection_open` row is there now).
+        Err(e) => match s.rows(&RowQuery::all("objection_open").eq("fact_id", Value::Int(fact_id)))? {
+            r if !r.is_empty() => Err(Error::BadRequest("this record already has an open objection".into())),
+            _ => Err(e.into()),
+        },
+    }
 }
 
 /// The department grants the regime's extension (once, before the deadline, with a reason).
@@ -552,8 +595,9 @@ pub fn extend(
     today: &str,
     now: &str,
 ) -> Result<(), Error> {
-    let mut o = get(s, id)?.ok_or_else(|| Error::NotFound(format!("no objection {id}")))?;
-    if !(who.role == Role::Department && who.org == o.source) {
+    let before = get(s, id)?.ok_or_else(|| Error::NotFound(format!("no objection {id}")))?;
+    let mut o = before.clone();
+    if !answers(who, &o.source) {
         return Err(Error::Forbidden(
             "the department that supplied the record answers it".into(),
         ));
@@ -576,10 +620,7 @@ pub fn extend(
     let n = next_n(s, id)?;
     let due = o.clock(rights)?.due;
     s.apply_rows(&[
-        RowOp::Put {
-            table: "objections",
-            row: o.row(),
-        },
+        cas(&before, &o),
         log_op(
             id,
             n,
@@ -646,8 +687,9 @@ pub fn answer(
     today: &str,
     now: &str,
 ) -> Result<Answered, Error> {
-    let mut o = get(s, id)?.ok_or_else(|| Error::NotFound(format!("no objection {id}")))?;
-    if !(who.role == Role::Department && who.org == o.source) {
+    let before = get(s, id)?.ok_or_else(|| Error::NotFound(format!("no objection {id}")))?;
+    let mut o = before.clone();
+    if !answers(who, &o.source) {
         return Err(Error::Forbidden(
             "the department that supplied the record answers it".into(),
         ));
@@ -657,42 +699,37 @@ pub fn answer(
     }
     let answer = check_text(answer, "the answer")?;
     let f = s.fact(o.fact_id)?;
+    if outcome == Outcome::Removed && f.dataset == "amr.registration" {
+        return Err(Error::BadRequest(
+            "a firm's registration is corrected, never removed (removing it would take the firm off the register)"
+                .into(),
+        ));
+    }
+    // The corrected record (a correction), as the form gives it.
+    let planned = match outcome {
+        Outcome::Corrected => Some(corrected_fields(&f, corrected)?),
+        _ => None,
+    };
+    // A record re-delivered since the objection was filed: correcting or removing the old version would
+    // overwrite the newer delivery, so the department upholds the case with a note and the firm objects to
+    // the current version. Unless it is this case's own change, stored before a crash: then the answer
+    // completes the case.
+    let ours = match outcome {
+        Outcome::Upheld => false,
+        _ => s.has_batch(&change_batch(&o, planned.as_deref()))?,
+    };
+    if outcome != Outcome::Upheld && f.known_to.is_some() && !ours {
+        return Err(Error::BadRequest(
+            "the record was re-delivered since the objection was filed: uphold this case with a note, and the \
+             firm can object to the current version"
+                .into(),
+        ));
+    }
     let mut changed = None;
     match outcome {
         Outcome::Upheld => {}
         Outcome::Corrected => {
-            let mut fields: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&f.fields).map_err(|e| Error::Internal(format!("stored fields: {e}")))?;
-            let mut any = false;
-            for (k, v) in corrected {
-                let Some(old) = fields.get(k) else {
-                    return Err(Error::BadRequest(format!("the record has no field {k:?}")));
-                };
-                let v = v.trim();
-                let new = match old {
-                    serde_json::Value::Number(_) => match v.parse::<f64>() {
-                        Ok(x) => serde_json::json!(x),
-                        Err(_) => return Err(Error::BadRequest(format!("{k}: a number"))),
-                    },
-                    serde_json::Value::Null if v.is_empty() => serde_json::Value::Null,
-                    _ => serde_json::Value::String(v.to_string()),
-                };
-                let same = match (old, &new) {
-                    (serde_json::Value::Number(a), serde_json::Value::Number(b)) => a.as_f64() == b.as_f64(),
-                    (a, b) => a == b,
-                };
-                if !same {
-                    any = true;
-                    fields.insert(k.clone(), new);
-                }
-            }
-            if !any {
-                return Err(Error::BadRequest(
-                    "a correction changes at least one field (or answer: upheld)".into(),
-                ));
-            }
-            let new_fields = serde_json::to_string(&fields).map_err(|e| Error::Internal(e.to_string()))?;
-            o.new_fact = write_change(s, &o, &f, Some(&new_fields), today, now)?;
+            o.new_fact = write_change(s, &o, &f, planned.as_deref(), today, now)?;
             changed = Some(o.uscc.clone());
         }
         Outcome::Removed => {
@@ -709,13 +746,60 @@ pub fn answer(
     Ok(Answered {
         changed,
         ops: vec![
-            RowOp::Put {
-                table: "objections",
-                row: o.row(),
+            cas(&before, &o),
+            RowOp::Delete {
+                table: "objection_open",
+                key: vec![Value::Int(o.fact_id)],
             },
             log_op(id, n, now, today, &who.user_id, outcome.key(), &answer),
         ],
     })
+}
+
+/// The record's fields with the department's corrections (checked: known fields, numbers as numbers, dates
+/// as dates, at least one change), as stored JSON.
+fn corrected_fields(f: &StoredFact, corrected: &BTreeMap<String, String>) -> Result<String, Error> {
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&f.fields).map_err(|e| Error::Internal(format!("stored fields: {e}")))?;
+    let mut any = false;
+    for (k, v) in corrected {
+        let Some(old) = fields.get(k) else {
+            return Err(Error::BadRequest(format!("the record has no field {k:?}")));
+        };
+        let v = v.trim();
+        if k.ends_with("date") && !v.is_empty() && day(v).is_err() {
+            return Err(Error::BadRequest(format!("{k}: a date YYYY-MM-DD")));
+        }
+        let new = match old {
+            serde_json::Value::Number(_) => match v.parse::<f64>() {
+                Ok(x) => serde_json::json!(x),
+                Err(_) => return Err(Error::BadRequest(format!("{k}: a number"))),
+            },
+            serde_json::Value::Null if v.is_empty() => serde_json::Value::Null,
+            _ => serde_json::Value::String(v.to_string()),
+        };
+        let same = match (old, &new) {
+            (serde_json::Value::Number(a), serde_json::Value::Number(b)) => a.as_f64() == b.as_f64(),
+            (serde_json::Value::String(a), serde_json::Value::String(b)) => a.trim() == b,
+            (a, b) => a == b,
+        };
+        if !same {
+            any = true;
+            fields.insert(k.clone(), new);
+        }
+    }
+    if !any {
+        return Err(Error::BadRequest(
+            "a correction changes at least one field (or answer: upheld)".into(),
+        ));
+    }
+    serde_json::to_string(&fields).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The batch id of a case's change: its correction (`new_fields`) or its removal (none).
+fn change_batch(o: &Objection, new_fields: Option<&str>) -> String {
+    let what = new_fields.unwrap_or("removed");
+    hex::encode(Sha256::digest(format!("objection|{}|{what}", o.id).as_bytes()))
 }
 
 /// Writes a correction (`new_fields`) or a removal (none) of fact `f` as a batch of its source, delivered
@@ -728,8 +812,7 @@ fn write_change(
     today: &str,
     now: &str,
 ) -> Result<Option<i64>, Error> {
-    let what = new_fields.unwrap_or("removed");
-    let batch_id = hex::encode(Sha256::digest(format!("objection|{}|{what}", o.id).as_bytes()));
+    let batch_id = change_batch(o, new_fields);
     let key = f.key.clone();
     let find_new = |s: &dyn Store| -> Result<Option<i64>, Error> {
         Ok(new_fields.and_then(|_| {
@@ -844,7 +927,8 @@ pub fn tick(s: &mut dyn Store, rights: &Rights, today: &str, now: &str) -> Resul
         _ => 4,
     };
     let mut moved = Vec::new();
-    for mut o in all(s)?.into_iter().filter(Objection::is_open) {
+    for before in all(s)?.into_iter().filter(Objection::is_open) {
+        let mut o = before.clone();
         let st = o.stage_on(rights, t)?;
         if rank(st.key()) <= rank(&o.stage) {
             continue;
@@ -871,14 +955,13 @@ pub fn tick(s: &mut dyn Store, rights: &Rights, today: &str, now: &str) -> Resul
             }
         }
         o.stage = st.key().into();
-        ops.insert(
-            0,
-            RowOp::Put {
-                table: "objections",
-                row: o.row(),
-            },
-        );
-        s.apply_rows(&ops)?;
+        ops.insert(0, cas(&before, &o));
+        // A case answered or extended meanwhile: leave it to the next tick.
+        match s.apply_rows(&ops) {
+            Ok(()) => {}
+            Err(xinyong_store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
         moved.push((o.id.clone(), st));
     }
     Ok(moved)
@@ -1171,7 +1254,7 @@ pub fn decide_repair(
     now: &str,
 ) -> Result<Repair, Error> {
     let mut r = repair(s, id)?.ok_or_else(|| Error::NotFound(format!("no application {id}")))?;
-    if !(who.role == Role::Department && who.org == r.source) {
+    if !answers(who, &r.source) {
         return Err(Error::Forbidden(
             "the department that supplied the record decides".into(),
         ));
@@ -1185,10 +1268,18 @@ pub fn decide_repair(
     r.decided_by = Some(who.user_id.clone());
     r.decided_on = Some(today.to_string());
     let n = next_n(s, id)?;
+    // Decided once: only while it is still pending (two officers at once: the second gets a conflict).
     s.apply_rows(&[
-        RowOp::Put {
+        RowOp::Update {
             table: "repairs",
-            row: r.row(),
+            key: vec![Value::text(id)],
+            set: vec![
+                ("state", Value::text(&r.state)),
+                ("answer", opt(&r.answer)),
+                ("decided_by", opt(&r.decided_by)),
+                ("decided_on", opt(&r.decided_on)),
+            ],
+            expect: vec![("state", Value::text("pending"))],
         },
         log_op(id, n, now, today, &who.user_id, &r.state, &answer),
     ])?;

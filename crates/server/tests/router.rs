@@ -448,6 +448,8 @@ fn every_text_key_the_templates_use_is_in_the_dictionary() {
         "obj.lead.enterprise",
         "obj.lead.department",
         "obj.lead.regulator",
+        "obj.lead.bank",
+        "obj.lead.person",
         "stage.open",
         "stage.reminded",
         "stage.escalated",
@@ -3165,8 +3167,8 @@ async fn an_objection_marks_the_fact_disputed_at_once_and_a_removal_rescores_and
             "with its record to object to"
         );
         assert!(
-            imp.body.contains("计入信用视图至"),
-            "and when the record leaves the credit views"
+            imp.body.contains("计入信用视图至") || imp.body.contains("后再计入信用视图5年"),
+            "and when the record leaves the credit views (a listing not ended: 5 years after it ends)"
         );
         // The form: the record, the clock, the score with and without it.
         let new = send(
@@ -3358,18 +3360,28 @@ async fn a_correction_keeps_both_versions_and_the_clock_reminds_escalates_and_ma
             // Corrected late: the amount was wrong.
             let mut fix = std::collections::BTreeMap::new();
             fix.insert("amount".to_string(), "1".to_string());
-            let a = ob::answer(
-                &mut **s,
-                &court,
-                &id,
-                ob::Outcome::Corrected,
-                "金额有误，已更正",
-                &fix,
-                &rights,
-                "2026-10-12",
-                "t2",
-            )
-            .unwrap();
+            let answer = |s: &mut dyn xinyong_store::Store| {
+                ob::answer(
+                    s,
+                    &court,
+                    &id,
+                    ob::Outcome::Corrected,
+                    "金额有误，已更正",
+                    &fix,
+                    &rights,
+                    "2026-10-12",
+                    "t2",
+                )
+            };
+            // The correction's batch is stored, then the server dies before the case's row: the case is
+            // still open, the record already replaced. The department answers again: the same correction
+            // completes the case, no second batch.
+            let crashed = answer(&mut **s).unwrap();
+            drop(crashed);
+            assert!(ob::get(&**s, &id).unwrap().unwrap().is_open());
+            let batches = s.batch_ids().unwrap().len();
+            let a = answer(&mut **s).unwrap();
+            assert_eq!(s.batch_ids().unwrap().len(), batches, "no second batch");
             s.apply_rows(&a.ops).unwrap();
             (stages, log, ob::get(&**s, &id).unwrap().unwrap())
         });
@@ -3635,6 +3647,107 @@ async fn a_person_sees_what_is_held_about_them_and_who_read_it_and_objects() {
             mine.body.contains(loc.trim_start_matches("/objections/")),
             "on the person's own list"
         );
+    }
+    blocking(move || drop(all));
+}
+
+#[tokio::test]
+async fn an_objection_to_a_loan_record_is_answered_by_the_lender_that_reported_it() {
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        let (firm, fact, lender) = blocking(|| {
+            let store = st.pool.get().unwrap();
+            let run = store
+                .runs()
+                .unwrap()
+                .into_iter()
+                .max_by(|a, b| a.as_of.cmp(&b.as_of))
+                .unwrap();
+            store
+                .run_scores(&run.run_id)
+                .unwrap()
+                .iter()
+                .filter_map(|s| {
+                    store
+                        .facts_of(&s.uscc, None)
+                        .unwrap()
+                        .into_iter()
+                        .find(|f| f.dataset.starts_with("lender.") && f.dataset.ends_with(".loans"))
+                        .map(|f| (s.uscc.clone(), f.fact_id, f.source))
+                })
+                .nth(5 + i)
+                .expect("a firm with a loan record")
+        });
+        let ent = format!("t-loanobj-ent-{i}");
+        make_user(st, &ent, Role::Enterprise, &firm);
+        let (es, ecsrf) = login(st, &ent, None).await;
+        let (s, h, body) = multipart(
+            st,
+            &format!("/objections?csrf={ecsrf}"),
+            &es,
+            &[("fact", &fact.to_string()), ("text", "该月逾期天数有误。")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+        let loc = h[header::LOCATION].to_str().unwrap().to_string();
+        // Another lender may neither read nor answer it; the reporting lender does both.
+        let other = format!("t-loanobj-other-{i}");
+        let osec = make_user(
+            st,
+            &other,
+            Role::Bank,
+            if lender == "bank01" { "bank02" } else { "bank01" },
+        );
+        let (os, ocsrf) = login(st, &other, auth::totp_code(&osec, now())).await;
+        assert_eq!(
+            send(st, "GET", &loc, Some(&os), None).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let r = send(
+            st,
+            "POST",
+            &format!("{loc}/answer"),
+            Some(&os),
+            Some(&format!("csrf={ocsrf}&outcome=upheld&answer=x")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let bank = format!("t-loanobj-bank-{i}");
+        let bsec = make_user(st, &bank, Role::Bank, &lender);
+        let (bs, bcsrf) = login(st, &bank, auth::totp_code(&bsec, now())).await;
+        let case = send(st, "GET", &loc, Some(&bs), None).await;
+        assert!(case.body.contains("id=\"answer-submit\""), "the lender can answer");
+        let r = send(
+            st,
+            "POST",
+            &format!("{loc}/answer"),
+            Some(&bs),
+            Some(&format!(
+                "csrf={bcsrf}&outcome=upheld&answer=%E6%A0%B8%E5%AE%9E%E6%97%A0%E8%AF%AF"
+            )),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        // Answered once: a second answer is refused, and the record may be objected to again.
+        let r = send(
+            st,
+            "POST",
+            &format!("{loc}/answer"),
+            Some(&bs),
+            Some(&format!("csrf={bcsrf}&outcome=upheld&answer=x")),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let (s, _, _) = multipart(
+            st,
+            &format!("/objections?csrf={ecsrf}"),
+            &es,
+            &[("fact", &fact.to_string()), ("text", "again, with new evidence")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "a new objection once the first is answered");
     }
     blocking(move || drop(all));
 }

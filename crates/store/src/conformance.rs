@@ -684,6 +684,10 @@ fn rows_story(store: &mut dyn Store) {
                 ],
             },
             RowOp::Insert {
+                table: "objection_open",
+                row: vec![Value::Int(42), t("OBJ1")],
+            },
+            RowOp::Insert {
                 table: "repairs",
                 row: vec![
                     t("REP1"),
@@ -733,6 +737,38 @@ fn rows_story(store: &mut dyn Store) {
             .len(),
         1
     );
+    // One open objection a record: a second one for fact 42 fails on the key, nothing of its list written.
+    let other = vec![
+        t("REP9"),
+        t("x"),
+        Value::Int(1),
+        t("x"),
+        t("x"),
+        t("x"),
+        t("x"),
+        t("x"),
+        t("x"),
+        t("pending"),
+        Value::Null,
+        Value::Null,
+        Value::Null,
+    ];
+    assert!(store
+        .apply_rows(&[
+            RowOp::Put {
+                table: "repairs",
+                row: other,
+            },
+            RowOp::Insert {
+                table: "objection_open",
+                row: vec![Value::Int(42), t("OBJ2")],
+            },
+        ])
+        .is_err());
+    assert!(store
+        .rows(&RowQuery::all("repairs").eq("repair_id", t("REP9")))
+        .unwrap()
+        .is_empty());
 }
 
 /// Bulk writing: the same batches written with `put_facts` into `bulk` and one `put_fact` at a time into

@@ -398,6 +398,15 @@ pub static TABLES: &[TableSpec] = &[
         append_only: false,
     },
     TableSpec {
+        name: "objection_open",
+        doc: "the open objection of a record, one at most (a second filing fails on the key): written with the \
+              objection, deleted with its answer",
+        columns: &[col("fact_id", Int, Internal), col("objection_id", Text, Internal)],
+        key: 1,
+        indexes: &[],
+        append_only: false,
+    },
+    TableSpec {
         name: "objection_files",
         doc: "the attachments of an objection or a credit repair application, as filed",
         columns: &[
