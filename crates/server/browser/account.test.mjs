@@ -35,6 +35,19 @@ function totp(secret, at = Date.now() / 1000) {
   return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
+// A code is accepted once (the server refuses a replayed one): a second login of the same account within
+// the same 30-second window waits for the next code.
+const usedCodes = new Map();
+async function freshCode(secret) {
+  let code = totp(secret);
+  while (usedCodes.get(secret) === code) {
+    await new Promise((r) => setTimeout(r, 1000));
+    code = totp(secret);
+  }
+  usedCodes.set(secret, code);
+  return code;
+}
+
 let browser;
 before(async () => {
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
@@ -71,7 +84,7 @@ async function login(p, role, lang = 'zh') {
   await p.page.goto(`${base}/login?lang=${lang}`);
   await p.page.fill('input[name=user]', a.user);
   await p.page.fill('input[name=password]', a.password);
-  if (a.totp_secret) await p.page.fill('input[name=code]', totp(a.totp_secret));
+  if (a.totp_secret) await p.page.fill('input[name=code]', await freshCode(a.totp_secret));
   await p.page.click('#login-submit');
   await p.page.waitForURL((u) => u.pathname === '/me');
   assert.equal((await p.page.textContent('#me-role')).trim(), t(lang, `role.${role}`));
