@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use xinyong_store::{Store, StoredFact};
 
+/// Cases of each kind listed on one page, at most (open and oldest due first).
+const LIST_MAX: usize = 500;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/objections", get(list).post(file_post))
@@ -225,10 +228,14 @@ async fn list(
             Ok((rows, repairs))
         })
         .await;
-    let (rows, repairs) = match got {
+    let (mut rows, mut repairs) = match got {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    // A page holds at most LIST_MAX cases of each kind (open and oldest due first).
+    let totals = (rows.len(), repairs.len());
+    rows.truncate(LIST_MAX);
+    repairs.truncate(LIST_MAX);
     // The department's and the regulator's list names firms' cases: reads of their non-public record.
     if matches!(who.role, Role::Department | Role::Bank | Role::Regulator) {
         let mut firms: Vec<&str> = rows.iter().map(|r| r.0.uscc.as_str()).collect();
@@ -265,7 +272,10 @@ async fn list(
         "objections.html",
         lang,
         cookie,
-        serde_json::json!({ "path": "/objections", "rows": rows, "repairs": repairs, "today": st.today() }),
+        serde_json::json!({
+            "path": "/objections", "rows": rows, "repairs": repairs, "today": st.today(),
+            "total_rows": totals.0, "total_repairs": totals.1,
+        }),
     )
 }
 
@@ -283,13 +293,15 @@ async fn new_page(
     let (st2, fact, rights, today) = (st.clone(), q.fact, st.rights.clone(), st.today());
     let got = st
         .with_store(move |s| {
-            let f = s.fact(fact).map_err(|_| Error::NotFound(format!("no record {fact}")))?;
+            let f = s
+                .fact(fact)
+                .map_err(|_| Error::NotFound(format!("no record {fact} of yours")))?;
             let person = who.role == Role::Person;
             if person && !ob::persons_of(&f).iter().any(|(p, _)| *p == who.org) {
-                return Err(Error::Forbidden("the record does not name you".into()));
+                return Err(Error::NotFound(format!("no record {fact} that names you")));
             }
             if !person && f.uscc != who.org {
-                return Err(Error::Forbidden("the record is another firm's".into()));
+                return Err(Error::NotFound(format!("no record {fact} of yours")));
             }
             let (_, regime) = rights
                 .regimes
@@ -795,9 +807,11 @@ async fn repair_new(
     let (fact, rights, today) = (q.fact, st.rights.clone(), st.today());
     let got = st
         .with_store(move |s| {
-            let f = s.fact(fact).map_err(|_| Error::NotFound(format!("no record {fact}")))?;
+            let f = s
+                .fact(fact)
+                .map_err(|_| Error::NotFound(format!("no record {fact} of yours")))?;
             if f.uscc != who.org {
-                return Err(Error::Forbidden("the record is another firm's".into()));
+                return Err(Error::NotFound(format!("no record {fact} of yours")));
             }
             let fields: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&f.fields).unwrap_or_default();

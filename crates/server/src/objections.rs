@@ -433,9 +433,9 @@ pub fn persons_of(f: &StoredFact) -> Vec<(String, &'static str)> {
 fn current_fact(s: &dyn Store, fact_id: i64, uscc: &str) -> Result<StoredFact, Error> {
     let f = s
         .fact(fact_id)
-        .map_err(|_| Error::NotFound(format!("no record {fact_id}")))?;
+        .map_err(|_| Error::NotFound(format!("no record {fact_id} of yours")))?;
     if f.uscc != uscc {
-        return Err(Error::Forbidden("the record is another firm's".into()));
+        return Err(Error::NotFound(format!("no record {fact_id} of yours")));
     }
     if f.known_to.is_some() {
         return Err(Error::BadRequest(
@@ -512,9 +512,9 @@ pub fn file(
     let (f, filer_kind, person) = if who.role == Role::Person {
         let f = s
             .fact(fact_id)
-            .map_err(|_| Error::NotFound(format!("no record {fact_id}")))?;
+            .map_err(|_| Error::NotFound(format!("no record {fact_id} of yours")))?;
         if !persons_of(&f).iter().any(|(p, _)| *p == who.org) {
-            return Err(Error::Forbidden("the record does not name you".into()));
+            return Err(Error::NotFound(format!("no record {fact_id} that names you")));
         }
         (current_fact(s, fact_id, &f.uscc)?, "person", who.org.clone())
     } else {
