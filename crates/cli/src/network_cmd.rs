@@ -48,6 +48,11 @@ pub struct NetworkArgs {
     /// amount, lender, kind) to this folder, in the format of `xinyong gen --graph-only`.
     #[arg(long)]
     pub export_graph: Option<PathBuf>,
+    /// Check the live path's network against the latest stored run: every guarantee group rebuilt as a push
+    /// rebuilds it must reproduce each member's place in the network and state (prints the groups checked
+    /// and any difference; exits non-zero on one).
+    #[arg(long)]
+    pub check_live: bool,
     /// With --graph: write each node's SCC and WCC (node, scc, wcc; components numbered by smallest member)
     /// and DebtRank to this CSV.
     #[arg(long)]
@@ -67,6 +72,20 @@ pub fn run(a: &NetworkArgs) -> Result<()> {
         return graph_file(dir, a.out.as_deref());
     }
     let store = open(&a.db.db)?;
+    if a.check_live {
+        let t0 = Instant::now();
+        let (groups, diffs) = xinyong_app::credit::check_live_network(&*store)?;
+        println!(
+            "live network: {groups} guarantee groups rebuilt and checked against the latest run in {:.1} s; {} differences",
+            t0.elapsed().as_secs_f64(),
+            diffs.len()
+        );
+        for d in diffs.iter().take(20) {
+            println!("  {d}");
+        }
+        anyhow::ensure!(diffs.is_empty(), "the live network differs from the run");
+        return Ok(());
+    }
     let rules = warnings::builtin_rules();
     let t0 = Instant::now();
     let st = appnet::state(&*store, a.as_of.as_deref(), &rules)?;
@@ -135,6 +154,7 @@ pub fn demo(store: &dyn xinyong_store::Store) -> Result<()> {
         graph: None,
         out: None,
         export_graph: None,
+        check_live: false,
     };
     show(&mut out, &st, &a, elapsed)?;
     // The firm whose failure alone would spread the most distress (its DebtRank), not already in default.

@@ -261,3 +261,13 @@ fn check_views(db: &Db) {
         "[{db}] {view}"
     );
 }
+
+#[test]
+fn the_live_paths_network_reproduces_the_stored_run() {
+    for db in stores() {
+        let _on = db.checking();
+        let out = run(&["network", "--db", &db.arg(), "--check-live"]);
+        assert!(out.contains("; 0 differences"), "[{db}] {out}");
+        assert!(!out.contains("live network: 0 guarantee groups"), "[{db}] {out}");
+    }
+}
