@@ -258,10 +258,10 @@ pub fn generation(store: &dyn Store) -> Result<cache::Generation, Error> {
     // The open objections (the disputed marks) and the granted repairs (shortened publicity) show on every
     // view too: a change by another process drops the kept overviews at the next refresh.
     use xinyong_store::rows::{RowQuery, Value};
-    let open: Vec<i64> = store
+    let open: Vec<String> = store
         .rows(&RowQuery::all("objection_open"))?
         .iter()
-        .filter_map(|r| r[0].as_int())
+        .filter_map(|r| r[1].as_str().map(String::from))
         .collect();
     let granted: Vec<String> = store
         .rows(&RowQuery::all("repairs").eq("state", Value::text("granted")))?

@@ -308,7 +308,7 @@ async fn new_page(
                 .get(None)
                 .ok_or_else(|| Error::Internal("no regime".into()))?;
             let clock = regime.clock(ob::day(&today)?, &rights.calendar, false);
-            let open = ob::disputed(s, &f.uscc)?.get(&fact).cloned();
+            let open = ob::disputed(s, &f.uscc)?.of(&f).cloned();
             let scores = if person {
                 None
             } else {
@@ -977,7 +977,7 @@ struct Cited {
 fn cite(
     s: &dyn Store,
     rights: &ob::Rights,
-    disputed: &BTreeMap<i64, String>,
+    disputed: &ob::Disputes,
     uscc: &str,
     fact_id: i64,
 ) -> Result<Option<Cited>, Error> {
@@ -1007,7 +1007,7 @@ fn cite(
             .is_some_and(|c| c.last_day.is_none() && c.start.is_none()),
         public_until: d(public.as_ref().and_then(|p| p.last_day)),
         repairable_from: d(public.as_ref().and_then(|p| p.repairable_from)),
-        disputed: disputed.get(&fact_id).cloned(),
+        disputed: disputed.of(&f).cloned(),
     }))
 }
 
@@ -1104,11 +1104,7 @@ async fn person_page(
     let got = st
         .with_store(move |s| {
             let held = ob::held_about(s, &person)?;
-            let disputed: BTreeMap<i64, String> = ob::of_person(s, &person)?
-                .into_iter()
-                .filter(|o| o.is_open())
-                .map(|o| (o.fact_id, o.id))
-                .collect();
+
             let mut records = Vec::new();
             let mut reads = Vec::new();
             let mut firms: Vec<String> = Vec::new();
@@ -1130,7 +1126,7 @@ async fn person_page(
                 records.push(serde_json::json!({
                     "fact_id": f.fact_id, "uscc": f.uscc, "dataset": f.dataset, "name": dataset_name(&f.dataset),
                     "as": what, "source": f.source, "known_from": f.known_from, "fields": fields,
-                    "disputed": disputed.get(&f.fact_id),
+                    "disputed": ob::disputed(s, &f.uscc)?.of(f),
                 }));
                 if !firms.contains(&f.uscc) {
                     firms.push(f.uscc.clone());

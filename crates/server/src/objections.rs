@@ -280,13 +280,32 @@ pub fn get(s: &dyn Store, id: &str) -> Result<Option<Objection>, Error> {
     )
 }
 
-/// The firm's facts under an open objection: fact id → objection id.
-pub fn disputed(s: &dyn Store, uscc: &str) -> Result<BTreeMap<i64, String>, Error> {
-    Ok(of_firm(s, uscc)?
-        .into_iter()
-        .filter(Objection::is_open)
-        .map(|o| (o.fact_id, o.id))
-        .collect())
+/// A record as a dispute names it: its firm, source, dataset and key. A re-delivery of the record (a new
+/// version, a new fact id) is the same record, so it stays disputed while the objection is open.
+pub fn record_key(f: &StoredFact) -> String {
+    format!("{}|{}|{}|{}", f.uscc, f.source, f.dataset, f.key)
+}
+
+/// A firm's records under an open objection.
+#[derive(Debug, Clone, Default)]
+pub struct Disputes(BTreeMap<String, String>);
+
+impl Disputes {
+    /// The open objection of the record this fact is a version of.
+    pub fn of(&self, f: &StoredFact) -> Option<&String> {
+        self.0.get(&record_key(f))
+    }
+}
+
+/// The firm's records under an open objection (by record, whatever version is current).
+pub fn disputed(s: &dyn Store, uscc: &str) -> Result<Disputes, Error> {
+    let mut out = BTreeMap::new();
+    for o in of_firm(s, uscc)?.into_iter().filter(Objection::is_open) {
+        if let Ok(f) = s.fact(o.fact_id) {
+            out.insert(record_key(&f), o.id);
+        }
+    }
+    Ok(Disputes(out))
 }
 
 /// The firm's records whose credit repair was granted: fact id → the day of the decision.
@@ -528,9 +547,10 @@ pub fn file(
     let uscc = f.uscc.clone();
     let body = check_text(body, "the objection")?;
     check_files(files)?;
-    if disputed(s, &uscc)?.contains_key(&fact_id) {
+    if disputed(s, &uscc)?.of(&f).is_some() {
         return Err(Error::BadRequest("this record already has an open objection".into()));
     }
+    let record = record_key(&f);
     let id = new_id("YY", today);
     let o = Objection {
         id: id.clone(),
@@ -561,7 +581,7 @@ pub fn file(
         },
         RowOp::Insert {
             table: "objection_open",
-            row: vec![Value::Int(fact_id), Value::text(&id)],
+            row: vec![Value::text(&record), Value::text(&id)],
         },
     ];
     ops.extend(attachment_ops(&id, files));
@@ -578,7 +598,7 @@ pub fn file(
     match s.apply_rows(&ops) {
         Ok(()) => Ok(id),
         // Another filing on the record won the race (its `objection_open` row is there now).
-        Err(e) => match s.rows(&RowQuery::all("objection_open").eq("fact_id", Value::Int(fact_id)))? {
+        Err(e) => match s.rows(&RowQuery::all("objection_open").eq("record", Value::text(&record)))? {
             r if !r.is_empty() => Err(Error::BadRequest("this record already has an open objection".into())),
             _ => Err(e.into()),
         },
@@ -749,7 +769,7 @@ pub fn answer(
             cas(&before, &o),
             RowOp::Delete {
                 table: "objection_open",
-                key: vec![Value::Int(o.fact_id)],
+                key: vec![Value::text(record_key(&f))],
             },
             log_op(id, n, now, today, &who.user_id, outcome.key(), &answer),
         ],

@@ -600,7 +600,7 @@ pub fn overview(
                 registration.push((format!("reg.{k}"), shown(def, k, &v[k])));
             }
             registration_fact = Some(f.fact_id);
-            registration_disputed = disputed.get(&f.fact_id).cloned();
+            registration_disputed = disputed.of(f).cloned();
             continue;
         }
         if let Some((_, field, key)) = SERIES.iter().find(|s| s.0 == f.dataset) {
@@ -659,7 +659,7 @@ pub fn overview(
         g.rows.push(RecordRow {
             cells,
             fact: f.fact_id,
-            disputed: disputed.get(&f.fact_id).cloned(),
+            disputed: disputed.of(f).cloned(),
             left_credit_views,
             repairable_from: public
                 .as_ref()

@@ -3755,3 +3755,159 @@ async fn an_objection_to_a_loan_record_is_answered_by_the_lender_that_reported_i
     }
     blocking(move || drop(all));
 }
+
+#[tokio::test]
+async fn a_record_re_delivered_during_its_objection_stays_disputed_and_is_not_corrected_from_the_old_version() {
+    use xinyong_server::objections as ob;
+    let all = states();
+    for (i, st) in all.iter().enumerate() {
+        // A record no other test touches: a court case (the other tests use listings and penalties).
+        let (firm, fact) = blocking(|| {
+            let store = st.pool.get().unwrap();
+            let run = store
+                .runs()
+                .unwrap()
+                .into_iter()
+                .max_by(|a, b| a.as_of.cmp(&b.as_of))
+                .unwrap();
+            store
+                .run_scores(&run.run_id)
+                .unwrap()
+                .iter()
+                .find_map(|s| {
+                    store
+                        .facts_of(&s.uscc, None)
+                        .unwrap()
+                        .into_iter()
+                        .find(|f| f.dataset == "court.cases")
+                        .map(|f| (s.uscc.clone(), f.fact_id))
+                })
+                .expect("a firm with a court case")
+        });
+        let who = xinyong_server::auth::Principal {
+            user_id: format!("t-redeliver-ent-{i}"),
+            role: Role::Enterprise,
+            org: firm.clone(),
+            name: "x".into(),
+            csrf: String::new(),
+            token_hash: String::new(),
+        };
+        let rights = ob::Rights::builtin();
+        let today = st.today();
+        let (id, new_fact, shown, refused, upheld) = blocking(|| {
+            let mut s = st.pool.get().unwrap();
+            let old = s.fact(fact).unwrap();
+            let filing = ob::Filing {
+                fact_id: fact,
+                text: "wrong",
+                files: &[],
+            };
+            let id = ob::file(&mut **s, &who, &filing, &rights, &today, "t0").unwrap();
+            // The department's next delivery re-sends the record, changed: a new version, a new fact id.
+            let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&old.fields).unwrap();
+            v.insert("note".into(), serde_json::json!("re-delivered"));
+            let fields = serde_json::to_string(&v).unwrap();
+            {
+                let mut w = s.begin().unwrap();
+                w.start_batch(&xinyong_store::BatchMeta {
+                    batch_id: format!("redeliver-{i}-{fact}"),
+                    source: old.source.clone(),
+                    dataset: old.dataset.clone(),
+                    file_name: "redelivery.jsonl".into(),
+                    delivered_on: today.clone(),
+                    ingested_at: "2026-12-01T00:00:00.000Z".into(),
+                })
+                .unwrap();
+                w.put_fact(&xinyong_store::NewFact {
+                    uscc: &firm,
+                    key: &old.key,
+                    period: old.period.as_deref(),
+                    date: v.get("date").and_then(|d| d.as_str()),
+                    end_date: None,
+                    fields: &fields,
+                    content_hash: &format!("redeliver-{i}"),
+                    row: 2,
+                    n_rows: 1,
+                })
+                .unwrap();
+                w.end_batch(Default::default(), &[]).unwrap();
+                w.commit().unwrap();
+            }
+            let new_fact = s
+                .facts_of(&firm, None)
+                .unwrap()
+                .into_iter()
+                .find(|f| f.key == old.key && f.dataset == old.dataset)
+                .unwrap()
+                .fact_id;
+            // Every view marks the new version disputed too: the objection names the record, not a version.
+            let ov = overview(&**s, &firm, Viewer::Full, &today, &rights).unwrap();
+            let shown = ov
+                .records
+                .iter()
+                .flat_map(|g| &g.rows)
+                .find(|r| r.fact == new_fact)
+                .and_then(|r| r.disputed.clone());
+            // The supplier may not correct the old version over the newer delivery; it upholds with a note.
+            let dept = xinyong_server::auth::Principal {
+                role: Role::Department,
+                org: old.source.clone(),
+                ..who.clone()
+            };
+            // (a field the objected version has, so that only the re-delivery can refuse it)
+            let old_fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&old.fields).unwrap();
+            let field = old_fields
+                .iter()
+                .find(|(_, x)| x.is_string())
+                .map(|(k, _)| k.clone())
+                .unwrap();
+            let mut fix = std::collections::BTreeMap::new();
+            fix.insert(field, "corrected".to_string());
+            let refused = match ob::answer(
+                &mut **s,
+                &dept,
+                &id,
+                ob::Outcome::Corrected,
+                "x",
+                &fix,
+                &rights,
+                &today,
+                "t1",
+            ) {
+                Err(e) => e.to_string().contains("re-delivered"),
+                Ok(_) => false,
+            };
+            let a = ob::answer(
+                &mut **s,
+                &dept,
+                &id,
+                ob::Outcome::Upheld,
+                "已重新报送",
+                &Default::default(),
+                &rights,
+                &today,
+                "t2",
+            )
+            .unwrap();
+            s.apply_rows(&a.ops).unwrap();
+            let upheld = ob::get(&**s, &id).unwrap().unwrap();
+            (id, new_fact, shown, refused, upheld)
+        });
+        assert_ne!(new_fact, fact);
+        assert_eq!(
+            shown.as_deref(),
+            Some(id.as_str()),
+            "the re-delivered version is marked disputed"
+        );
+        assert!(refused, "no correction of the old version over the newer delivery");
+        assert_eq!(upheld.outcome.as_deref(), Some("upheld"));
+        // Answered: the record is no longer disputed, and may be objected to again.
+        let open = blocking(|| {
+            ob::disputed(&**st.pool.get().unwrap(), &firm)
+                .unwrap()
+                .of(&st.pool.get().unwrap().fact(new_fact).unwrap())
+                .cloned()
+        });
+        assert_eq!(open, None);
+    }
+}

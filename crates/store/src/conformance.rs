@@ -685,7 +685,7 @@ fn rows_story(store: &mut dyn Store) {
             },
             RowOp::Insert {
                 table: "objection_open",
-                row: vec![Value::Int(42), t("OBJ1")],
+                row: vec![t("91110000600037341L|amr|amr.penalties|k42"), t("OBJ1")],
             },
             RowOp::Insert {
                 table: "repairs",
@@ -737,7 +737,7 @@ fn rows_story(store: &mut dyn Store) {
             .len(),
         1
     );
-    // One open objection a record: a second one for fact 42 fails on the key, nothing of its list written.
+    // One open objection a record: a second one for the same record fails on the key, nothing of its list written.
     let other = vec![
         t("REP9"),
         t("x"),
@@ -761,7 +761,7 @@ fn rows_story(store: &mut dyn Store) {
             },
             RowOp::Insert {
                 table: "objection_open",
-                row: vec![Value::Int(42), t("OBJ2")],
+                row: vec![t("91110000600037341L|amr|amr.penalties|k42"), t("OBJ2")],
             },
         ])
         .is_err());

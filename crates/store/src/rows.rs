@@ -399,9 +399,9 @@ pub static TABLES: &[TableSpec] = &[
     },
     TableSpec {
         name: "objection_open",
-        doc: "the open objection of a record, one at most (a second filing fails on the key): written with the \
-              objection, deleted with its answer",
-        columns: &[col("fact_id", Int, Internal), col("objection_id", Text, Internal)],
+        doc: "the open objection of a record (firm|source|dataset|key: every version of it), one at most (a \
+              second filing fails on the key): written with the objection, deleted with its answer",
+        columns: &[col("record", Text, Internal), col("objection_id", Text, Internal)],
         key: 1,
         indexes: &[],
         append_only: false,
