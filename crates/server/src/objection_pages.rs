@@ -514,6 +514,26 @@ async fn detail(
         return e.into_response();
     }
     let answers = ctx.user.as_ref().is_some_and(|p| ob::answers(p, &o.source));
+    // The dataset's fields the record left out (an end date not delivered), for a correction to fill in;
+    // never a person's or a sensitive field.
+    let missing: Vec<(String, String)> = registry()
+        .ok()
+        .and_then(|r| r.dataset(&o.dataset))
+        .map(|d| {
+            d.columns
+                .iter()
+                .filter(|c| c.ty != xinyong_registry::ColType::Id && !c.field.starts_with("metric:"))
+                .filter(|c| {
+                    matches!(
+                        d.class_of(&c.field),
+                        xinyong_registry::Class::Public | xinyong_registry::Class::NonPublic
+                    )
+                })
+                .filter(|c| !before.fields.iter().any(|f| f.0 == c.field))
+                .map(|c| (c.field.clone(), c.header.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
     // Both versions side by side: (field, header, before, after, changed).
     let diff: Vec<(String, String, String, String, bool)> = after
         .as_ref()
@@ -542,7 +562,7 @@ async fn detail(
             "calendar_known": known_years(&st, &clock),
             "path": path, "mode": "detail", "o": o, "firm": firm_name(&st, &o.uscc), "fact": before, "after": after,
             "clock": clock, "stage": stage, "regime": regime, "log": log, "files": files, "scores": scores,
-            "answers": answers && o.is_open(), "diff": diff,
+            "answers": answers && o.is_open(), "diff": diff, "missing": missing,
         }),
     )
 }

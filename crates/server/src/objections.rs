@@ -779,26 +779,52 @@ pub fn answer(
 /// The record's fields with the department's corrections (checked: known fields, numbers as numbers, dates
 /// as dates, at least one change), as stored JSON.
 fn corrected_fields(f: &StoredFact, corrected: &BTreeMap<String, String>) -> Result<String, Error> {
+    use xinyong_registry::ColType;
     let mut fields: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&f.fields).map_err(|e| Error::Internal(format!("stored fields: {e}")))?;
+    let registry = crate::pages::registry()?;
+    let def = registry.dataset(&f.dataset);
+    let column = |k: &str| def.and_then(|d| d.columns.iter().find(|c| c.field == k));
     let mut any = false;
     for (k, v) in corrected {
-        let Some(old) = fields.get(k) else {
-            return Err(Error::BadRequest(format!("the record has no field {k:?}")));
-        };
         let v = v.trim();
-        if k.ends_with("date") && !v.is_empty() && day(v).is_err() {
+        // A field the record has, or one its dataset defines (an end date the source left out).
+        let old = match (fields.get(k), column(k)) {
+            (Some(old), _) => old.clone(),
+            (None, Some(c)) if c.ty != ColType::Id => {
+                if v.is_empty() {
+                    continue;
+                }
+                serde_json::Value::Null
+            }
+            _ => return Err(Error::BadRequest(format!("the record has no field {k:?}"))),
+        };
+        let ty = column(k).map(|c| c.ty);
+        if (ty == Some(ColType::Date) || k.ends_with("date")) && !v.is_empty() && day(v).is_err() {
             return Err(Error::BadRequest(format!("{k}: a date YYYY-MM-DD")));
         }
-        let new = match old {
+        if let Some(c) = column(k).filter(|c| c.ty == ColType::Code && !c.codes.is_empty()) {
+            if !v.is_empty() && !c.codes.values().any(|x| x == v) {
+                return Err(Error::BadRequest(format!("{k}: one of the codes of its list")));
+            }
+        }
+        let numeric = matches!(
+            ty,
+            Some(ColType::Money | ColType::Number | ColType::Integer | ColType::Ratio)
+        );
+        let new = match &old {
             serde_json::Value::Number(_) => match v.parse::<f64>() {
                 Ok(x) => serde_json::json!(x),
                 Err(_) => return Err(Error::BadRequest(format!("{k}: a number"))),
             },
             serde_json::Value::Null if v.is_empty() => serde_json::Value::Null,
+            serde_json::Value::Null if numeric => match v.parse::<f64>() {
+                Ok(x) => serde_json::json!(x),
+                Err(_) => return Err(Error::BadRequest(format!("{k}: a number"))),
+            },
             _ => serde_json::Value::String(v.to_string()),
         };
-        let same = match (old, &new) {
+        let same = match (&old, &new) {
             (serde_json::Value::Number(a), serde_json::Value::Number(b)) => a.as_f64() == b.as_f64(),
             (serde_json::Value::String(a), serde_json::Value::String(b)) => a.trim() == b,
             (a, b) => a == b,

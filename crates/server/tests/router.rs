@@ -3911,3 +3911,102 @@ async fn a_record_re_delivered_during_its_objection_stays_disputed_and_is_not_co
         assert_eq!(open, None);
     }
 }
+
+#[tokio::test]
+async fn a_correction_through_the_answer_form_reaches_the_firms_subscribers() {
+    let all = states();
+    for (i, base) in all.iter().enumerate() {
+        let st = base.clone().with_rescore(xinyong_app::credit::live_rescorer());
+        // Another firm on the dishonest-debtor list (the removal test takes the first).
+        let (firm, fact) = listed_firm(&st, 1);
+        let ent = format!("t-fix-ent-{i}");
+        make_user(&st, &ent, Role::Enterprise, &firm);
+        let (es, ecsrf) = login(&st, &ent, None).await;
+        // A regulator follows the firm and reads the event stream from now.
+        let reg = format!("t-fix-reg-{i}");
+        let rsec = make_user(&st, &reg, Role::Regulator, "jrb");
+        let (rs, rcsrf) = login(&st, &reg, auth::totp_code(&rsec, now())).await;
+        let r = send(
+            &st,
+            "POST",
+            "/subscriptions",
+            Some(&rs),
+            Some(&format!("csrf={rcsrf}&kind=firm&target={firm}")),
+        )
+        .await;
+        assert!(r.status.is_redirection(), "{}", r.body);
+        let before = *st.events.borrow();
+        let (s, h, body) = multipart(
+            &st,
+            &format!("/objections?csrf={ecsrf}"),
+            &es,
+            &[("fact", &fact.to_string()), ("text", "已履行完毕，法院已屏蔽。")],
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+        let loc = h[header::LOCATION].to_str().unwrap().to_string();
+        let id = loc.trim_start_matches("/objections/").to_string();
+        // The court corrects the listing: it had ended (屏蔽) the day before the latest run's date, the date the
+        // firm is restated as of.
+        let court = format!("t-fix-court-{i}");
+        let csec = make_user(&st, &court, Role::Department, "court");
+        let (cs, ccsrf) = login(&st, &court, auth::totp_code(&csec, now())).await;
+        let ended = blocking(|| {
+            let s = st.pool.get().unwrap();
+            let as_of = s.runs().unwrap().into_iter().map(|r| r.as_of).max().unwrap();
+            let listed: serde_json::Value = serde_json::from_str(&s.fact(fact).unwrap().fields).unwrap();
+            let listed = listed["date"].as_str().unwrap().to_string();
+            xinyong_server::add_days(&as_of, -1).max(listed)
+        });
+        let r = send(
+            &st,
+            "POST",
+            &format!("{loc}/answer"),
+            Some(&cs),
+            Some(&format!(
+                "csrf={ccsrf}&outcome=corrected&answer=%E5%B7%B2%E5%B1%8F%E8%94%BD&f.end_date={ended}"
+            )),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        // Both versions are on the case; the firm's events went out with the correction as their cause, and
+        // the regulator's stream from before the answer carries them.
+        let case = send(&st, "GET", &loc, Some(&es), None).await;
+        assert!(case.body.contains("id=\"corrected\""), "both versions side by side");
+        let cause = format!("objection:{id}");
+        let ids: Vec<String> = blocking(|| {
+            st.pool
+                .get()
+                .unwrap()
+                .rows(&xinyong_store::rows::RowQuery::all("outbox").eq("uscc", xinyong_store::rows::Value::text(&firm)))
+                .unwrap()
+                .into_iter()
+                .filter(|r| r[8].as_str() == Some(cause.as_str()))
+                .map(|r| r[1].as_str().unwrap().to_string())
+                .collect()
+        });
+        assert!(
+            !ids.is_empty(),
+            "the correction changed the firm's warnings: events made"
+        );
+        let req = Request::get(format!("/api/v1/stream?after={before}"))
+            .header(header::COOKIE, &rs)
+            .body(Body::empty())
+            .unwrap();
+        let res = router(st.clone()).oneshot(req).await.unwrap();
+        let mut body = res.into_body();
+        let mut text = String::new();
+        while !ids.iter().all(|e| text.contains(e.as_str())) {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+                .await
+                .expect("the correction's events reach the subscriber")
+                .unwrap()
+                .unwrap();
+            if let Ok(d) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&d));
+            }
+        }
+    }
+    blocking(move || drop(all));
+}
