@@ -727,7 +727,12 @@ pub fn answer(
     }
     // The corrected record (a correction), as the form gives it.
     let planned = match outcome {
-        Outcome::Corrected => Some(corrected_fields(&f, corrected)?),
+        Outcome::Corrected => match corrected_fields(&f, corrected) {
+            Ok(x) => Some(x),
+            Err(e) if f.known_to.is_none() => return Err(e),
+            // Re-delivered since: refused below, whatever the form said.
+            Err(_) => None,
+        },
         _ => None,
     };
     // A record re-delivered since the objection was filed: correcting or removing the old version would
@@ -736,6 +741,7 @@ pub fn answer(
     // completes the case.
     let ours = match outcome {
         Outcome::Upheld => false,
+        Outcome::Corrected if planned.is_none() => false,
         _ => s.has_batch(&change_batch(&o, planned.as_deref()))?,
     };
     if outcome != Outcome::Upheld && f.known_to.is_some() && !ours {
@@ -749,7 +755,10 @@ pub fn answer(
     match outcome {
         Outcome::Upheld => {}
         Outcome::Corrected => {
-            o.new_fact = write_change(s, &o, &f, planned.as_deref(), today, now)?;
+            let nf = planned
+                .as_deref()
+                .ok_or_else(|| Error::Internal("a correction without its fields".into()))?;
+            o.new_fact = write_change(s, &o, &f, Some(nf), today, now)?;
             changed = Some(o.uscc.clone());
         }
         Outcome::Removed => {
