@@ -80,16 +80,59 @@ pub const RETENTION_ENDED: &str = "retention ended (negative information, 5 year
 /// The credit views' retention (rights `windows.toml`, view "credit"): negative information leaves them 5
 /// years after the event ends (征信业管理条例 art. 16), so the credit models do not read it after that day.
 pub struct Retention {
+    rules: &'static RetentionRules,
+    on: chrono::NaiveDate,
+}
+
+/// The built-in windows and calendar, and what each registered dataset needs, decided once (the loader asks
+/// for millions of facts, the live path for every firm it rescores): nothing (no credit window), the period
+/// alone (a window counted from it), or the record read.
+struct RetentionRules {
     windows: xinyong_rights::Windows,
     calendar: xinyong_rights::Calendar,
-    on: chrono::NaiveDate,
+    plan: rustc_hash::FxHashMap<String, Plan>,
+}
+
+#[derive(Clone, Copy)]
+enum Plan {
+    Never,
+    Period(xinyong_rights::Span),
+    Read,
+}
+
+fn retention_rules() -> &'static RetentionRules {
+    static R: std::sync::OnceLock<RetentionRules> = std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        use xinyong_rights::View;
+        let windows = xinyong_rights::Windows::builtin();
+        let datasets: Vec<String> = xinyong_registry::Registry::builtin()
+            .map(|r| r.datasets.iter().map(|d| d.id.clone()).collect())
+            .unwrap_or_default();
+        let plan = datasets
+            .into_iter()
+            .map(|d| {
+                let p = if !windows.concerns(View::Credit, &d) {
+                    Plan::Never
+                } else if let Some(k) = windows.period_keep(View::Credit, &d) {
+                    Plan::Period(k)
+                } else {
+                    Plan::Read
+                };
+                (d, p)
+            })
+            .collect();
+        RetentionRules {
+            windows,
+            calendar: xinyong_rights::Calendar::builtin(),
+            plan,
+        }
+    })
 }
 
 impl Retention {
     pub fn on(day: &str) -> Result<Retention, ScoreError> {
         Ok(Retention {
-            windows: xinyong_rights::Windows::builtin(),
-            calendar: xinyong_rights::Calendar::builtin(),
+            rules: retention_rules(),
             on: chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| ScoreError::Date(day.to_string()))?,
         })
     }
@@ -97,14 +140,31 @@ impl Retention {
     /// Whether a fact's retention in the credit views ended before the day.
     pub fn ended(&self, dataset: &str, fields: &str, period: Option<&str>) -> bool {
         use xinyong_rights::View;
-        if !self.windows.concerns(View::Credit, dataset) {
-            return false;
+        let r = self.rules;
+        let plan = match r.plan.get(dataset) {
+            Some(p) => *p,
+            // A dataset the registry does not name: decided from the windows directly.
+            None if r.windows.concerns(View::Credit, dataset) => Plan::Read,
+            None => Plan::Never,
+        };
+        match plan {
+            Plan::Never => return false,
+            // Monthly records (loan months) are most of the facts: a period recent enough has not ended
+            // whatever the record says, and is not read.
+            Plan::Period(keep) => {
+                if let Some(end) = period.and_then(xinyong_rights::windows::period_end) {
+                    if keep.last_day(end, &r.calendar, false) >= self.on {
+                        return false;
+                    }
+                }
+            }
+            Plan::Read => {}
         }
         let Ok(m) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(fields) else {
             return false;
         };
-        self.windows
-            .of(View::Credit, dataset, &m, period, None, &self.calendar)
+        r.windows
+            .of(View::Credit, dataset, &m, period, None, &r.calendar)
             .and_then(|w| w.last_day)
             .is_some_and(|l| l < self.on)
     }
@@ -932,5 +992,13 @@ mod tests {
             !r.ended("court.dishonest", "not json", None),
             "unreadable: left to the loader's own checks"
         );
+        // A recent loan month is kept without being read: its window counts from the period alone.
+        assert!(!r.ended("lender.bank.loans", "not read", Some("2024-01")));
+        let w = &r.rules.windows;
+        assert_eq!(
+            w.period_keep(xinyong_rights::View::Credit, "lender.bank.loans"),
+            Some(xinyong_rights::Span::Years(5))
+        );
+        assert_eq!(w.period_keep(xinyong_rights::View::Credit, "court.dishonest"), None);
     }
 }

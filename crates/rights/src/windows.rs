@@ -166,6 +166,28 @@ impl Windows {
         Ok(w)
     }
 
+    /// When every window of `view` for `dataset` counts from the record's period alone (`from =
+    /// ["period"]`, no end field): the length they keep it. A reader can then tell from the period, without
+    /// reading the record, that its window has not ended yet.
+    pub fn period_keep(&self, view: View, dataset: &str) -> Option<Span> {
+        let mut keep = None;
+        for w in self
+            .windows
+            .iter()
+            .filter(|w| w.view == view && w.datasets.iter().any(|p| matches(p, dataset)))
+        {
+            if w.from != ["period"] || w.until_field.is_some() {
+                return None;
+            }
+            match (keep, w.keep) {
+                (None, Some(k)) => keep = Some(k),
+                (Some(a), Some(b)) if a == b => {}
+                _ => return None,
+            }
+        }
+        keep
+    }
+
     /// Whether any window of `view` could apply to `dataset` (a cheap test before parsing a record).
     pub fn concerns(&self, view: View, dataset: &str) -> bool {
         self.windows
