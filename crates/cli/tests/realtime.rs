@@ -128,7 +128,7 @@ fn pushes_survive_kill_9_and_every_event_reaches_the_webhook_once() {
     let feed = |wait: bool| {
         let mut c = Command::new(common::bin());
         c.args(["feed", "simulate", "--db", dbs, "--district", districts, "--url", &url])
-            .args(["--from", "2025-11-01", "--rate", "300", "--limit", "40"])
+            .args(["--from", "2025-11-01", "--rate", "150", "--limit", "40"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if wait {
@@ -138,15 +138,28 @@ fn pushes_survive_kill_9_and_every_event_reaches_the_webhook_once() {
         }
         (String::new(), Some(c.spawn().expect("feed")))
     };
-    // The stream, and a SIGKILL while it runs.
+    // The stream, and a SIGKILL while it runs: once the feed has had a few pushes accepted (read from its
+    // output, not timed: how fast pushes go depends on the machine).
     let mut server = serve(dbs, port);
     let (_, running) = feed(false);
-    let running = running.unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    let mut running = running.unwrap();
+    let mut out = std::io::BufReader::new(running.stdout.take().unwrap());
+    let mut first = String::new();
+    let mut accepted = 0;
+    while accepted < 5 {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut out, &mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains(" rows, ") {
+            accepted += 1;
+        }
+        first.push_str(&line);
+    }
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
+    std::io::Read::read_to_string(&mut out, &mut first).unwrap();
     let cut = running.wait_with_output().unwrap();
-    let first = String::from_utf8_lossy(&cut.stdout).into_owned();
     assert!(!cut.status.success(), "the feed saw the server die:\n{first}");
     let accepted_before = first.lines().filter(|l| l.contains(" rows, ")).count();
     assert!(
