@@ -277,14 +277,6 @@ impl LiveGroup {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.graph.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.graph.nodes.is_empty()
-    }
-
     /// Sets a member firm's own part (after its facts changed); false if it is not a member firm here.
     pub fn set_own(&mut self, uscc: &str, o: Own) -> bool {
         let Some(v) = self.graph.find(uscc).map(|v| v as usize) else {

@@ -101,6 +101,26 @@ async function submitAndReload(page, selector) {
   await page.waitForLoadState('load');
 }
 
+/// Each person's pages in both languages, on a desktop and a phone: the page's language, and nothing wider than
+/// the screen.
+async function walkEverywhere(walks) {
+    for (const [who, paths] of walks) {
+      for (const [w, h] of [[1280, 900], [390, 844]]) {
+        await who.page.setViewportSize({ width: w, height: h });
+        for (const lang of ['zh', 'en']) {
+          for (const path of paths) {
+            await who.page.goto(`${base}${path}?lang=${lang}`);
+            assert.equal(await who.page.getAttribute('html', 'lang'), lang === 'zh' ? 'zh-CN' : 'en', path);
+            const scroll = await who.page.evaluate(() => document.documentElement.scrollWidth);
+            assert.ok(scroll <= w, `${path} fits ${w}px in ${lang} (${scroll}px)`);
+          }
+        }
+      }
+      await who.page.setViewportSize({ width: 1280, height: 900 });
+      who.clean();
+    }
+}
+
 describe('every role logs in', () => {
   for (const role of ['department', 'regulator', 'admin']) {
     it(`${role}: a wrong code is refused, the right one lets in, logout ends the session`, async () => {
@@ -394,21 +414,7 @@ describe('a firm authorises a bank, then revokes', () => {
       [firm, ['/me', '/products', '/support', `/firm/${accounts.enterprise.org}`]],
       [bank, ['/me', '/inbox', '/inbox/digest', '/products', '/screening', '/support', `/firm/${accounts.enterprise.org}`]],
     ];
-    for (const [who, paths] of walks) {
-      for (const [w, h] of [[1280, 900], [390, 844]]) {
-        await who.page.setViewportSize({ width: w, height: h });
-        for (const lang of ['zh', 'en']) {
-          for (const path of paths) {
-            await who.page.goto(`${base}${path}?lang=${lang}`);
-            assert.equal(await who.page.getAttribute('html', 'lang'), lang === 'zh' ? 'zh-CN' : 'en', path);
-            const scroll = await who.page.evaluate(() => document.documentElement.scrollWidth);
-            assert.ok(scroll <= w, `${path} fits ${w}px in ${lang} (${scroll}px)`);
-          }
-        }
-      }
-      await who.page.setViewportSize({ width: 1280, height: 900 });
-      who.clean();
-    }
+    await walkEverywhere(walks);
   });
 });
 
@@ -494,21 +500,7 @@ describe('a firm objects to one of its records; the department answers in writin
       [firm, ['/objections', '/improve', '/objections/turnaround', new URL(caseUrl).pathname]],
       [dept, ['/objections', new URL(caseUrl).pathname]],
     ];
-    for (const [who, paths] of walks) {
-      for (const [w, h] of [[1280, 900], [390, 844]]) {
-        await who.page.setViewportSize({ width: w, height: h });
-        for (const lang of ['zh', 'en']) {
-          for (const path of paths) {
-            await who.page.goto(`${base}${path}?lang=${lang}`);
-            assert.equal(await who.page.getAttribute('html', 'lang'), lang === 'zh' ? 'zh-CN' : 'en', path);
-            const scroll = await who.page.evaluate(() => document.documentElement.scrollWidth);
-            assert.ok(scroll <= w, `${path} fits ${w}px in ${lang} (${scroll}px)`);
-          }
-        }
-      }
-      await who.page.setViewportSize({ width: 1280, height: 900 });
-      who.clean();
-    }
+    await walkEverywhere(walks);
   });
 });
 

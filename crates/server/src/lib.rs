@@ -217,9 +217,7 @@ pub fn now() -> i64 {
 
 /// Today in Asia/Shanghai (UTC+8, no daylight saving).
 pub fn today() -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(8))
-        .format("%Y-%m-%d")
-        .to_string()
+    xinyong_rights::shanghai_day(now()).format("%Y-%m-%d").to_string()
 }
 
 pub fn timestamp() -> String {

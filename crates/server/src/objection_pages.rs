@@ -747,14 +747,7 @@ async fn file_get(
     } else {
         ascii
     };
-    let utf8: String = a
-        .name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let utf8 = crate::pages::urlencode(&a.name);
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),

@@ -728,7 +728,8 @@ fn cell(v: &serde_json::Value) -> String {
     }
 }
 
-fn urlencode(s: &str) -> String {
+/// Percent-encodes all but the unreserved characters (RFC 3986), byte by byte.
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

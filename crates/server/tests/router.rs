@@ -3112,8 +3112,14 @@ fn listed_firm(st: &AppState, skip: usize) -> (String, i64) {
     })
 }
 
-/// A firm's current penalty record with an amount; `skip` such firms are left out.
-fn penalty_fact(st: &AppState, skip: usize) -> (String, i64) {
+/// The first current fact matching `pred` of each scored firm, `skip` such firms left out: (firm, fact id,
+/// source).
+fn scored_firm_fact(
+    st: &AppState,
+    skip: usize,
+    what: &str,
+    pred: impl Fn(&xinyong_store::StoredFact) -> bool + Send + Sync,
+) -> (String, i64, String) {
     blocking(|| {
         let store = st.pool.get().unwrap();
         let run = store
@@ -3131,12 +3137,20 @@ fn penalty_fact(st: &AppState, skip: usize) -> (String, i64) {
                     .facts_of(&s.uscc, None)
                     .unwrap()
                     .into_iter()
-                    .find(|f| f.dataset.ends_with(".penalties") && f.fields.contains("\"amount\":"))
-                    .map(|f| (s.uscc.clone(), f.fact_id))
+                    .find(|f| pred(f))
+                    .map(|f| (s.uscc.clone(), f.fact_id, f.source))
             })
             .nth(skip)
-            .expect("a firm with a penalty")
+            .unwrap_or_else(|| panic!("a firm with {what}"))
     })
+}
+
+/// A firm's current penalty record with an amount; `skip` such firms are left out.
+fn penalty_fact(st: &AppState, skip: usize) -> (String, i64) {
+    let (firm, fact, _) = scored_firm_fact(st, skip, "a penalty", |f| {
+        f.dataset.ends_with(".penalties") && f.fields.contains("\"amount\":")
+    });
+    (firm, fact)
 }
 
 #[tokio::test]
@@ -3659,28 +3673,8 @@ async fn a_person_sees_what_is_held_about_them_and_who_read_it_and_objects() {
 async fn an_objection_to_a_loan_record_is_answered_by_the_lender_that_reported_it() {
     let all = states();
     for (i, st) in all.iter().enumerate() {
-        let (firm, fact, lender) = blocking(|| {
-            let store = st.pool.get().unwrap();
-            let run = store
-                .runs()
-                .unwrap()
-                .into_iter()
-                .max_by(|a, b| a.as_of.cmp(&b.as_of))
-                .unwrap();
-            store
-                .run_scores(&run.run_id)
-                .unwrap()
-                .iter()
-                .filter_map(|s| {
-                    store
-                        .facts_of(&s.uscc, None)
-                        .unwrap()
-                        .into_iter()
-                        .find(|f| f.dataset.starts_with("lender.") && f.dataset.ends_with(".loans"))
-                        .map(|f| (s.uscc.clone(), f.fact_id, f.source))
-                })
-                .nth(5 + i)
-                .expect("a firm with a loan record")
+        let (firm, fact, lender) = scored_firm_fact(st, 5 + i, "a loan record", |f| {
+            f.dataset.starts_with("lender.") && f.dataset.ends_with(".loans")
         });
         let ent = format!("t-loanobj-ent-{i}");
         make_user(st, &ent, Role::Enterprise, &firm);
@@ -3762,28 +3756,7 @@ async fn a_record_re_delivered_during_its_objection_stays_disputed_and_is_not_co
     let all = states();
     for (i, st) in all.iter().enumerate() {
         // A record no other test touches: a court case (the other tests use listings and penalties).
-        let (firm, fact) = blocking(|| {
-            let store = st.pool.get().unwrap();
-            let run = store
-                .runs()
-                .unwrap()
-                .into_iter()
-                .max_by(|a, b| a.as_of.cmp(&b.as_of))
-                .unwrap();
-            store
-                .run_scores(&run.run_id)
-                .unwrap()
-                .iter()
-                .find_map(|s| {
-                    store
-                        .facts_of(&s.uscc, None)
-                        .unwrap()
-                        .into_iter()
-                        .find(|f| f.dataset == "court.cases")
-                        .map(|f| (s.uscc.clone(), f.fact_id))
-                })
-                .expect("a firm with a court case")
-        });
+        let (firm, fact, _) = scored_firm_fact(st, 0, "a court case", |f| f.dataset == "court.cases");
         let who = xinyong_server::auth::Principal {
             user_id: format!("t-redeliver-ent-{i}"),
             role: Role::Enterprise,
@@ -3959,6 +3932,19 @@ async fn a_correction_through_the_answer_form_reaches_the_firms_subscribers() {
             let listed = listed["date"].as_str().unwrap().to_string();
             xinyong_server::add_days(&as_of, -1).max(listed)
         });
+        // A corrected date that is not a date is refused, with the field named.
+        let bad = send(
+            &st,
+            "POST",
+            &format!("{loc}/answer"),
+            Some(&cs),
+            Some(&format!(
+                "csrf={ccsrf}&outcome=corrected&answer=x&f.end_date=2025%2F1%2F1"
+            )),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(bad.body.contains("end_date"), "{}", bad.body);
         let r = send(
             &st,
             "POST",
