@@ -492,14 +492,14 @@ pub(crate) struct Boosted {
 }
 
 /// Runs `work(bag)` for every bag on up to `threads` threads; results in bag order (independent of threads).
-fn per_bag<T: Send>(k: usize, threads: usize, work: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
+pub(crate) fn per_bag<T: Send>(k: usize, threads: usize, work: &(dyn Fn(usize) -> T + Sync)) -> Vec<T> {
     let mut out: Vec<Option<T>> = (0..k).map(|_| None).collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| s.spawn(move || (t..k).step_by(threads).map(|b| (b, work(b))).collect::<Vec<_>>()))
             .collect();
         for h in handles {
-            for (b, r) in h.join().expect("a boosting thread panicked") {
+            for (b, r) in h.join().expect("a fitting thread panicked") {
                 out[b] = Some(r);
             }
         }
@@ -540,11 +540,7 @@ pub(crate) fn fit(fines: Vec<Fine>, start: Option<f64>, target: &[u8], cfg: &Fit
     let n = target.len();
     let k = cfg.boost.bags;
     let folds = stratified_folds(target, k, cfg.seed);
-    let threads = match cfg.boost.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    }
-    .clamp(1, k);
+    let threads = cfg.boost.worker_threads().clamp(1, k);
     let split = |b: usize| -> (Vec<usize>, Vec<usize>) {
         (
             (0..n).filter(|&i| folds[i] != b).collect(),

@@ -100,7 +100,8 @@ pub struct BoostConfig {
     pub l2: f64,
     /// A category needs this many training rows for a bin of its own; the others share "other".
     pub min_category_count: usize,
-    /// Worker threads for the bags (0 = all cores). The model does not depend on it.
+    /// Worker threads for the bags, and for the WoE card and its calibration folds (0 = all cores). The model
+    /// does not depend on it.
     pub threads: usize,
     /// The shape constraint of numeric features not named in `monotonic_by_feature`: `off` (none), `auto` (the
     /// WoE card's direction), `ascending` or `descending`.
@@ -112,6 +113,17 @@ pub struct BoostConfig {
     /// Pair features (two columns' coarse bins crossed) boosted after the mains: the best by FAST gain among the
     /// 40 features of highest IV; 0 = none.
     pub interactions: usize,
+}
+
+impl BoostConfig {
+    /// The threads to run on: `threads`, or all cores for 0.
+    pub fn worker_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        }
+        .max(1)
+    }
 }
 
 impl Default for BoostConfig {

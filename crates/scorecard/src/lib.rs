@@ -104,11 +104,14 @@ pub fn fit(table: &Table, target: &[u8], cfg: &FitConfig) -> Result<Model, Error
         }
     }
     let min_count = (cfg.min_bin_share * n as f64).ceil() as u64;
-    let mut coarse = Vec::new();
-    for (c, (name, col)) in table.names.iter().zip(&table.columns).enumerate() {
-        if cfg.exclude.contains(name) {
-            continue;
-        }
+    // Each column is binned on its own: the columns are shared out over the worker threads.
+    let columns: Vec<usize> = (0..table.columns.len())
+        .filter(|&c| !cfg.exclude.contains(&table.names[c]))
+        .collect();
+    let threads = cfg.boost.worker_threads().min(columns.len().max(1));
+    let mut coarse = boost::per_bag(columns.len(), threads, &|k| {
+        let c = columns[k];
+        let name = &table.names[c];
         let spec = BinSpec {
             prebins: cfg.prebins,
             max_bins: cfg.max_bins,
@@ -117,8 +120,8 @@ pub fn fit(table: &Table, target: &[u8], cfg: &FitConfig) -> Result<Model, Error
             fixed: cfg.fixed_splits.get(name).map(|v| v.as_slice()),
             specials: cfg.special_values.get(name).map_or(&[], |v| v.as_slice()),
         };
-        coarse.push((c, coarse_feature(name, col, target, &spec, t)));
-    }
+        (c, coarse_feature(name, &table.columns[c], target, &spec, t))
+    });
     // Highest IV first; ties keep the column order.
     coarse.sort_by(|a, b| b.1.iv.total_cmp(&a.1.iv).then(a.0.cmp(&b.0)));
     let mut dropped = Vec::new();
@@ -149,14 +152,44 @@ pub fn fit(table: &Table, target: &[u8], cfg: &FitConfig) -> Result<Model, Error
     }
     let (features, intercept, calibration, rounds) = match cfg.method {
         Method::WoeLogistic => {
-            let (features, intercept) = woe_card(table, target, kept, cfg, &mut dropped)?;
-            let calibration = match cfg.calibration {
-                CalibrationMethod::Platt => {
-                    let oof = cross_fitted_log_odds(table, target, cfg)?;
-                    let (a, b) = logistic::platt(&oof, target);
-                    Calibration::Platt { a, b }
+            let platt = cfg.calibration == CalibrationMethod::Platt;
+            // The card and, for Platt scaling, its five cross-fitted copies are independent fits: job 0 is the
+            // card, jobs 1–5 the folds, run on the configured threads (the result does not depend on them).
+            let folds = if platt {
+                stratified_folds(target, PLATT_FOLDS, cfg.seed)
+            } else {
+                Vec::new()
+            };
+            let jobs = if platt { 1 + PLATT_FOLDS } else { 1 };
+            let kept_for_card = std::sync::Mutex::new(Some((kept, std::mem::take(&mut dropped))));
+            let results = boost::per_bag(jobs, cfg.boost.worker_threads().min(jobs), &|job| {
+                if job == 0 {
+                    let (kept, mut dropped) = kept_for_card.lock().expect("card job").take().expect("one card job");
+                    let card = woe_card(table, target, kept, cfg, &mut dropped);
+                    Job::Card(card.map(|c| (c, dropped)))
+                } else {
+                    Job::Fold(fold_log_odds(table, target, cfg, &folds, job - 1))
                 }
-                CalibrationMethod::Auto | CalibrationMethod::None => Calibration::None,
+            });
+            let mut card = None;
+            let mut oof = vec![0.0; if platt { n } else { 0 }];
+            for r in results {
+                match r {
+                    Job::Card(c) => card = Some(c?),
+                    Job::Fold(f) => {
+                        for (i, v) in f? {
+                            oof[i] = v;
+                        }
+                    }
+                }
+            }
+            let ((features, intercept), card_dropped) = card.expect("the card job ran");
+            dropped = card_dropped;
+            let calibration = if platt {
+                let (a, b) = logistic::platt(&oof, target);
+                Calibration::Platt { a, b }
+            } else {
+                Calibration::None
             };
             (features, intercept, calibration, Vec::new())
         }
@@ -236,24 +269,55 @@ fn woe_card(
 ) -> Result<(Vec<Feature>, f64), Error> {
     let y: Vec<f64> = target.iter().map(|&v| 1.0 - v as f64).collect();
     let mut warm: Option<Vec<f64>> = None;
+    // Each kept feature's WoE per row, encoded once; a dropped feature's column leaves with it.
+    let x: Vec<Vec<f64>> = kept
+        .iter()
+        .map(|(c, f)| {
+            let col = &table.columns[*c];
+            (0..y.len()).map(|i| f.bins[f.bin_index(col.value(i))].woe).collect()
+        })
+        .collect();
+    let mut design = logistic::Design::from_columns(&x, y.len());
+    drop(x);
+    let mut hessian: Option<Vec<f64>> = None;
+    // Each intermediate fit only has to decide which feature goes: it stops at a loose tolerance and is
+    // converged to the full one only when its decision is not clear by a wide margin (a coefficient or the gap
+    // between the two lowest within DECISION_MARGIN), so the decisions, and the final fit, are those of fits
+    // converged in full.
+    let mut tol = LOOSE_TOLERANCE;
     loop {
-        let x: Vec<Vec<f64>> = kept
-            .iter()
-            .map(|(c, f)| {
-                let col = &table.columns[*c];
-                (0..y.len()).map(|i| f.bins[f.bin_index(col.value(i))].woe).collect()
-            })
-            .collect();
-        let (b0, b) = logistic::fit(&x, &y, cfg.l2, warm.as_deref());
+        let fitted = logistic::fit_design(&design, &y, cfg.l2, warm.as_deref(), hessian.take(), tol);
+        let (b0, b) = (fitted.intercept, fitted.coefficients);
         let worst = b
             .iter()
             .enumerate()
             .filter(|(_, &v)| v <= 0.0)
             .min_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i);
+            .map(|(i, _)| i)
+            .filter(|_| cfg.drop_wrong_sign && kept.len() > 1);
+        if tol > logistic::TOLERANCE && (worst.is_none() || !clear_decision(&b)) {
+            let mut w = vec![b0];
+            w.extend_from_slice(&b);
+            warm = Some(w);
+            hessian = Some(fitted.hessian);
+            tol = logistic::TOLERANCE;
+            continue;
+        }
+        tol = LOOSE_TOLERANCE;
         match worst {
-            Some(i) if cfg.drop_wrong_sign && kept.len() > 1 => {
+            Some(i) => {
                 let (_, f) = kept.remove(i);
+                design.remove_feature(i);
+                // The next fit starts from this one's Hessian without the dropped feature's row and column.
+                let d = b.len() + 1;
+                if fitted.hessian.len() == d * d {
+                    let k = i + 1;
+                    let m: Vec<f64> = (0..d * d)
+                        .filter(|&e| e / d != k && e % d != k)
+                        .map(|e| fitted.hessian[e])
+                        .collect();
+                    hessian = Some(m);
+                }
                 let mut w = vec![b0];
                 w.extend(b.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, v)| *v));
                 warm = Some(w);
@@ -263,7 +327,7 @@ fn woe_card(
                     reason: format!("coefficient {:.4} not positive (wrong sign after WoE encoding)", b[i]),
                 });
             }
-            _ => {
+            None => {
                 let features = kept
                     .into_iter()
                     .zip(b)
@@ -281,21 +345,50 @@ fn woe_card(
     }
 }
 
-/// Out-of-fold log-odds of bad from 5 stratified folds of the whole fit (for Platt scaling).
-fn cross_fitted_log_odds(table: &Table, target: &[u8], cfg: &FitConfig) -> Result<Vec<f64>, Error> {
-    let k = 5;
-    let folds = stratified_folds(target, k, cfg.seed);
+/// The step size at which an intermediate fit of the drop loop stops.
+const LOOSE_TOLERANCE: f64 = 1e-7;
+
+/// A drop decision taken on a loosely converged fit stands only if every coefficient is this far from 0 and
+/// the lowest this far below the next: a thousand times the loose tolerance.
+const DECISION_MARGIN: f64 = 1e-4;
+
+/// Whether the signs of `b` and its lowest entry are settled beyond what the rest of the convergence can move.
+fn clear_decision(b: &[f64]) -> bool {
+    if b.iter().any(|v| v.abs() <= DECISION_MARGIN) {
+        return false;
+    }
+    let mut sorted = b.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.len() < 2 || sorted[1] - sorted[0] > DECISION_MARGIN
+}
+
+/// Folds of the cross-fitted log-odds behind Platt scaling.
+const PLATT_FOLDS: usize = 5;
+
+/// What a job of the WoE card's fit returns: the card (with the features it dropped), or a fold's out-of-fold
+/// log-odds by row.
+enum Job {
+    Card(Result<((Vec<Feature>, f64), Vec<Dropped>), Error>),
+    Fold(Result<Vec<(usize, f64)>, Error>),
+}
+
+/// Out-of-fold log-odds of bad for the rows of fold `f`, from a card fitted on the other folds.
+fn fold_log_odds(
+    table: &Table,
+    target: &[u8],
+    cfg: &FitConfig,
+    folds: &[usize],
+    f: usize,
+) -> Result<Vec<(usize, f64)>, Error> {
     let mut inner = cfg.clone();
     inner.calibration = CalibrationMethod::None;
-    let mut out = vec![0.0; target.len()];
-    for f in 0..k {
-        let train: Vec<usize> = (0..target.len()).filter(|&i| folds[i] != f).collect();
-        let test: Vec<usize> = (0..target.len()).filter(|&i| folds[i] == f).collect();
-        let ty: Vec<u8> = train.iter().map(|&i| target[i]).collect();
-        let m = fit(&table.select_rows(&train), &ty, &inner)?;
-        for (s, &i) in m.score_table(&table.select_rows(&test))?.iter().zip(&test) {
-            out[i] = s.log_odds_bad;
-        }
-    }
-    Ok(out)
+    let train: Vec<usize> = (0..target.len()).filter(|&i| folds[i] != f).collect();
+    let test: Vec<usize> = (0..target.len()).filter(|&i| folds[i] == f).collect();
+    let ty: Vec<u8> = train.iter().map(|&i| target[i]).collect();
+    let m = fit(&table.select_rows(&train), &ty, &inner)?;
+    Ok(m.score_table(&table.select_rows(&test))?
+        .iter()
+        .zip(&test)
+        .map(|(s, &i)| (i, s.log_odds_bad))
+        .collect())
 }

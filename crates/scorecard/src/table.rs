@@ -132,12 +132,12 @@ pub struct NotANumber;
 /// Parses a numeric cell: `Ok(None)` for missing, `Ok(Some(x))` for a number (including `inf`, `-inf`,
 /// `1e300`), `Err(NotANumber)` for other text.
 pub fn parse_number(s: &str) -> Result<Option<f64>, NotANumber> {
-    if is_missing_text(s) {
-        return Ok(None);
-    }
-    match s.trim().parse::<f64>() {
+    // Numbers first (most cells); no missing-value spelling parses as a number.
+    let t = s.trim();
+    match t.parse::<f64>() {
         Ok(x) if x.is_nan() => Ok(None),
         Ok(x) => Ok(Some(x)),
+        Err(_) if is_missing_text(t) => Ok(None),
         Err(_) => Err(NotANumber),
     }
 }
@@ -203,7 +203,9 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData,
             )));
         }
     }
-    let mut raw: Vec<Vec<String>> = vec![Vec::new(); feat_idx.len()];
+    // The records are kept as read (one buffer each) and each column is parsed from them once: no string per
+    // cell unless the column turns out to be categorical.
+    let mut recs: Vec<csv::ByteRecord> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
     let mut y = Vec::new();
     let mut ids = id_idx.map(|_| Vec::new());
@@ -216,8 +218,7 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData,
         }
         let row = y.len() + 1;
         let line = rec.position().map_or(0, |p| p.line());
-        let cell = |i: usize| String::from_utf8_lossy(&rec[i]).into_owned();
-        let tv = cell(t_idx);
+        let tv = String::from_utf8_lossy(&rec[t_idx]);
         match parse_target(&tv) {
             Some(v) => y.push(v),
             None => {
@@ -225,25 +226,25 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData,
                     row,
                     line,
                     column: target.to_string(),
-                    value: tv,
+                    value: tv.into_owned(),
                 })
             }
         }
         if let (Some(ids), Some(i)) = (ids.as_mut(), id_idx) {
-            ids.push(cell(i));
-        }
-        for (k, &i) in feat_idx.iter().enumerate() {
-            raw[k].push(cell(i));
+            ids.push(String::from_utf8_lossy(&rec[i]).into_owned());
         }
         lines.push(line);
+        recs.push(rec.clone());
     }
     let mut table = Table::default();
-    for (k, cells) in raw.into_iter().enumerate() {
-        let name = headers[feat_idx[k]].clone();
-        let mut present = 0usize;
-        let mut numbers = 0usize;
-        for c in &cells {
-            match parse_number(c) {
+    let mut parsed: Vec<Result<Option<f64>, NotANumber>> = Vec::with_capacity(recs.len());
+    for &i in &feat_idx {
+        let name = headers[i].clone();
+        let (mut present, mut numbers) = (0usize, 0usize);
+        parsed.clear();
+        for r in &recs {
+            let p = parse_number(&String::from_utf8_lossy(&r[i]));
+            match p {
                 Ok(None) => {}
                 Ok(Some(_)) => {
                     present += 1;
@@ -251,19 +252,20 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData,
                 }
                 Err(NotANumber) => present += 1,
             }
+            parsed.push(p);
         }
         let numeric = present == 0 || numbers as f64 >= NUMERIC_SHARE * present as f64;
         let column = if numeric {
-            let mut v = Vec::with_capacity(cells.len());
-            for (r, c) in cells.iter().enumerate() {
-                match parse_number(c) {
-                    Ok(x) => v.push(x),
+            let mut v = Vec::with_capacity(recs.len());
+            for (r, p) in parsed.iter().enumerate() {
+                match p {
+                    Ok(x) => v.push(*x),
                     Err(NotANumber) => {
                         return Err(Error::NotNumber {
                             row: r + 1,
                             line: lines[r],
                             column: name,
-                            value: c.clone(),
+                            value: String::from_utf8_lossy(&recs[r][i]).into_owned(),
                             share: 100.0 * numbers as f64 / present as f64,
                         })
                     }
@@ -272,9 +274,15 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData,
             Column::Numeric(v)
         } else {
             Column::Categorical(
-                cells
-                    .into_iter()
-                    .map(|c| if is_missing_text(&c) { None } else { Some(c) })
+                recs.iter()
+                    .map(|r| {
+                        let c = String::from_utf8_lossy(&r[i]);
+                        if is_missing_text(&c) {
+                            None
+                        } else {
+                            Some(c.into_owned())
+                        }
+                    })
                     .collect(),
             )
         };
