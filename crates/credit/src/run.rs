@@ -255,11 +255,14 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
     let mut history: Vec<FirmMonth> = Vec::new();
     let mut monthly_warnings: Vec<Vec<Vec<Warning>>> = Vec::new(); // [month][firm]
     let mut monthly_grade: Vec<Vec<Option<String>>> = Vec::new();
-    for &m in &months {
-        // Each month-end as known on the as-of date: the history is restated with today's knowledge (a run
-        // stored on an earlier date keeps the history as it was known then).
+    // Each month-end as known on the as-of date: the history is restated with today's knowledge (a run stored
+    // on an earlier date keeps the history as it was known then). The month-ends are independent: as many are
+    // assessed at once as there are threads (each assessment has sequential steps, such as the network, that
+    // would leave cores idle), and only what the history keeps of each is held.
+    let month_end = |m: Month| {
         let tm = data::month_end(m);
         let (scores, _, _) = assess_with(firms, tm, t, model, rules, false);
+        let mut hist = Vec::new();
         let mut ws = Vec::with_capacity(firms.len());
         let mut gs = Vec::with_capacity(firms.len());
         for (f, s) in firms.iter().zip(scores) {
@@ -268,12 +271,19 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
                 gs.push(None);
                 continue;
             }
-            history.push(index::firm_month(f, m, t, &s, cfg));
+            hist.push(index::firm_month(f, m, t, &s, cfg));
             gs.push(Some(s.grade.clone()));
             ws.push(s.warnings);
         }
-        monthly_warnings.push(ws);
-        monthly_grade.push(gs);
+        (hist, ws, gs)
+    };
+    for chunk in months.chunks(rayon::current_num_threads().max(1)) {
+        let done: Vec<_> = chunk.par_iter().map(|&m| month_end(m)).collect();
+        for (hist, ws, gs) in done {
+            history.extend(hist);
+            monthly_warnings.push(ws);
+            monthly_grade.push(gs);
+        }
     }
     // The as-of state itself.
     let (scores, benchmarks, net) = assess_with(firms, t, t, model, rules, true);
