@@ -277,7 +277,8 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         }
         (hist, ws, gs)
     };
-    for chunk in months.chunks(rayon::current_num_threads().max(1)) {
+    // At most four at once: each holds every firm's score until its history rows are taken.
+    for chunk in months.chunks(rayon::current_num_threads().clamp(1, 4)) {
         let done: Vec<_> = chunk.par_iter().map(|&m| month_end(m)).collect();
         for (hist, ws, gs) in done {
             history.extend(hist);

@@ -100,8 +100,8 @@ pub struct BoostConfig {
     pub l2: f64,
     /// A category needs this many training rows for a bin of its own; the others share "other".
     pub min_category_count: usize,
-    /// Worker threads for the bags, and for the WoE card and its calibration folds (0 = all cores). The model
-    /// does not depend on it.
+    /// Worker threads for the bags, the columns' coarse binning, and the WoE card and its calibration folds
+    /// (0 = all cores). The model does not depend on it.
     pub threads: usize,
     /// The shape constraint of numeric features not named in `monotonic_by_feature`: `off` (none), `auto` (the
     /// WoE card's direction), `ascending` or `descending`.

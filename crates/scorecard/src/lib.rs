@@ -270,15 +270,11 @@ fn woe_card(
     let y: Vec<f64> = target.iter().map(|&v| 1.0 - v as f64).collect();
     let mut warm: Option<Vec<f64>> = None;
     // Each kept feature's WoE per row, encoded once; a dropped feature's column leaves with it.
-    let x: Vec<Vec<f64>> = kept
-        .iter()
-        .map(|(c, f)| {
-            let col = &table.columns[*c];
-            (0..y.len()).map(|i| f.bins[f.bin_index(col.value(i))].woe).collect()
-        })
-        .collect();
-    let mut design = logistic::Design::from_columns(&x, y.len());
-    drop(x);
+    let mut design = logistic::Design::from_rows(y.len(), kept.len(), |i, out| {
+        for ((c, f), v) in kept.iter().zip(out) {
+            *v = f.bins[f.bin_index(table.columns[*c].value(i))].woe;
+        }
+    });
     let mut hessian: Option<Vec<f64>> = None;
     // Each intermediate fit only has to decide which feature goes: it stops at a loose tolerance and is
     // converged to the full one only when its decision is not clear by a wide margin (a coefficient or the gap
@@ -295,7 +291,7 @@ fn woe_card(
             .min_by(|a, b| a.1.total_cmp(b.1))
             .map(|(i, _)| i)
             .filter(|_| cfg.drop_wrong_sign && kept.len() > 1);
-        if tol > logistic::TOLERANCE && (worst.is_none() || !clear_decision(&b)) {
+        if tol > logistic::TOLERANCE && (worst.is_none() || !fitted.converged || !clear_decision(&b)) {
             let mut w = vec![b0];
             w.extend_from_slice(&b);
             warm = Some(w);
@@ -352,14 +348,16 @@ const LOOSE_TOLERANCE: f64 = 1e-7;
 /// the lowest this far below the next: a thousand times the loose tolerance.
 const DECISION_MARGIN: f64 = 1e-4;
 
-/// Whether the signs of `b` and its lowest entry are settled beyond what the rest of the convergence can move.
+/// Whether the signs of `b`, its lowest entry and that entry as the drop reason prints it (4 decimals) are
+/// settled beyond what the rest of the convergence can move.
 fn clear_decision(b: &[f64]) -> bool {
     if b.iter().any(|v| v.abs() <= DECISION_MARGIN) {
         return false;
     }
     let mut sorted = b.to_vec();
     sorted.sort_by(f64::total_cmp);
-    sorted.len() < 2 || sorted[1] - sorted[0] > DECISION_MARGIN
+    let printed_clear = ((sorted[0].abs() * 1e4).fract() - 0.5).abs() > 0.01;
+    printed_clear && (sorted.len() < 2 || sorted[1] - sorted[0] > DECISION_MARGIN)
 }
 
 /// Folds of the cross-fitted log-odds behind Platt scaling.

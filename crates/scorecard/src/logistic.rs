@@ -15,6 +15,9 @@ pub struct Fitted {
     pub intercept: f64,
     pub coefficients: Vec<f64>,
     pub hessian: Vec<f64>,
+    /// Stopped at the tolerance (or where no step lowers the loss), not at the iteration cap or on a Hessian
+    /// that could not be solved.
+    pub converged: bool,
 }
 
 /// The rows of a design matrix as `[1, x_1 … x_p]`, contiguous: the Hessian is accumulated a row block at a
@@ -38,6 +41,16 @@ impl Design {
         Design { rows, d }
     }
 
+    /// `n` rows of `p` features, each row's features written by `row(i, out)`.
+    pub fn from_rows(n: usize, p: usize, mut row: impl FnMut(usize, &mut [f64])) -> Design {
+        let d = p + 1;
+        let mut rows = vec![1.0; n * d];
+        for (i, z) in rows.chunks_exact_mut(d).enumerate() {
+            row(i, &mut z[1..]);
+        }
+        Design { rows, d }
+    }
+
     /// Features (excluding the intercept).
     pub fn features(&self) -> usize {
         self.d - 1
@@ -45,6 +58,7 @@ impl Design {
 
     /// Removes feature `j` (0-based, not counting the intercept) from every row, in place.
     pub fn remove_feature(&mut self, j: usize) {
+        assert!(j < self.features(), "feature {j} of {}", self.features());
         let (d, k) = (self.d, j + 1);
         let n = self.rows.len() / d;
         let mut at = 0;
@@ -100,13 +114,14 @@ pub fn fit_design(
     let mut cand_prob = vec![0.0; n];
     let mut cand_grad = vec![0.0; d];
     let mut w = vec![0.0; n];
-    // Modified Newton: the Hessian (the O(n·d²) part) is refreshed only while steps do not shrink at least
-    // fourfold an iteration; near the optimum, and after a warm start, one Hessian serves several steps (each
-    // O(n·d)). The optimum is the same: the steps stop at the same tolerance.
+    // Modified Newton: the Hessian (the O(n·d²) part) is refreshed whenever a step has not shrunk at least
+    // fourfold; near the optimum, and after a warm start, one Hessian serves several steps (each O(n·d)). The
+    // optimum is the same: the fit stops at the same tolerance, and only on a trusted step (below).
     let mut h: Option<Vec<f64>> = hessian.filter(|m| m.len() == d * d);
     let mut last_step = f64::INFINITY;
     let mut used = Vec::new();
-    for _it in 0..200 {
+    let mut converged = false;
+    for _ in 0..200 {
         // Gradient of the penalised log-likelihood (to maximise), and its Hessian when refreshed.
         let mut g = grad.clone();
         let fresh = h.is_none();
@@ -132,6 +147,7 @@ pub fn fit_design(
                 last_step = f64::INFINITY;
                 continue;
             }
+            // Not positive definite even with a ridge: the fit stops where it is (not converged).
             used = hess;
             break;
         };
@@ -157,13 +173,25 @@ pub fn fit_design(
                 last_step = f64::INFINITY;
                 continue;
             }
+            // No step along Newton's direction lowers the loss: the optimum to machine precision.
+            converged = true;
             used = hess;
             break;
         }
         let max_step = step.iter().fold(0.0f64, |m, s| m.max((t * s).abs()));
+        // A small step says the fit is converged only from a fresh Hessian, or from a stale one that has shown
+        // fast convergence (a full step, at least fourfold shorter than the one before with it): the distance
+        // left is then at most a third of the step. Otherwise the Hessian is refreshed and the fit goes on.
+        let fast = t == 1.0 && last_step.is_finite() && max_step <= 0.25 * last_step;
         if max_step < tol {
+            if fresh || fast {
+                converged = true;
+                used = hess;
+                break;
+            }
             used = hess;
-            break;
+            last_step = f64::INFINITY;
+            continue;
         }
         if t == 1.0 && max_step <= 0.25 * last_step {
             h = Some(hess);
@@ -179,6 +207,7 @@ pub fn fit_design(
         intercept: beta[0],
         coefficients: beta[1..].to_vec(),
         hessian: used,
+        converged,
     }
 }
 

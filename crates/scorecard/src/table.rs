@@ -234,7 +234,8 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData,
             ids.push(String::from_utf8_lossy(&rec[i]).into_owned());
         }
         lines.push(line);
-        recs.push(rec.clone());
+        // The reader trims each record into a fresh, compact buffer (`Trim::All`): the record is kept as it is.
+        recs.push(std::mem::take(&mut rec));
     }
     let mut table = Table::default();
     let mut parsed: Vec<Result<Option<f64>, NotANumber>> = Vec::with_capacity(recs.len());
