@@ -139,13 +139,6 @@ pub struct SqliteStore {
     conn: Connection,
 }
 
-/// Reads through a memory map of the database file, up to this many bytes (1 TiB of address space; the
-/// workspace builds SQLite with this ceiling, .cargo/config.toml): a page is read from the operating system's
-/// page cache without a system call and a copy into SQLite's own cache. Writes go through the normal path
-/// (WAL). Measured at a tenth of a district: one firm's facts read and scored in 1.7 ms instead of 2.5–3.0 ms
-/// (median), docs/benchmarks.md.
-const MMAP_SIZE: i64 = 1 << 40;
-
 impl SqliteStore {
     /// Opens (creating if needed) the database file, with a 1 GiB page cache: at district scale the fact
     /// indexes are hundreds of MB, and inserts into them miss the cache otherwise (measured: 24,000 facts/s
@@ -160,7 +153,7 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(be)?;
         let kib = i64::from(mib.max(1)) * 1024;
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-{kib}; PRAGMA mmap_size={MMAP_SIZE};"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-{kib};"
         ))
         .map_err(be)?;
         conn.execute_batch(SCHEMA).map_err(be)?;
@@ -1391,24 +1384,5 @@ impl Store for SqliteStore {
             })
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The store reads through a memory map as large as a district store and more: SQLite accepts the size
-    /// only up to its compiled-in ceiling (2 GiB unless the build raises it, .cargo/config.toml).
-    #[test]
-    fn reads_go_through_a_memory_map_beyond_two_gib() {
-        let dir = std::env::temp_dir().join(format!("xinyong-mmap-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let s = SqliteStore::open(&dir.join("m.db")).unwrap();
-        let size: i64 = s.conn.query_row("PRAGMA mmap_size", [], |r| r.get(0)).unwrap();
-        assert_eq!(size, MMAP_SIZE);
-        assert!(size > 0x7fff_0000);
-        drop(s);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
