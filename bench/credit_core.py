@@ -213,9 +213,15 @@ def pandas_compute(data, a, card):
         return w.sum(axis=1, min_count=1), w.count(axis=1)
 
     def ratio(m, n, lag):
-        (a0, c0), (b0, c1) = window(m, 0, n), window(m, lag, n)
-        ok = (c0 + 1 >= n) & (c1 + 1 >= n) & (b0 > 0)
-        return (a0 / b0 - 1).clip(upper=3).where(ok)
+        # Only the months present in both windows (month k with month k + lag), at least n - 1 of them.
+        a = m.iloc[:, 0:n].to_numpy()
+        b = m.iloc[:, lag : lag + n].to_numpy()
+        both = ~np.isnan(a) & ~np.isnan(b)
+        pairs = both.sum(axis=1)
+        sa = pd.Series(np.where(both, a, 0.0).sum(axis=1), index=m.index)
+        sb = pd.Series(np.where(both, b, 0.0).sum(axis=1), index=m.index)
+        ok = (pairs > 0) & (pairs + 1 >= n) & (sb > 0)
+        return (sa / sb - 1).clip(upper=3).where(ok)
 
     def ln1(x):  # ln(1 + max(x, 0)), as written (not log1p: the same rounding as the reference)
         return np.log(1 + x.clip(lower=0))
@@ -331,10 +337,12 @@ def duckdb_compute(d, a, card):
     def win(series, lo, n, agg="sum"):
         return f"{agg}(v) FILTER (WHERE series = '{series}' AND k >= {lo} AND k < {lo + n})"
 
-    def ratio(series, n, lag):
+    def ratio(series, n):
+        # Over `paired` (month k with month k + 12, both present): at least n - 1 pairs among the first n months.
+        f = f"FILTER (WHERE series = '{series}' AND k < {n})"
         return (
-            f"CASE WHEN {win(series, 0, n, 'count')} + 1 >= {n} AND {win(series, lag, n, 'count')} + 1 >= {n} "
-            f"AND {win(series, lag, n)} > 0 THEN least({win(series, 0, n)} / {win(series, lag, n)} - 1, 3) END"
+            f"CASE WHEN count(*) {f} + 1 >= {n} AND count(*) {f} > 0 AND sum(vb) {f} > 0 "
+            f"THEN least(sum(va) {f} / sum(vb) {f} - 1, 3) END"
         )
 
     # NULL-safe: DuckDB's greatest/least skip NULLs, so every clamp is guarded.
@@ -364,15 +372,23 @@ monthly AS (
 m AS (
   SELECT uscc,
     ln1({win('power', 0, 3)} / greatest({win('power', 0, 3, 'count')}, 1)) AS ops_power_level,
-    {ratio('power', 3, 12)} AS ops_power_yoy,
     ln1(arg_min(v, k) FILTER (WHERE series = 'insured' AND k < 3)) AS ops_headcount,
     ln1({win('invoices', 0, 12)}) AS ops_sales_12m,
-    {ratio('invoices', 3, 12)} AS ops_sales_yoy_3m,
-    {ratio('invoices', 12, 12)} AS dev_sales_growth,
     CASE WHEN {win('invoices', 0, 12)} > 0 AND {win('tax', 0, 12, 'count')} > 0
       THEN least({win('tax', 0, 12)} / {win('invoices', 0, 12)}, 1) END
       AS pro_tax_burden
   FROM monthly GROUP BY uscc
+),
+paired AS (
+  SELECT a.uscc, a.series, a.k, a.v AS va, b.v AS vb
+  FROM monthly a JOIN monthly b ON a.uscc = b.uscc AND a.series = b.series AND b.k = a.k + 12
+),
+pr AS (
+  SELECT uscc,
+    {ratio('power', 3)} AS ops_power_yoy,
+    {ratio('invoices', 3)} AS ops_sales_yoy_3m,
+    {ratio('invoices', 12)} AS dev_sales_growth
+  FROM paired GROUP BY uscc
 ),
 stmt AS (
   SELECT uscc, metric, v, TRY_CAST(period AS INT) AS year FROM ({yearly})
@@ -397,10 +413,10 @@ l AS (
   FROM loans WHERE k >= 0 GROUP BY uscc
 ),
 ind AS (
-  SELECT s.uscc, s.cap_years, y.cap_equity_ratio, m.ops_power_level, m.ops_power_yoy, m.ops_headcount,
-         m.ops_sales_12m, m.ops_sales_yoy_3m, m.pro_tax_burden, y.sol_debt_ratio, l.sol_max_overdue_12m,
-         CAST(coalesce(l.lenders, 0) AS DOUBLE) AS sol_lenders, m.dev_sales_growth
-  FROM scope s LEFT JOIN m USING (uscc) LEFT JOIN y USING (uscc) LEFT JOIN l USING (uscc)
+  SELECT s.uscc, s.cap_years, y.cap_equity_ratio, m.ops_power_level, pr.ops_power_yoy, m.ops_headcount,
+         m.ops_sales_12m, pr.ops_sales_yoy_3m, m.pro_tax_burden, y.sol_debt_ratio, l.sol_max_overdue_12m,
+         CAST(coalesce(l.lenders, 0) AS DOUBLE) AS sol_lenders, pr.dev_sales_growth
+  FROM scope s LEFT JOIN m USING (uscc) LEFT JOIN pr USING (uscc) LEFT JOIN y USING (uscc) LEFT JOIN l USING (uscc)
 ),
 long AS (
   SELECT uscc, feature, x FROM (SELECT uscc, {', '.join(n for n, _ in card)} FROM ind)

@@ -254,12 +254,21 @@ impl Monthly {
             }
         }
     }
-    /// Sum over months [0, n) against [lag, lag + n), both complete enough (at least n - 1 months present).
+    /// Sum over months [0, n) against [lag, lag + n), over the months present in both windows only (month k
+    /// with month k + lag), which must be at least n - 1: a month missing from one window leaves the other
+    /// window's month out too, so a gap in the deliveries reads as neither a fall nor a rise.
     fn ratio(&self, n: usize, lag: usize, ev: &mut Vec<i64>) -> Option<f64> {
-        if self.count(0, n) + 1 < n || self.count(lag, n) + 1 < n {
+        let (mut a, mut b, mut pairs) = (0.0, 0.0, 0usize);
+        for k in 0..n.min(HIST.saturating_sub(lag)) {
+            if let (Some(x), Some(y)) = (self.v[k], self.v[k + lag]) {
+                a += x;
+                b += y;
+                pairs += 1;
+            }
+        }
+        if pairs == 0 || pairs + 1 < n {
             return None;
         }
-        let (a, b) = (self.sum(0, n)?, self.sum(lag, n)?);
         self.facts(0, 2, ev);
         self.facts(lag, 1, ev);
         growth(a, b)
