@@ -523,9 +523,15 @@ impl Scorer {
         } else {
             None
         };
+        // Only the stored score's place in the network is needed: the rest of its JSON is skipped, not built.
+        #[derive(serde::Deserialize)]
+        struct NetworkOnly {
+            #[serde(default)]
+            network: Option<xinyong_credit::network::NetFirm>,
+        }
         let net = match stored {
             Some(j) => {
-                serde_json::from_str::<FirmScore>(&j)
+                serde_json::from_str::<NetworkOnly>(&j)
                     .map_err(|e| ScoreError::Model(e.to_string()))?
                     .network
             }

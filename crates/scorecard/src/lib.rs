@@ -363,10 +363,13 @@ fn clear_decision(b: &[f64]) -> bool {
 /// Folds of the cross-fitted log-odds behind Platt scaling.
 const PLATT_FOLDS: usize = 5;
 
+/// The WoE card's features and intercept, and the features it dropped.
+type CardFit = ((Vec<Feature>, f64), Vec<Dropped>);
+
 /// What a job of the WoE card's fit returns: the card (with the features it dropped), or a fold's out-of-fold
 /// log-odds by row.
 enum Job {
-    Card(Result<((Vec<Feature>, f64), Vec<Dropped>), Error>),
+    Card(Result<CardFit, Error>),
     Fold(Result<Vec<(usize, f64)>, Error>),
 }
 
