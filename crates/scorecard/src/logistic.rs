@@ -211,6 +211,15 @@ pub fn fit_design(
     }
 }
 
+/// Rows `i` to `i + 3` of a row-major matrix `d` wide.
+fn four_rows(rows: &[f64], d: usize, i: usize) -> [&[f64]; 4] {
+    let z = &rows[i * d..(i + 4) * d];
+    let (z0, z) = z.split_at(d);
+    let (z1, z) = z.split_at(d);
+    let (z2, z3) = z.split_at(d);
+    [z0, z1, z2, z3]
+}
+
 /// `h = Σ_i w_i·z_i·z_iᵀ` over the rows `z_i` (each `d` long) of `rows`. Four rows at a
 /// time into the lower triangle, which is then mirrored: a fixed order of operations (deterministic), and an
 /// inner loop over contiguous memory that the compiler vectorises.
@@ -218,10 +227,7 @@ fn gram(rows: &[f64], d: usize, w: &[f64], h: &mut [f64]) {
     let n = w.len();
     let mut i = 0;
     while i + 4 <= n {
-        let z = &rows[i * d..(i + 4) * d];
-        let (z0, z) = z.split_at(d);
-        let (z1, z) = z.split_at(d);
-        let (z2, z3) = z.split_at(d);
+        let [z0, z1, z2, z3] = four_rows(rows, d, i);
         for a in 0..d {
             let s = [w[i] * z0[a], w[i + 1] * z1[a], w[i + 2] * z2[a], w[i + 3] * z3[a]];
             let lower = &mut h[a * d..a * d + a + 1];
@@ -290,10 +296,7 @@ fn evaluate(rows: &[f64], d: usize, beta: &[f64], y: &[f64], l2: f64, prob: &mut
     let n = y.len();
     let mut i = 0;
     while i + 4 <= n {
-        let z = &rows[i * d..(i + 4) * d];
-        let (z0, z) = z.split_at(d);
-        let (z1, z) = z.split_at(d);
-        let (z2, z3) = z.split_at(d);
+        let [z0, z1, z2, z3] = four_rows(rows, d, i);
         let ps = &mut prob[i..i + 4];
         let r0 = row(z0, y[i], &mut ps[0]);
         let r1 = row(z1, y[i + 1], &mut ps[1]);
