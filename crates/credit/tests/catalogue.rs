@@ -113,6 +113,49 @@ fn indicators_worked_by_hand() {
     assert_eq!(early.values[features::position("sol_debt_ratio").unwrap()], None);
 }
 
+/// Growth ratios compare only the months present in both windows: a month missing from the base year is left
+/// out of the current window too (it does not read as a rise), and a window missing two of three months has no
+/// ratio.
+#[test]
+fn a_month_missing_from_one_window_is_left_out_of_both() {
+    let power = |skip: &[&str]| {
+        let mut f = FirmData::new("91330604MA2B7Y8F54");
+        let mut names = Names::default();
+        let mut id = 10;
+        for y in [2023, 2024] {
+            for m in 1..=12 {
+                let p = format!("{y}-{m:02}");
+                id += 1;
+                if skip.contains(&p.as_str()) {
+                    continue;
+                }
+                let v = if y == 2023 { 100.0 } else { 130.0 };
+                let j = format!(r#"{{"period":"{p}","metric:power_kwh":{v}}}"#);
+                f.add(&fact(id, "power.daily", Some(&p), None, &j), &mut names).unwrap();
+            }
+        }
+        f.finish();
+        let row = features::compute(&f, data::day("2025-01-15").unwrap());
+        let v = |id: &str| row.values[features::position(id).unwrap()];
+        (v("ops_power_yoy"), v("dev_power_growth"))
+    };
+    // All months: 390 / 300 and 1560 / 1200.
+    assert_eq!(power(&[]), (Some(390.0 / 300.0 - 1.0), Some(1560.0 / 1200.0 - 1.0)));
+    // November 2023 missing: October and December of both years (260 / 200), 11 months of each (1430 / 1100);
+    // comparing the whole current window with the partial base would have read a 95 % rise.
+    assert_eq!(
+        power(&["2023-11"]),
+        (Some(260.0 / 200.0 - 1.0), Some(1430.0 / 1100.0 - 1.0))
+    );
+    // December 2024 missing: the same months are left out of the base year.
+    assert_eq!(
+        power(&["2024-12"]),
+        (Some(260.0 / 200.0 - 1.0), Some(1430.0 / 1100.0 - 1.0))
+    );
+    // One month missing from each window, different months: one pair of three left, too few.
+    assert_eq!(power(&["2023-10", "2024-12"]).0, None);
+}
+
 #[test]
 fn percentiles_from_stored_quantiles() {
     let mut v: Vec<f64> = (1..=101).map(|x| x as f64).collect();
