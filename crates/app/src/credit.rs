@@ -485,9 +485,7 @@ impl Scorer {
             .ok_or_else(|| ScoreError::Model("no stored model: run `xinyong score` first".into()))?;
         let model = CreditModel::from_json(&mjson).map_err(ScoreError::Model)?;
         let run = store
-            .runs()?
-            .into_iter()
-            .max_by(|a, b| a.as_of.cmp(&b.as_of))
+            .latest_run()?
             .ok_or_else(|| ScoreError::Model("no stored run".into()))?;
         let benchmarks =
             serde_json::from_str(&store.run_benchmarks(&run.run_id)?).map_err(|e| ScoreError::Model(e.to_string()))?;
@@ -569,10 +567,8 @@ type Shared = std::sync::Arc<std::sync::Mutex<Option<Held>>>;
 
 fn held_for(store: &dyn Store, held: &Shared) -> Result<std::sync::Arc<Scorer>, String> {
     let latest = store
-        .runs()
+        .latest_run()
         .map_err(|e| e.to_string())?
-        .into_iter()
-        .max_by(|a, b| a.as_of.cmp(&b.as_of))
         .map(|r| r.run_id)
         .ok_or("no scoring run stored yet: run `xinyong score` first")?;
     let mut h = held.lock().unwrap_or_else(|e| e.into_inner());

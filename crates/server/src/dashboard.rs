@@ -35,7 +35,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn load(store: &dyn Store, index: &SearchIndex) -> Result<Summary, Error> {
-        let Some(run) = store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) else {
+        let Some(run) = store.latest_run()? else {
             return Ok(Summary::default());
         };
         let mut ind: BTreeMap<String, Colours> = BTreeMap::new();

@@ -70,7 +70,7 @@ pub fn create(store: &mut dyn Store, created_at: &str) -> Result<Vec<DemoAccount
 /// may apply to repair today (so a new user can try every right, and the demo department reviews it), else
 /// the first yellow firm, else the first firm with a score, else the first registered firm.
 fn demo_firm(store: &dyn Store) -> Result<String, Error> {
-    if let Some(run) = store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) {
+    if let Some(run) = store.latest_run()? {
         let mut scores = store.run_scores(&run.run_id)?;
         scores.sort_by(|a, b| a.uscc.cmp(&b.uscc));
         let rights = crate::objections::Rights::builtin();

@@ -244,11 +244,7 @@ pub fn add_days(date: &str, n: i64) -> String {
 
 /// The data's generation as stored now (see [`cache::Generation`]).
 pub fn generation(store: &dyn Store) -> Result<cache::Generation, Error> {
-    let run = store
-        .runs()?
-        .into_iter()
-        .max_by(|a, b| a.as_of.cmp(&b.as_of))
-        .map(|r| r.run_id);
+    let run = store.latest_run()?.map(|r| r.run_id);
     let mut batches = store.batch_ids()?;
     batches.sort_unstable();
     let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -134,7 +134,7 @@ fn score_view(s: &xinyong_credit::score::FirmScore) -> ScoreView {
 /// with what is known now).
 fn what_if(st: &AppState, s: &dyn Store, uscc: &str, facts: &[i64]) -> Result<Option<(ScoreView, ScoreView)>, Error> {
     let Some(f) = &st.what_if else { return Ok(None) };
-    let Some(run) = s.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) else {
+    let Some(run) = s.latest_run()? else {
         return Ok(None);
     };
     let (with, without) = f(s, uscc, facts, &run.as_of, &st.today()).map_err(Error::Internal)?;
@@ -1042,7 +1042,7 @@ async fn improve(
     let (uscc, rights) = (who.org.clone(), st.rights.clone());
     let got = st
         .with_store(move |s| {
-            let Some(run) = s.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) else {
+            let Some(run) = s.latest_run()? else {
                 return Ok(None);
             };
             let Some(j) = s.run_score(&run.run_id, &uscc)? else {
@@ -1051,16 +1051,19 @@ async fn improve(
             let fs: xinyong_credit::score::FirmScore =
                 serde_json::from_str(&j).map_err(|e| Error::Internal(format!("stored score: {e}")))?;
             let disputed = ob::disputed(s, &uscc)?;
+            // The first ten records behind a reason or a warning that the firm may see, each with its rights.
+            let cite_all = |ids: &mut dyn Iterator<Item = i64>| -> Result<Vec<Cited>, Error> {
+                let mut cited = Vec::new();
+                for id in ids.take(10) {
+                    cited.extend(cite(s, &rights, &disputed, &uscc, id)?);
+                }
+                Ok(cited)
+            };
             let mut reasons = Vec::new();
             let mut rs = fs.reasons.clone();
             rs.sort_by(|a, b| b.points_lost.total_cmp(&a.points_lost));
             for r in rs.iter().filter(|r| r.points_lost > 0.0) {
-                let mut cited = Vec::new();
-                for p in r.evidence.iter().take(10) {
-                    if let Some(c) = cite(s, &rights, &disputed, &uscc, p.fact_id)? {
-                        cited.push(c);
-                    }
-                }
+                let cited = cite_all(&mut r.evidence.iter().map(|p| p.fact_id))?;
                 reasons.push(serde_json::json!({
                     "name_zh": r.name_zh, "name_en": r.name_en, "value": r.value, "median": r.industry_median,
                     "points_lost": r.points_lost, "records": cited,
@@ -1070,12 +1073,7 @@ async fn improve(
             let mut warnings = Vec::new();
             for w in &fs.warnings {
                 let rule = rules.iter().find(|r| r.id == w.rule);
-                let mut cited = Vec::new();
-                for f in w.evidence.iter().take(10) {
-                    if let Some(c) = cite(s, &rights, &disputed, &uscc, *f)? {
-                        cited.push(c);
-                    }
-                }
+                let cited = cite_all(&mut w.evidence.iter().copied())?;
                 warnings.push(serde_json::json!({
                     "rule": w.rule, "colour": w.colour.key(), "since": w.since, "clears_on": w.clears_on,
                     "name_zh": rule.map(|r| r.name_zh.clone()), "name_en": rule.map(|r| r.name_en.clone()),

@@ -681,7 +681,7 @@ pub fn overview(
     }
     let (mut score, mut warnings, mut circle) = (None, Vec::new(), None);
     if full {
-        if let Some(run) = store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) {
+        if let Some(run) = store.latest_run()? {
             if let Some(json) = store.run_score(&run.run_id, uscc)? {
                 let fs: serde_json::Value =
                     serde_json::from_str(&json).map_err(|e| Error::Internal(format!("stored score: {e}")))?;

@@ -464,7 +464,7 @@ fn rescored(
     // Idempotency keys are unique per source: the events' ids are made from both.
     let scoped = format!("{source}:{cause}");
     let mut seq = last_seq(s)?;
-    let run = s.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of));
+    let run = s.latest_run()?;
     let mut ops = Vec::new();
     let mut ids = Vec::new();
     for (uscc, now) in scored {

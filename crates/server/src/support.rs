@@ -217,7 +217,7 @@ fn base_profile(firm: &Firm, score: Option<&xinyong_store::ScoreRow>) -> Profile
 /// One firm's profile (its own facts and the latest run).
 pub fn profile_of(store: &dyn Store, firm: &Firm, today: &str) -> Result<Profile, Error> {
     // The firm's own row of the latest run (its stored assessment carries the PD and colour).
-    let score = match store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) {
+    let score = match store.latest_run()? {
         Some(r) => store.run_score(&r.run_id, &firm.uscc)?.and_then(|json| {
             let v: serde_json::Value = serde_json::from_str(&json).ok()?;
             Some(xinyong_store::ScoreRow {
@@ -247,15 +247,14 @@ pub struct Matches {
 
 /// Every active firm's profile, matched to every policy.
 pub fn match_all(store: &dyn Store, index: &SearchIndex, today: &str) -> Result<Matches, Error> {
-    let scores: HashMap<String, xinyong_store::ScoreRow> =
-        match store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)) {
-            Some(r) => store
-                .run_scores(&r.run_id)?
-                .into_iter()
-                .map(|s| (s.uscc.clone(), s))
-                .collect(),
-            None => HashMap::new(),
-        };
+    let scores: HashMap<String, xinyong_store::ScoreRow> = match store.latest_run()? {
+        Some(r) => store
+            .run_scores(&r.run_id)?
+            .into_iter()
+            .map(|s| (s.uscc.clone(), s))
+            .collect(),
+        None => HashMap::new(),
+    };
     let mut profiles: HashMap<&str, (Profile, String)> = index
         .firms()
         .iter()

@@ -231,7 +231,7 @@ fn text(v: &serde_json::Map<String, serde_json::Value>, k: &str) -> String {
 /// Builds the themes from the store: the latest run's scores, and the current records of the window ending
 /// with `month` (YYYY-MM, the data's cut-off).
 pub fn build(store: &dyn Store, index: &SearchIndex, month: &str) -> Result<Themes, Error> {
-    let run = store.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of));
+    let run = store.latest_run()?;
     let scores: HashMap<String, xinyong_store::ScoreRow> = match &run {
         Some(r) => store
             .run_scores(&r.run_id)?

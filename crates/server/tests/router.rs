@@ -2150,12 +2150,7 @@ async fn the_regulator_reads_the_thematic_analysis_and_its_figures_add_up() {
         // Every active firm is in one size class and one industry section; the colours match the run's.
         let (scores, active) = blocking(|| {
             let store = st.pool.get().unwrap();
-            let run = store
-                .runs()
-                .unwrap()
-                .into_iter()
-                .max_by(|a, b| a.as_of.cmp(&b.as_of))
-                .unwrap();
+            let run = store.latest_run().unwrap().unwrap();
             let ix = st.index.read().unwrap();
             let active: std::collections::HashSet<String> = ix
                 .firms()
@@ -2389,12 +2384,7 @@ async fn a_push_that_turns_a_firm_red_warns_its_guarantors_and_the_live_network_
         // warning (47) and with no red neighbour; neither the other push test's firms.
         let (borrower, guarantor, as_of) = blocking(|| {
             let store = base.pool.get().unwrap();
-            let run = store
-                .runs()
-                .unwrap()
-                .into_iter()
-                .max_by(|a, b| a.as_of.cmp(&b.as_of))
-                .unwrap();
+            let run = store.latest_run().unwrap().unwrap();
             let score = |u: &str| -> Option<xinyong_credit::score::FirmScore> {
                 serde_json::from_str(&store.run_score(&run.run_id, u).unwrap()?).ok()
             };
@@ -2498,12 +2488,7 @@ async fn a_signed_push_is_stored_rescored_and_its_events_reach_the_stream_once()
             .with_rescore(xinyong_app::credit::live_rescorer());
         let (firm, as_of) = blocking(|| {
             let store = st.pool.get().unwrap();
-            let run = store
-                .runs()
-                .unwrap()
-                .into_iter()
-                .max_by(|a, b| a.as_of.cmp(&b.as_of))
-                .unwrap();
+            let run = store.latest_run().unwrap().unwrap();
             let scores = store.run_scores(&run.run_id).unwrap();
             let firm = scores
                 .iter()
@@ -2795,12 +2780,7 @@ async fn webhooks_deliver_each_event_signed_retry_after_a_failure_and_dedupe_by_
         // The regulator follows a firm and adds a webhook; its secret is shown once.
         let firm = blocking(|| {
             let store = st.pool.get().unwrap();
-            let run = store
-                .runs()
-                .unwrap()
-                .into_iter()
-                .max_by(|a, b| a.as_of.cmp(&b.as_of))
-                .unwrap();
+            let run = store.latest_run().unwrap().unwrap();
             store
                 .run_scores(&run.run_id)
                 .unwrap()
@@ -3076,12 +3056,7 @@ async fn multipart(
 fn listed_firm(st: &AppState, skip: usize) -> (String, i64) {
     blocking(|| {
         let store = st.pool.get().unwrap();
-        let run = store
-            .runs()
-            .unwrap()
-            .into_iter()
-            .max_by(|a, b| a.as_of.cmp(&b.as_of))
-            .unwrap();
+        let run = store.latest_run().unwrap().unwrap();
         let mut found = Vec::new();
         for s in store.run_scores(&run.run_id).unwrap() {
             let Some(j) = store.run_score(&run.run_id, &s.uscc).unwrap() else {
@@ -3122,12 +3097,7 @@ fn scored_firm_fact(
 ) -> (String, i64, String) {
     blocking(|| {
         let store = st.pool.get().unwrap();
-        let run = store
-            .runs()
-            .unwrap()
-            .into_iter()
-            .max_by(|a, b| a.as_of.cmp(&b.as_of))
-            .unwrap();
+        let run = store.latest_run().unwrap().unwrap();
         store
             .run_scores(&run.run_id)
             .unwrap()
@@ -3459,12 +3429,7 @@ async fn a_granted_credit_repair_ends_the_records_publicity_but_not_its_credit_v
         let today = chrono::NaiveDate::parse_from_str(&st.today(), "%Y-%m-%d").unwrap();
         let (firm, fact, source, reg_fact) = blocking(|| {
             let store = st.pool.get().unwrap();
-            let run = store
-                .runs()
-                .unwrap()
-                .into_iter()
-                .max_by(|a, b| a.as_of.cmp(&b.as_of))
-                .unwrap();
+            let run = store.latest_run().unwrap().unwrap();
             store
                 .run_scores(&run.run_id)
                 .unwrap()

@@ -292,7 +292,9 @@ fn results(store: &mut dyn Store) {
             ("G91330604MA2C00002Y".into(), 2, 2, 9.0e6, "{\"g\":2}".into()),
         ],
     };
+    assert_eq!(store.latest_run().unwrap(), None);
     store.put_run(&run).unwrap();
+    assert_eq!(store.latest_run().unwrap().map(|r| r.run_id), Some(run.run_id.clone()));
     assert_eq!(store.run_score(&run.run_id, u).unwrap().as_deref(), Some("{\"x\":1}"));
     assert_eq!(store.run_scores(&run.run_id).unwrap()[0].grade, "BB");
     assert_eq!(store.run_index(&run.run_id, Some("district")).unwrap().len(), 1);

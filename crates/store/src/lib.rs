@@ -480,6 +480,11 @@ pub trait Store {
     fn put_run(&mut self, run: &ScoreRun) -> Result<()>;
     /// Stored runs, newest as-of first.
     fn runs(&self) -> Result<Vec<RunInfo>>;
+    /// The run with the latest as-of date (of several on that date, the last `runs` lists), if any: the run
+    /// the platform's views, the live path and the incremental recompute read.
+    fn latest_run(&self) -> Result<Option<RunInfo>> {
+        Ok(self.runs()?.into_iter().max_by(|a, b| a.as_of.cmp(&b.as_of)))
+    }
     /// A run's benchmarks (JSON).
     fn run_benchmarks(&self, run_id: &str) -> Result<String>;
     /// One firm's stored score detail (JSON) in a run.
