@@ -237,58 +237,67 @@ pub fn read_csv(r: impl Read, target: &str, id: Option<&str>) -> Result<CsvData,
         // The reader trims each record into a fresh, compact buffer (`Trim::All`): the record is kept as it is.
         recs.push(std::mem::take(&mut rec));
     }
+    // Each column is parsed on its own: the columns are shared out over the cores.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(feat_idx.len().max(1));
+    let columns = crate::boost::per_bag(feat_idx.len(), threads, &|k| {
+        parse_column(&recs, &lines, feat_idx[k], &headers[feat_idx[k]])
+    });
     let mut table = Table::default();
-    let mut parsed: Vec<Result<Option<f64>, NotANumber>> = Vec::with_capacity(recs.len());
-    for &i in &feat_idx {
-        let name = headers[i].clone();
-        let (mut present, mut numbers) = (0usize, 0usize);
-        parsed.clear();
-        for r in &recs {
-            let p = parse_number(&String::from_utf8_lossy(&r[i]));
-            match p {
-                Ok(None) => {}
-                Ok(Some(_)) => {
-                    present += 1;
-                    numbers += 1;
-                }
-                Err(NotANumber) => present += 1,
-            }
-            parsed.push(p);
-        }
-        let numeric = present == 0 || numbers as f64 >= NUMERIC_SHARE * present as f64;
-        let column = if numeric {
-            let mut v = Vec::with_capacity(recs.len());
-            for (r, p) in parsed.iter().enumerate() {
-                match p {
-                    Ok(x) => v.push(*x),
-                    Err(NotANumber) => {
-                        return Err(Error::NotNumber {
-                            row: r + 1,
-                            line: lines[r],
-                            column: name,
-                            value: String::from_utf8_lossy(&recs[r][i]).into_owned(),
-                            share: 100.0 * numbers as f64 / present as f64,
-                        })
-                    }
-                }
-            }
-            Column::Numeric(v)
-        } else {
-            Column::Categorical(
-                recs.iter()
-                    .map(|r| {
-                        let c = String::from_utf8_lossy(&r[i]);
-                        if is_missing_text(&c) {
-                            None
-                        } else {
-                            Some(c.into_owned())
-                        }
-                    })
-                    .collect(),
-            )
-        };
-        table.names.push(name);
-        table.columns.push(column);
+    for (&i, column) in feat_idx.iter().zip(columns) {
+        table.names.push(headers[i].clone());
+        table.columns.push(column?);
     }
     Ok((table, y, ids))
+}
+
+/// Column `i` (named `name`) of the records: numeric when at least [`NUMERIC_SHARE`] of its present cells are
+/// numbers (another cell is then an error, with its row and line), categorical otherwise.
+fn parse_column(recs: &[csv::ByteRecord], lines: &[u64], i: usize, name: &str) -> Result<Column, Error> {
+    let (mut present, mut numbers) = (0usize, 0usize);
+    let mut parsed = Vec::with_capacity(recs.len());
+    for r in recs {
+        let p = parse_number(&String::from_utf8_lossy(&r[i]));
+        match p {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                present += 1;
+                numbers += 1;
+            }
+            Err(NotANumber) => present += 1,
+        }
+        parsed.push(p);
+    }
+    let numeric = present == 0 || numbers as f64 >= NUMERIC_SHARE * present as f64;
+    if !numeric {
+        return Ok(Column::Categorical(
+            recs.iter()
+                .map(|r| {
+                    let c = String::from_utf8_lossy(&r[i]);
+                    if is_missing_text(&c) {
+                        None
+                    } else {
+                        Some(c.into_owned())
+                    }
+                })
+                .collect(),
+        ));
+    }
+    let mut v = Vec::with_capacity(recs.len());
+    for (r, p) in parsed.into_iter().enumerate() {
+        match p {
+            Ok(x) => v.push(x),
+            Err(NotANumber) => {
+                return Err(Error::NotNumber {
+                    row: r + 1,
+                    line: lines[r],
+                    column: name.to_string(),
+                    value: String::from_utf8_lossy(&recs[r][i]).into_owned(),
+                    share: 100.0 * numbers as f64 / present as f64,
+                })
+            }
+        }
+    }
+    Ok(Column::Numeric(v))
 }
