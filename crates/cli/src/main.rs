@@ -12,6 +12,10 @@ mod serve_cmd;
 mod store_cmd;
 mod uscc_cmd;
 
+/// mimalloc instead of the system allocator (docs/benchmarks.md, "Full recompute").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "xinyong",
