@@ -1,6 +1,7 @@
 //! Scoring orchestration: load the facts known by a date from the store, train or load the model, recompute
 //! (crates/credit, pure), and store the run with its model version and data cut-off.
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use xinyong_credit::data::{self, FirmData, Names, RawFact};
@@ -39,39 +40,81 @@ pub struct Loaded {
 /// feed the guarantee links.
 pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
     let retention = Retention::on(known_by)?;
+    // The store hands out the facts in shares (SQLite: a range of fact ids per thread); each share is read into
+    // its own per-firm records, which are then merged. `FirmData::finish` orders every list by fact id, so the
+    // records do not depend on how the facts were split.
+    let parts = rayon::current_num_threads().clamp(1, 4);
+    let mut shares: Vec<Share> = (0..parts).map(|_| Share::default()).collect();
+    {
+        let mut sinks: Vec<Box<xinyong_store::FactSink<'_>>> = shares
+            .iter_mut()
+            .map(|share| {
+                let retention = &retention;
+                Box::new(move |f: xinyong_store::ScanFact| {
+                    share.add(f, retention);
+                    Ok(())
+                }) as Box<xinyong_store::FactSink<'_>>
+            })
+            .collect();
+        let mut refs: Vec<&mut xinyong_store::FactSink<'_>> = sinks.iter_mut().map(|b| &mut **b).collect();
+        store.scan_facts_split(known_by, &mut refs)?;
+    }
     let mut out = Loaded::default();
-    let mut names = Names::default();
-    // Facts come in id order (a sequential read); firms are gathered by USCC.
     let mut pos: rustc_hash::FxHashMap<String, usize> = Default::default();
     let mut all: Vec<FirmData> = Vec::new();
-    store.scan_facts(known_by, &mut |f| {
-        out.facts += 1;
-        let i = match pos.get(f.uscc.as_str()) {
-            Some(&i) => i,
-            None => {
-                pos.insert(f.uscc.clone(), all.len());
-                all.push(FirmData::new(&f.uscc));
-                all.len() - 1
+    for share in shares {
+        out.facts += share.facts;
+        for (reason, n) in share.skipped {
+            *out.skipped.entry(reason).or_default() += n;
+        }
+        for firm in share.firms {
+            match pos.get(firm.uscc.as_str()) {
+                Some(&i) => all[i].absorb(firm),
+                None => {
+                    pos.insert(firm.uscc.clone(), all.len());
+                    all.push(firm);
+                }
             }
-        };
-        if retention.ended(&f.dataset, &f.fields, f.period.as_deref()) {
-            *out.skipped.entry(RETENTION_ENDED).or_default() += 1;
-            return Ok(());
         }
-        let raw = to_raw(f);
-        if let Err(e) = all[i].add(&raw, &mut names) {
-            *out.skipped.entry(e.reason).or_default() += 1;
-        }
-        Ok(())
-    })?;
+    }
     all.sort_by(|a, b| a.uscc.cmp(&b.uscc));
     run::link_guarantees(&mut all);
-    for f in &mut all {
-        f.finish();
-    }
+    all.par_iter_mut().for_each(FirmData::finish);
     all.retain(|f| !f.registrations.is_empty());
     out.firms = all;
     Ok(out)
+}
+
+/// The per-firm records built from one share of the facts (see [`load`]).
+#[derive(Default)]
+struct Share {
+    pos: rustc_hash::FxHashMap<String, usize>,
+    firms: Vec<FirmData>,
+    names: Names,
+    facts: u64,
+    skipped: BTreeMap<&'static str, u64>,
+}
+
+impl Share {
+    fn add(&mut self, f: xinyong_store::ScanFact, retention: &Retention) {
+        self.facts += 1;
+        let i = match self.pos.get(f.uscc.as_str()) {
+            Some(&i) => i,
+            None => {
+                self.pos.insert(f.uscc.clone(), self.firms.len());
+                self.firms.push(FirmData::new(&f.uscc));
+                self.firms.len() - 1
+            }
+        };
+        if retention.ended(&f.dataset, &f.fields, f.period.as_deref()) {
+            *self.skipped.entry(RETENTION_ENDED).or_default() += 1;
+            return;
+        }
+        let raw = to_raw(f);
+        if let Err(e) = self.firms[i].add(&raw, &mut self.names) {
+            *self.skipped.entry(e.reason).or_default() += 1;
+        }
+    }
 }
 
 /// Why a fact the loader read is not scored: its credit-view retention has ended.
@@ -270,7 +313,6 @@ pub type CoreRow = (String, Vec<Option<f64>>, f64);
 /// The scoring core alone, for benchmarks: every firm's indicators as of `as_of` and its card points, with
 /// the seconds spent loading and computing. Writes nothing.
 pub fn core(store: &dyn Store, as_of: &str, model: &CreditModel) -> Result<(Vec<CoreRow>, f64, f64), ScoreError> {
-    use rayon::prelude::*;
     let t = parse_day(as_of)?;
     let clock = std::time::Instant::now();
     let firms = load(store, as_of)?.firms;

@@ -579,6 +579,38 @@ impl FirmData {
         Ok(())
     }
 
+    /// Takes in the facts of `other`, the same firm's record built from another share of the facts (a loader
+    /// that reads on several threads); [`FirmData::finish`] then orders everything by fact id as if one
+    /// record had read them all.
+    pub fn absorb(&mut self, other: FirmData) {
+        let FirmData {
+            uscc,
+            registrations,
+            metrics,
+            codes,
+            events,
+            loans,
+            guarantees_given,
+            guarantees_received,
+            holdings,
+            provenance,
+        } = other;
+        debug_assert_eq!(uscc, self.uscc);
+        self.registrations.extend(registrations);
+        for (k, v) in metrics {
+            self.metrics.entry(k).or_default().extend(v);
+        }
+        for (k, v) in codes {
+            self.codes.entry(k).or_default().extend(v);
+        }
+        self.events.extend(events);
+        self.loans.extend(loans);
+        self.guarantees_given.extend(guarantees_given);
+        self.guarantees_received.extend(guarantees_received);
+        self.holdings.extend(holdings);
+        self.provenance.extend(provenance);
+    }
+
     /// Puts every list in fact id order, so results (evidence lists in particular) do not depend on the order
     /// the loader read the facts in. Call once after loading.
     pub fn finish(&mut self) {

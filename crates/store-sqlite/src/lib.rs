@@ -987,29 +987,56 @@ impl Store for SqliteStore {
     }
 
     fn scan_facts(&self, known_by: &str, f: &mut dyn FnMut(ScanFact) -> Result<()>) -> Result<()> {
-        let mut st = self
+        scan_fact_range(&self.conn, known_by, i64::MIN, i64::MAX, f)
+    }
+
+    /// One range of fact ids per sink, each read on its own thread through its own read-only connection (the
+    /// rows of a fact scan are half the work of loading a district). Only ids up to the highest one present
+    /// when the scan starts are read, so facts another process adds meanwhile are left out, as they would be
+    /// from a single scan. An in-memory database (no second connection can see it) is read on this thread.
+    fn scan_facts_split(&self, known_by: &str, sinks: &mut [&mut FactSink<'_>]) -> Result<()> {
+        let path = self.conn.path().filter(|p| !p.is_empty()).map(std::path::PathBuf::from);
+        let (Some(path), true) = (path, sinks.len() > 1) else {
+            return match sinks.first_mut() {
+                Some(s) => self.scan_facts(known_by, &mut **s),
+                None => Ok(()),
+            };
+        };
+        let (lo, hi): (Option<i64>, Option<i64>) = self
             .conn
-            .prepare(
-                "SELECT fact_id, uscc, source, dataset, period, event_date, end_date, fields, known_from, known_to \
-                 FROM facts WHERE known_from <= ?1 ORDER BY fact_id",
-            )
+            .query_row("SELECT min(fact_id), max(fact_id) FROM facts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .map_err(be)?;
-        let mut rows = st.query([known_by]).map_err(be)?;
-        while let Some(r) = rows.next().map_err(be)? {
-            f(ScanFact {
-                fact_id: r.get(0).map_err(be)?,
-                uscc: r.get(1).map_err(be)?,
-                source: r.get(2).map_err(be)?,
-                dataset: r.get(3).map_err(be)?,
-                period: r.get(4).map_err(be)?,
-                event_date: r.get(5).map_err(be)?,
-                end_date: r.get(6).map_err(be)?,
-                fields: r.get(7).map_err(be)?,
-                known_from: r.get(8).map_err(be)?,
-                known_to: r.get(9).map_err(be)?,
-            })?;
-        }
-        Ok(())
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(());
+        };
+        let n = sinks.len() as i64;
+        let span = (hi - lo) / n + 1;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = sinks
+                .iter_mut()
+                .enumerate()
+                .map(|(i, sink)| {
+                    let (from, to) = (lo + i as i64 * span, (lo + (i as i64 + 1) * span - 1).min(hi));
+                    let path = &path;
+                    scope.spawn(move || -> Result<()> {
+                        let conn = Connection::open_with_flags(
+                            path,
+                            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )
+                        .map_err(be)?;
+                        conn.execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-262144;")
+                            .map_err(be)?;
+                        scan_fact_range(&conn, known_by, from, to, &mut **sink)
+                    })
+                })
+                .collect();
+            // The first error is returned; the scope still waits for every thread.
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        })
     }
 
     fn data_cutoff(&self) -> Result<Option<String>> {
@@ -1385,4 +1412,36 @@ impl Store for SqliteStore {
             .map_err(be)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(be)
     }
+}
+
+/// The fact versions known by `known_by` with ids in `from..=to`, in id order, handed to `f`.
+fn scan_fact_range(
+    conn: &Connection,
+    known_by: &str,
+    from: i64,
+    to: i64,
+    f: &mut dyn FnMut(ScanFact) -> Result<()>,
+) -> Result<()> {
+    let mut st = conn
+        .prepare(
+            "SELECT fact_id, uscc, source, dataset, period, event_date, end_date, fields, known_from, known_to \
+             FROM facts WHERE known_from <= ?1 AND fact_id BETWEEN ?2 AND ?3 ORDER BY fact_id",
+        )
+        .map_err(be)?;
+    let mut rows = st.query(params![known_by, from, to]).map_err(be)?;
+    while let Some(r) = rows.next().map_err(be)? {
+        f(ScanFact {
+            fact_id: r.get(0).map_err(be)?,
+            uscc: r.get(1).map_err(be)?,
+            source: r.get(2).map_err(be)?,
+            dataset: r.get(3).map_err(be)?,
+            period: r.get(4).map_err(be)?,
+            event_date: r.get(5).map_err(be)?,
+            end_date: r.get(6).map_err(be)?,
+            fields: r.get(7).map_err(be)?,
+            known_from: r.get(8).map_err(be)?,
+            known_to: r.get(9).map_err(be)?,
+        })?;
+    }
+    Ok(())
 }

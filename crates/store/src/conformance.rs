@@ -215,6 +215,40 @@ pub fn run(store: &mut dyn Store) {
         })
         .unwrap();
     assert!(later > seen.len());
+    // Split over sinks (threads, where the store reads on several connections): together the same facts,
+    // each exactly once, each sink's in id order.
+    let mut whole = Vec::new();
+    store
+        .scan_facts("2025-04-30", &mut |f| {
+            whole.push(f);
+            Ok(())
+        })
+        .unwrap();
+    for n in 1..=3 {
+        let mut shares: Vec<Vec<ScanFact>> = vec![Vec::new(); n];
+        {
+            let mut sinks: Vec<Box<FactSink<'_>>> = shares
+                .iter_mut()
+                .map(|v| {
+                    Box::new(move |f: ScanFact| {
+                        v.push(f);
+                        Ok(())
+                    }) as Box<FactSink<'_>>
+                })
+                .collect();
+            let mut refs: Vec<&mut FactSink<'_>> = sinks.iter_mut().map(|b| &mut **b).collect();
+            store.scan_facts_split("2025-04-30", &mut refs).unwrap();
+        }
+        for v in &shares {
+            assert!(
+                v.windows(2).all(|w| w[0].fact_id < w[1].fact_id),
+                "{n} sinks: a share out of id order"
+            );
+        }
+        let mut all: Vec<ScanFact> = shares.into_iter().flatten().collect();
+        all.sort_by_key(|f| f.fact_id);
+        assert_eq!(all, whole, "{n} sinks: the split scan reads what one scan reads");
+    }
     assert_eq!(store.data_cutoff().unwrap().as_deref(), Some("2025-04-10"));
     results(store);
 }

@@ -171,6 +171,9 @@ pub struct StoredQuarantine {
     pub raw: String,
 }
 
+/// Where [`Store::scan_facts_split`] hands a share of the facts (on a thread of its own).
+pub type FactSink<'a> = dyn FnMut(ScanFact) -> Result<()> + Send + 'a;
+
 /// One fact version as the credit models read it (see `Store::scan_facts`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanFact {
@@ -468,6 +471,16 @@ pub trait Store {
     /// Every fact version the platform knew by `known_by` (YYYY-MM-DD; delivered on or before it), with its
     /// known-from and known-to dates, in fact id order, handed to `f` one at a time.
     fn scan_facts(&self, known_by: &str, f: &mut dyn FnMut(ScanFact) -> Result<()>) -> Result<()>;
+    /// The facts of [`Store::scan_facts`], split over `sinks`: each fact goes to exactly one sink, and each
+    /// sink gets its facts in fact id order. A store that can read on several connections at once (SQLite)
+    /// scans a range of fact ids per sink, each on its own thread; the default hands every fact to the first
+    /// sink, on this thread. A caller must not depend on how the facts are split.
+    fn scan_facts_split(&self, known_by: &str, sinks: &mut [&mut FactSink<'_>]) -> Result<()> {
+        match sinks.first_mut() {
+            Some(s) => self.scan_facts(known_by, &mut **s),
+            None => Ok(()),
+        }
+    }
     /// The latest delivery date of any stored fact: the data cut-off.
     fn data_cutoff(&self) -> Result<Option<String>>;
     /// Guarantee facts (stored under the borrower) naming `guarantor`, as current on `known_by`.
