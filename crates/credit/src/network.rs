@@ -341,6 +341,8 @@ pub struct NetRun {
     pub network: Network,
     pub p_network: Vec<f64>,
     pub debtrank: Vec<f64>,
+    /// Each firm's view of its network. After a scoring pass (`run`), the views of the firms it scored have
+    /// moved into their scores (`FirmScore::network`); only the others' are left here.
     pub firms: FxHashMap<String, NetFirm>,
 }
 

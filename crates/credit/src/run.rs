@@ -148,10 +148,14 @@ fn network_pass(
             .collect();
         crate::network::analyse(firms, &refs, t, k, &model.config.network)
     };
-    scores.par_iter_mut().zip(firms).for_each(|(s, f)| {
-        if let Some(nf) = net.firms.get(&f.uscc) {
-            let extra = evaluate_warnings(f, t, k, &s.features, rules, ib, Some(nf));
-            score::apply_network(model, s, extra, nf.clone());
+    // Each scored firm's network view moves into its score (no copy); the views of firms not scored here
+    // stay in the run.
+    let mut net = net;
+    let views: Vec<Option<crate::network::NetFirm>> = firms.iter().map(|f| net.firms.remove(&f.uscc)).collect();
+    scores.par_iter_mut().zip(firms).zip(views).for_each(|((s, f), nf)| {
+        if let Some(nf) = nf {
+            let extra = evaluate_warnings(f, t, k, &s.features, rules, ib, Some(&nf));
+            score::apply_network(model, s, extra, nf);
         }
     });
     net
