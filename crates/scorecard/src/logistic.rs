@@ -210,11 +210,12 @@ pub fn fit_design(
 }
 
 /// The row loops below (`gram`, `evaluate`) run compiled for the widest vector instructions this CPU has (AVX2
-/// where present, detected at run time by `pulp`): they are written so that the compiler vectorises them, and
-/// wider vectors halve their instructions. The results are bit-identical on every path: Rust never fuses a
+/// where present, detected at run time by `pulp`, whose `vectorize` compiles them with the AVX2 target
+/// features): they are written so that the compiler vectorises them, and wider vectors halve their
+/// instructions. The results are bit-identical on every path: Rust never fuses a
 /// multiply and an add, and the loops fix their order of operations, so only the width of the registers
-/// changes. `pulp` compiles [`pulp::WithSimd::with_simd`] once per instruction set; everything it calls is
-/// `#[inline(always)]` so that it is compiled there too.
+/// changes. Everything `vectorize` runs is `#[inline(always)]`, so that it is compiled with those features
+/// (a closure would not be).
 struct Gram<'a> {
     rows: &'a [f64],
     d: usize,
@@ -222,10 +223,10 @@ struct Gram<'a> {
     h: &'a mut [f64],
 }
 
-impl pulp::WithSimd for Gram<'_> {
+impl pulp::NullaryFnOnce for Gram<'_> {
     type Output = ();
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
+    fn call(self) {
         gram_rows(self.rows, self.d, self.w, self.h)
     }
 }
@@ -244,7 +245,11 @@ fn four_rows(rows: &[f64], d: usize, i: usize) -> [&[f64]; 4] {
 /// time into the lower triangle, which is then mirrored: a fixed order of operations (deterministic), and an
 /// inner loop over contiguous memory that the compiler vectorises.
 fn gram(rows: &[f64], d: usize, w: &[f64], h: &mut [f64]) {
-    pulp::Arch::new().dispatch(Gram { rows, d, w, h })
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = pulp::x86::V3::try_new() {
+        return simd.vectorize(Gram { rows, d, w, h });
+    }
+    gram_rows(rows, d, w, h)
 }
 
 #[inline(always)]
@@ -607,7 +612,28 @@ mod tests {
     }
 
     #[test]
+    fn the_hessian_is_the_same_on_every_instruction_set() {
+        for d in [1, 3, 4, 5, 13, 44] {
+            let n = 103;
+            let (rows, _, w) = design(n, d);
+            let w: Vec<f64> = (0..n).map(|i| 0.1 + w[i % d].abs()).collect();
+            let (mut h1, mut h2) = (vec![0.0; d * d], vec![0.0; d * d]);
+            gram(&rows, d, &w, &mut h1);
+            gram_rows(&rows, d, &w, &mut h2);
+            assert!(h1.iter().zip(&h2).all(|(a, b)| a.to_bits() == b.to_bits()), "d = {d}");
+        }
+    }
+
+    #[test]
     fn the_loss_from_products_is_the_sum_of_softplus_terms() {
+        // β = 0: every factor is exactly 2, so a product of more than 1,023 rows would overflow; the loss is
+        // n·ln 2 (the flush every PRODUCT_ROWS rows is what keeps it finite).
+        let (n, d) = (2000, 3);
+        let (rows, y, _) = design(n, d);
+        let (mut p, mut g) = (vec![0.0; n], vec![0.0; d]);
+        let l = evaluate(&rows, d, &[0.0; 3], &y, 0.0, &mut p, &mut g);
+        let want = n as f64 * std::f64::consts::LN_2;
+        assert!((l - want).abs() <= 1e-12 * want, "{l} vs {want}");
         for n in [1, 5, 511, 512, 513, 2000] {
             let d = 6;
             let (rows, y, beta) = design(n, d);

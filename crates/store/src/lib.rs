@@ -174,6 +174,14 @@ pub struct StoredQuarantine {
 /// Where [`Store::scan_facts_split`] hands a share of the facts (on a thread of its own).
 pub type FactSink<'a> = dyn FnMut(ScanFact) -> Result<()> + Send + 'a;
 
+/// [`Store::scan_facts_split`] without splitting: every fact to the first sink, on this thread.
+pub fn scan_into_first<S: Store + ?Sized>(store: &S, known_by: &str, sinks: &mut [&mut FactSink<'_>]) -> Result<()> {
+    match sinks.first_mut() {
+        Some(s) => store.scan_facts(known_by, &mut **s),
+        None => Ok(()),
+    }
+}
+
 /// One fact version as the credit models read it (see `Store::scan_facts`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanFact {
@@ -476,10 +484,7 @@ pub trait Store {
     /// scans a range of fact ids per sink, each on its own thread; the default hands every fact to the first
     /// sink, on this thread. A caller must not depend on how the facts are split.
     fn scan_facts_split(&self, known_by: &str, sinks: &mut [&mut FactSink<'_>]) -> Result<()> {
-        match sinks.first_mut() {
-            Some(s) => self.scan_facts(known_by, &mut **s),
-            None => Ok(()),
-        }
+        scan_into_first(self, known_by, sinks)
     }
     /// The latest delivery date of any stored fact: the data cut-off.
     fn data_cutoff(&self) -> Result<Option<String>>;
