@@ -140,7 +140,7 @@ fn network_pass(
     rules: &[Rule],
     ib: &Benchmarks,
 ) -> NetRun {
-    let net = {
+    let mut net = {
         let refs: Vec<Option<&FirmScore>> = firms
             .iter()
             .zip(scores.iter())
@@ -150,7 +150,6 @@ fn network_pass(
     };
     // Each scored firm's network view moves into its score (no copy); the views of firms not scored here
     // stay in the run.
-    let mut net = net;
     let views: Vec<Option<crate::network::NetFirm>> = firms.iter().map(|f| net.firms.remove(&f.uscc)).collect();
     scores.par_iter_mut().zip(firms).zip(views).for_each(|((s, f), nf)| {
         if let Some(nf) = nf {
