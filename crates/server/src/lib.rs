@@ -298,6 +298,26 @@ pub fn load_index(store: &dyn Store) -> Result<search::SearchIndex, Error> {
     Ok(search::SearchIndex::new(firms))
 }
 
+/// The scores of a run by USCC.
+pub(crate) type ScoresByFirm = std::collections::HashMap<String, xinyong_store::ScoreRow>;
+
+/// The latest run, if any, and its scores by USCC (none without a run): what the district-wide pages
+/// (themes, support policies) read.
+pub(crate) fn latest_scores(
+    store: &dyn xinyong_store::Store,
+) -> Result<(Option<xinyong_store::RunInfo>, ScoresByFirm), Error> {
+    let run = store.latest_run()?;
+    let scores = match &run {
+        Some(r) => store
+            .run_scores(&r.run_id)?
+            .into_iter()
+            .map(|s| (s.uscc.clone(), s))
+            .collect(),
+        None => ScoresByFirm::new(),
+    };
+    Ok((run, scores))
+}
+
 /// Errors of a request, each with its status and a stable code; internal details are logged, never sent.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -247,14 +247,7 @@ pub struct Matches {
 
 /// Every active firm's profile, matched to every policy.
 pub fn match_all(store: &dyn Store, index: &SearchIndex, today: &str) -> Result<Matches, Error> {
-    let scores: HashMap<String, xinyong_store::ScoreRow> = match store.latest_run()? {
-        Some(r) => store
-            .run_scores(&r.run_id)?
-            .into_iter()
-            .map(|s| (s.uscc.clone(), s))
-            .collect(),
-        None => HashMap::new(),
-    };
+    let (_, scores) = crate::latest_scores(store)?;
     let mut profiles: HashMap<&str, (Profile, String)> = index
         .firms()
         .iter()

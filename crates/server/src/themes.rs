@@ -231,15 +231,7 @@ fn text(v: &serde_json::Map<String, serde_json::Value>, k: &str) -> String {
 /// Builds the themes from the store: the latest run's scores, and the current records of the window ending
 /// with `month` (YYYY-MM, the data's cut-off).
 pub fn build(store: &dyn Store, index: &SearchIndex, month: &str) -> Result<Themes, Error> {
-    let run = store.latest_run()?;
-    let scores: HashMap<String, xinyong_store::ScoreRow> = match &run {
-        Some(r) => store
-            .run_scores(&r.run_id)?
-            .into_iter()
-            .map(|s| (s.uscc.clone(), s))
-            .collect(),
-        None => HashMap::new(),
-    };
+    let (run, scores) = crate::latest_scores(store)?;
     let (first, last) = (month_minus(month, 11), month.to_string());
     let in_window = |p: &str| p >= first.as_str() && p <= last.as_str();
     let mut uses: HashMap<String, FirmUse> = HashMap::new();
