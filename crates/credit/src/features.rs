@@ -460,45 +460,66 @@ pub fn compute(firm: &FirmData, t: Day) -> FeatureRow {
 /// Computes the indicators from facts valid by `t` as known on `k` (`k >= t`): a past date seen with later
 /// knowledge, for training rows and restated history.
 pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
+    compute_some(firm, t, k, 0..N)
+}
+
+/// One indicator (a position in [`IDS`]) as [`compute_at`] computes it, reading only what that indicator reads
+/// (a warning comparing an indicator with its value a year earlier needs just the one).
+pub fn value_at(firm: &FirmData, t: Day, k: Day, i: usize) -> Option<f64> {
+    compute_some(firm, t, k, i..i + 1).values.get(i).copied().flatten()
+}
+
+/// The indicators at positions `which`; the others stay missing. The series and statements the indicators
+/// share are read lazily, when the first indicator that needs one asks for it.
+fn compute_some(firm: &FirmData, t: Day, k: Day, which: std::ops::Range<usize>) -> FeatureRow {
+    use std::cell::LazyCell;
     let s = Snapshot::new(firm, t, k);
     let k = s.k;
     let mut values = vec![None; N];
     let mut evidence: Vec<Vec<i64>> = vec![Vec::new(); N];
     let reg = firm.registration_at(t, k);
-    let power = s.monthly("power.daily:power_kwh");
-    let water = s.monthly("water.usage:water_t");
-    let water_arrears = s.monthly("water.usage:water_arrears");
-    let gas = s.monthly("gas.usage:gas_m3");
-    let gas_arrears = s.monthly("gas.usage:gas_arrears");
-    let insured = s.monthly("hrss.insured:insured");
-    let due = s.monthly("hrss.insured:contribution_due");
-    let paid = s.monthly("hrss.insured:contribution_paid");
-    let invoices = s.monthly("tax.invoices:invoice_amount");
-    let tax = s.monthly("tax.payments:tax_paid");
-    let settle_in = s.monthly("pboc.settlement:settle_in");
-    let enquiries = s.monthly("pboc.settlement:credit_enquiries");
-    let export = s.monthly("customs.trade:export");
+    let power = LazyCell::new(|| s.monthly("power.daily:power_kwh"));
+    let water = LazyCell::new(|| s.monthly("water.usage:water_t"));
+    let water_arrears = LazyCell::new(|| s.monthly("water.usage:water_arrears"));
+    let gas = LazyCell::new(|| s.monthly("gas.usage:gas_m3"));
+    let gas_arrears = LazyCell::new(|| s.monthly("gas.usage:gas_arrears"));
+    let insured = LazyCell::new(|| s.monthly("hrss.insured:insured"));
+    let due = LazyCell::new(|| s.monthly("hrss.insured:contribution_due"));
+    let paid = LazyCell::new(|| s.monthly("hrss.insured:contribution_paid"));
+    let invoices = LazyCell::new(|| s.monthly("tax.invoices:invoice_amount"));
+    let tax = LazyCell::new(|| s.monthly("tax.payments:tax_paid"));
+    let settle_in = LazyCell::new(|| s.monthly("pboc.settlement:settle_in"));
+    let enquiries = LazyCell::new(|| s.monthly("pboc.settlement:credit_enquiries"));
+    let export = LazyCell::new(|| s.monthly("customs.trade:export"));
     const FS: &str = "tax.financial_statements:";
-    let assets = s.statement(&[
-        "tax.financial_statements:total_assets",
-        "amr.annual_reports:total_assets",
-        "stats.above_scale:total_assets",
-    ]);
-    let liabilities = s.statement(&[
-        "tax.financial_statements:total_liabilities",
-        "amr.annual_reports:total_liabilities",
-        "stats.above_scale:total_liabilities",
-    ]);
-    let (revenue, revenue_prev) = s.statement_pair(&[
-        "tax.financial_statements:revenue",
-        "amr.annual_reports:revenue",
-        "stats.above_scale:revenue",
-    ]);
+    let assets = LazyCell::new(|| {
+        s.statement(&[
+            "tax.financial_statements:total_assets",
+            "amr.annual_reports:total_assets",
+            "stats.above_scale:total_assets",
+        ])
+    });
+    let liabilities = LazyCell::new(|| {
+        s.statement(&[
+            "tax.financial_statements:total_liabilities",
+            "amr.annual_reports:total_liabilities",
+            "stats.above_scale:total_liabilities",
+        ])
+    });
+    let revenues = LazyCell::new(|| {
+        s.statement_pair(&[
+            "tax.financial_statements:revenue",
+            "amr.annual_reports:revenue",
+            "stats.above_scale:revenue",
+        ])
+    });
+    let (revenue, revenue_prev) = (LazyCell::new(|| revenues.0), LazyCell::new(|| revenues.1));
     let profit_keys = ["amr.annual_reports:profit", "stats.above_scale:profit"];
-    let profit = s
-        .yearly("tax.financial_statements:net_profit")
-        .0
-        .or_else(|| s.statement(&profit_keys));
+    let profit = LazyCell::new(|| {
+        s.yearly("tax.financial_statements:net_profit")
+            .0
+            .or_else(|| s.statement(&profit_keys))
+    });
     let mut key = String::with_capacity(64);
     let mut fs = |m: &str| {
         key.clear();
@@ -506,13 +527,13 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
         key.push_str(m);
         s.yearly(&key)
     };
-    let equity = match (assets, liabilities) {
+    let equity = LazyCell::new(|| match (*assets, *liabilities) {
         (Some(a), Some(l)) if a.year == l.year => Some((a.v - l.v, a.fact)),
         _ => None,
-    };
-    let borrower = s.is_borrower();
+    });
+    let borrower = LazyCell::new(|| s.is_borrower());
 
-    for i in 0..N {
+    for i in which {
         let ev = &mut evidence[i];
         let v: Option<f64> = match i {
             CAP_REG_CAPITAL => reg.and_then(|r| {
@@ -534,7 +555,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 ev.push(a.fact);
                 ln1(a.v / 1e4)
             }),
-            CAP_EQUITY_RATIO => match (assets, equity) {
+            CAP_EQUITY_RATIO => match (*assets, *equity) {
                 (Some(a), Some((e, f))) if a.v > 0.0 => {
                     ev.push(f);
                     Some((e / a.v).clamp(-3.0, 1.0))
@@ -617,7 +638,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 ln1(x)
             }),
             OPS_SALES_YOY_3M => invoices.ratio(3, 12, ev),
-            OPS_ASSET_TURNOVER => quotient(revenue, assets, ev).map(|x| x.min(20.0)),
+            OPS_ASSET_TURNOVER => quotient(*revenue, *assets, ev).map(|x| x.min(20.0)),
             OPS_RECEIVABLE_DAYS => {
                 let (r, rev) = (fs("receivables").0, fs("revenue").0);
                 quotient(r, rev, ev).map(|x| (x * 365.0).min(1000.0))
@@ -656,8 +677,8 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            PRO_MARGIN => quotient(profit, revenue, ev).map(|x| x.clamp(-2.0, 1.0)),
-            PRO_ROA => quotient(profit, assets, ev).map(|x| x.clamp(-2.0, 1.0)),
+            PRO_MARGIN => quotient(*profit, *revenue, ev).map(|x| x.clamp(-2.0, 1.0)),
+            PRO_ROA => quotient(*profit, *assets, ev).map(|x| x.clamp(-2.0, 1.0)),
             PRO_TAX_PER_HEAD => match (tax.sum(0, 12), insured.latest(3)) {
                 (Some(x), Some((k, h))) if h > 0.0 => {
                     tax.facts(0, 2, ev);
@@ -702,7 +723,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                     n
                 })
             }
-            SOL_DEBT_RATIO => quotient(liabilities, assets, ev).map(|x| x.min(3.0)),
+            SOL_DEBT_RATIO => quotient(*liabilities, *assets, ev).map(|x| x.min(3.0)),
             SOL_CURRENT_RATIO => {
                 let (a, l) = (fs("current_assets").0, fs("current_liabilities").0);
                 quotient(a, l, ev).map(|x| x.min(10.0))
@@ -920,7 +941,7 @@ pub fn compute_at(firm: &FirmData, t: Day, k: Day) -> FeatureRow {
                 }
                 _ => None,
             },
-            DEV_REVENUE_GROWTH => match (revenue, revenue_prev) {
+            DEV_REVENUE_GROWTH => match (*revenue, *revenue_prev) {
                 (Some(a), Some(b)) if b.year == a.year - 1 && b.v > 0.0 => {
                     push(ev, a.fact);
                     push(ev, b.fact);

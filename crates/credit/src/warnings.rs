@@ -349,8 +349,9 @@ fn months_days(m: i32) -> i32 {
     (m as f64 * 30.44).round() as i32
 }
 
-/// Indicator rows at earlier dates, by how many months back (shared by the rules of one evaluation).
-type Earlier = Vec<(i32, FeatureRow)>;
+/// Indicators at earlier dates, by (months back, indicator position): shared by the rules of one evaluation.
+/// Only the indicators a rule compares are computed at the earlier date.
+type Earlier = Vec<((i32, usize), Option<f64>)>;
 
 fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
     let t = cx.t;
@@ -439,12 +440,13 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
         Cond::FeatureChange { id, op, value, months } => {
             let i = features::position(id)?;
             let now = cx.row.values[i]?;
-            let then = match earlier.iter().find(|(m, _)| m == months) {
-                Some((_, row)) => row.values[i]?,
+            let then = match earlier.iter().find(|(key, _)| *key == (*months, i)) {
+                Some((_, v)) => (*v)?,
                 None => {
                     let back = data::month_end(data::last_complete_month(t) - months);
-                    earlier.push((*months, features::compute_at(cx.firm, back, k)));
-                    earlier.last()?.1.values[i]?
+                    let v = features::value_at(cx.firm, back, k, i);
+                    earlier.push(((*months, i), v));
+                    v?
                 }
             };
             op.test(now - then, *value).then(|| {

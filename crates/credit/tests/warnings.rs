@@ -468,3 +468,41 @@ fn colour_of_is_the_worst_warning() {
         Some(Yellow)
     );
 }
+
+/// An indicator computed alone (as rule 36 reads it a year back) equals the same indicator in the whole row,
+/// on every case's firm, at its date and a year earlier.
+#[test]
+fn an_indicator_computed_alone_equals_the_whole_rows() {
+    let (mut compared, mut present) = (0, 0);
+    for (_, _, file, fx) in fixtures() {
+        for case in &fx.case {
+            let t = day(file.as_str(), case.as_of.as_deref().unwrap_or(&fx.as_of));
+            let k = case
+                .known_by
+                .as_deref()
+                .or(fx.known_by.as_deref())
+                .map_or(t, |s| day(&file, s))
+                .max(t);
+            let firm = firm_of(&file, case, &raw_facts(&fx, case));
+            for at in [t, data::month_end(data::last_complete_month(t) - 12)] {
+                let row = features::compute_at(&firm, at, k);
+                for i in 0..features::N {
+                    let alone = features::value_at(&firm, at, k, i);
+                    assert_eq!(
+                        alone.map(f64::to_bits),
+                        row.values[i].map(f64::to_bits),
+                        "{file}: case {:?}: {} at {at}",
+                        case.name,
+                        features::IDS[i]
+                    );
+                    compared += 1;
+                    present += usize::from(alone.is_some());
+                }
+            }
+        }
+    }
+    assert!(
+        compared > 10_000 && present > 1_000,
+        "{compared} compared, {present} present"
+    );
+}
