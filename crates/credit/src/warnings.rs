@@ -353,10 +353,10 @@ fn months_days(m: i32) -> i32 {
 /// Only the indicators a rule compares are computed at the earlier date.
 type Earlier = Vec<((i32, usize), Option<f64>)>;
 
-fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
+/// One condition; `snap` is the firm's snapshot at (`cx.t`, `cx.k`), made once per evaluation.
+fn eval(c: &Cond, cx: &Context, snap: &Snapshot, earlier: &mut Earlier) -> Option<Hit> {
     let t = cx.t;
-    let k = cx.k.max(t);
-    let snap = Snapshot::new(cx.firm, t, k);
+    let k = snap.k;
     match c {
         Cond::Event {
             datasets,
@@ -643,7 +643,7 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
             // Holds until every branch that holds has cleared: the latest day, unknown if any branch's is.
             let mut acc: Option<Hit> = None;
             for c in of {
-                if let Some(h) = eval(c, cx, earlier) {
+                if let Some(h) = eval(c, cx, snap, earlier) {
                     match &mut acc {
                         Some(a) => {
                             a.merge_evidence(&h);
@@ -659,7 +659,7 @@ fn eval(c: &Cond, cx: &Context, earlier: &mut Earlier) -> Option<Hit> {
             // Holds until the first branch clears.
             let mut acc = Hit::default();
             for c in of {
-                let h = eval(c, cx, earlier)?;
+                let h = eval(c, cx, snap, earlier)?;
                 acc.merge_evidence(&h);
                 acc.clears = match (acc.clears, h.clears) {
                     (Some(x), Some(y)) => Some(x.min(y)),
@@ -684,16 +684,17 @@ pub fn evaluate_network(rules: &[Rule], cx: &Context) -> Vec<Warning> {
 
 fn evaluate_where(rules: &[Rule], cx: &Context, keep: impl Fn(&Rule) -> bool) -> Vec<Warning> {
     let mut earlier = Earlier::new();
+    let snap = Snapshot::new(cx.firm, cx.t, cx.k);
     let mut out = Vec::new();
     for r in rules.iter().filter(|r| keep(r)) {
-        let Some(hit) = eval(&r.when, cx, &mut earlier) else {
+        let Some(hit) = eval(&r.when, cx, &snap, &mut earlier) else {
             continue;
         };
         let mut colour = r.colour;
         let mut hit = hit;
         for e in &r.escalate {
             if e.colour > colour {
-                if let Some(h) = eval(&e.when, cx, &mut earlier) {
+                if let Some(h) = eval(&e.when, cx, &snap, &mut earlier) {
                     // The warning clears with its own condition; an escalation only adds evidence.
                     colour = e.colour;
                     hit.merge_evidence(&h);
