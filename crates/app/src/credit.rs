@@ -33,12 +33,38 @@ pub struct Loaded {
     pub facts: u64,
     /// Facts that could not be read, by reason (counted, never silently dropped).
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Whether the records came from the store's cache of them (crate::fact_cache).
+    pub cache: crate::fact_cache::CacheUse,
 }
 
 /// Loads every fact version known by `known_by` into per-firm records; links guarantees to guarantors.
 /// Only firms with a registration record are scored; facts of firms without one (outside the district) still
 /// feed the guarantee links.
+///
+/// As of the data cut-off (what a recompute reads), the records come from the store's cache when it holds
+/// them for the current facts, and are cached after reading the facts otherwise (crate::fact_cache).
 pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
+    use crate::fact_cache::{self, CacheUse};
+    let generation = store.fact_generation()?;
+    let key = match generation {
+        Some(_) if store.data_cutoff()?.as_deref() == Some(known_by) => fact_cache::key(known_by),
+        _ => None,
+    };
+    let Some((generation, key)) = generation.zip(key) else {
+        return load_facts(store, known_by);
+    };
+    if let Some(l) = fact_cache::read(store, &key)? {
+        return Ok(l);
+    }
+    let mut l = load_facts(store, known_by)?;
+    if fact_cache::write(store, generation, &key, &l)? {
+        l.cache = CacheUse::Written;
+    }
+    Ok(l)
+}
+
+/// [`load`] from the facts themselves.
+pub fn load_facts(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
     let retention = Retention::on(known_by)?;
     // The store hands out the facts in shares (SQLite: a range of fact ids per thread); each share is read into
     // its own per-firm records, which are then merged. `FirmData::finish` orders every list by fact id, so the
@@ -258,6 +284,8 @@ pub struct ScoreSummary {
     pub trained: bool,
     pub loaded_facts: u64,
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Whether the loader's records came from the store's cache.
+    pub cache: crate::fact_cache::CacheUse,
     pub run_id: String,
     /// Seconds spent loading facts, training (0 when the model was given), computing, and storing.
     pub timings: [f64; 4],
@@ -312,10 +340,15 @@ pub type CoreRow = (String, Vec<Option<f64>>, f64);
 
 /// The scoring core alone, for benchmarks: every firm's indicators as of `as_of` and its card points, with
 /// the seconds spent loading and computing. Writes nothing.
-pub fn core(store: &dyn Store, as_of: &str, model: &CreditModel) -> Result<(Vec<CoreRow>, f64, f64), ScoreError> {
+pub fn core(
+    store: &dyn Store,
+    as_of: &str,
+    model: &CreditModel,
+) -> Result<(Vec<CoreRow>, f64, f64, crate::fact_cache::CacheUse), ScoreError> {
     let t = parse_day(as_of)?;
     let clock = std::time::Instant::now();
-    let firms = load(store, as_of)?.firms;
+    let loaded = load(store, as_of)?;
+    let (firms, cache) = (loaded.firms, loaded.cache);
     let t_load = clock.elapsed().as_secs_f64();
     let pos: Vec<usize> = model
         .card
@@ -336,7 +369,7 @@ pub fn core(store: &dyn Store, as_of: &str, model: &CreditModel) -> Result<(Vec<
             (f.uscc.clone(), row.values, points)
         })
         .collect();
-    Ok((out, t_load, clock.elapsed().as_secs_f64() - t_load))
+    Ok((out, t_load, clock.elapsed().as_secs_f64() - t_load, cache))
 }
 
 /// The full recompute for the district as of a date, stored as a run.
@@ -369,6 +402,7 @@ pub fn score_district(store: &mut dyn Store, opt: ScoreOptions) -> Result<ScoreS
         trained,
         loaded_facts: loaded.facts,
         skipped: loaded.skipped,
+        cache: loaded.cache,
         run_id,
         timings: [t_load, t_train, t_compute, t_store],
     })

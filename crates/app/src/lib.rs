@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod backup;
 pub mod credit;
+pub mod fact_cache;
 pub mod network;
 pub mod pipeline;
 pub mod validate;

@@ -224,7 +224,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
             }
         };
         let model = xinyong_credit::CreditModel::from_json(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (rows, t_load, t_compute) = credit::core(&*store, &as_of, &model)?;
+        let (rows, t_load, t_compute, cache) = credit::core(&*store, &as_of, &model)?;
         let mut csv = String::from("uscc,");
         csv.push_str(&features::IDS.join(","));
         csv.push_str(",points\n");
@@ -240,8 +240,9 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         }
         std::fs::write(p, csv)?;
         println!(
-            "core: {} firms as of {as_of}: load {t_load:.2} s, indicators and points {t_compute:.3} s; wrote {}",
+            "core: {} firms as of {as_of}: load {t_load:.2} s ({}), indicators and points {t_compute:.3} s; wrote {}",
             rows.len(),
+            cache.describe(),
             p.display()
         );
         return Ok(());
@@ -290,8 +291,13 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         s.loaded_facts
     );
     println!(
-        "  load {:.1} s, train {:.1} s, compute {:.1} s ({} months of index history), store {:.1} s",
-        s.timings[0], s.timings[1], s.timings[2], s.model.config.index_months, s.timings[3]
+        "  load {:.1} s ({}), train {:.1} s, compute {:.1} s ({} months of index history), store {:.1} s",
+        s.timings[0],
+        s.cache.describe(),
+        s.timings[1],
+        s.timings[2],
+        s.model.config.index_months,
+        s.timings[3]
     );
     for (reason, n) in &s.skipped {
         println!("  {n} facts unreadable ({reason}), not used");

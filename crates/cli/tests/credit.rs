@@ -139,6 +139,88 @@ fn check_run(db: &Db) {
     assert_eq!(store.runs().unwrap().len(), 1, "[{db}] runs");
 }
 
+/// The loader's records cached in the store (SQLite) are the records read from the facts; a delivery drops
+/// them and `ingest` caches them again; a run scored from the cache stores what a run from the facts stores.
+#[test]
+fn the_cached_records_are_the_records_read_from_the_facts() {
+    use xinyong_app::fact_cache::CacheUse;
+    let d = tmp("cache");
+    let db = Db::sqlite(d.join("cache.db"));
+    let src = district().join("sources");
+    let part = d.join("part");
+    assert!(deliveries_until(&src, &part, "2025-07-10") > 0);
+    let out = run(&["ingest", "--db", &db.arg(), part.to_str().unwrap()]);
+    assert!(out.contains("cached the credit records of"), "{out}");
+    let out = run(&["score", "--db", &db.arg(), "--train"]);
+    assert!(out.contains("(from the cache)"), "{out}");
+    // This test program is another build than the CLI's, so it keys its own cache: read from the facts
+    // (and written), then from the cache.
+    let store = db.open();
+    let cut = store.data_cutoff().unwrap().unwrap();
+    let facts = xinyong_app::credit::load_facts(&*store, &cut).unwrap();
+    let written = xinyong_app::credit::load(&*store, &cut).unwrap();
+    let cached = xinyong_app::credit::load(&*store, &cut).unwrap();
+    assert_eq!(
+        (facts.cache, written.cache, cached.cache),
+        (CacheUse::None, CacheUse::Written, CacheUse::Read)
+    );
+    assert!(
+        cached.facts > 10_000 && cached.firms.len() > 500,
+        "{} facts",
+        cached.facts
+    );
+    assert_eq!((cached.facts, &cached.skipped), (facts.facts, &facts.skipped));
+    // serde_json's maps are ordered, so the comparison does not depend on hash-map order.
+    let json = |l: &xinyong_app::credit::Loaded| serde_json::to_value(&l.firms).unwrap();
+    assert!(
+        json(&cached) == json(&facts),
+        "the cached records differ from the facts'"
+    );
+    // Not as of another date: the cache holds one date's records.
+    let earlier = xinyong_app::credit::load(&*store, "2025-06-30").unwrap();
+    assert_eq!(earlier.cache, CacheUse::None);
+    // The rest of the deliveries: the cache is dropped with the commit, and written again by ingest.
+    let out = run(&["ingest", "--db", &db.arg(), src.to_str().unwrap()]);
+    assert!(out.contains("cached the credit records of"), "{out}");
+    // Scored from the cache (the one ingest wrote), then from the facts: the same run.
+    let from_cache = run(&["score", "--db", &db.arg()]);
+    assert!(from_cache.contains("(from the cache)"), "{from_cache}");
+    let stored = |store: &dyn xinyong_store::Store| {
+        let id = store.runs().unwrap()[0].run_id.clone();
+        let scores = store.run_scores(&id).unwrap();
+        let detail: Vec<String> = scores
+            .iter()
+            .map(|s| store.run_score(&id, &s.uscc).unwrap().unwrap())
+            .collect();
+        (
+            scores,
+            detail,
+            store.run_index(&id, None).unwrap(),
+            store.credit_events(None).unwrap(),
+        )
+    };
+    let a = stored(&*store);
+    let out = std::process::Command::new(common::bin())
+        .args(["score", "--db", &db.arg()])
+        .env("XINYONG_CLOCK", "2026-02-01T00:00:00")
+        .env("XINYONG_FACT_CACHE", "off")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("(from the facts)"), "{text}");
+    assert!(
+        a == stored(&*store),
+        "a run from the cache differs from a run from the facts"
+    );
+    // The cache this program wrote was dropped with the delivery: it reads the new facts.
+    let cut2 = store.data_cutoff().unwrap().unwrap();
+    assert!(cut2 > cut);
+    assert_eq!(
+        xinyong_app::credit::load(&*store, &cut2).unwrap().cache,
+        CacheUse::Written
+    );
+}
+
 #[test]
 fn one_firm_alone_gets_what_it_gets_in_the_batch() {
     let d = tmp("alone");

@@ -65,7 +65,7 @@ pub fn last_complete_month(t: Day) -> Month {
 }
 
 /// When the platform knew a fact: from its delivery until a later delivery replaced it (exclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Known {
     pub from: Day,
     pub to: Option<Day>,
@@ -93,7 +93,7 @@ pub struct RawFact {
 }
 
 /// A metric observation (one month, or one year).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Obs {
     pub period: i32,
     pub value: f64,
@@ -102,7 +102,7 @@ pub struct Obs {
 }
 
 /// A coded yearly value (tax credit grade, per-mu grade, environmental grade).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CodeObs {
     pub year: i32,
     pub code: String,
@@ -110,9 +110,11 @@ pub struct CodeObs {
     pub known: Known,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Event {
+    #[serde(with = "interned")]
     pub dataset: Arc<str>,
+    #[serde(with = "interned")]
     pub source: Arc<str>,
     pub category: String,
     pub status: String,
@@ -132,8 +134,9 @@ impl Event {
 }
 
 /// One loan's month-end report from a lender.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LoanObs {
+    #[serde(with = "interned")]
     pub source: Arc<str>,
     pub loan_id: String,
     pub month: Month,
@@ -149,7 +152,7 @@ pub struct LoanObs {
 }
 
 /// A guarantee contract (guarantor → borrower).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Guarantee {
     pub borrower: String,
     pub guarantor: String,
@@ -157,6 +160,7 @@ pub struct Guarantee {
     pub start: Option<Day>,
     pub end: Option<Day>,
     pub kind: String,
+    #[serde(with = "interned")]
     pub source: Arc<str>,
     /// The lender whose loan it secures: the reporting bank, or the creditor a guarantee firm names.
     pub lender: String,
@@ -170,7 +174,7 @@ impl Guarantee {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registration {
     pub name: String,
     pub industry: String,
@@ -188,7 +192,7 @@ pub struct Registration {
     pub known: Known,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Holding {
     pub holder_id: String,
     pub holder_name: String,
@@ -199,7 +203,7 @@ pub struct Holding {
 }
 
 /// A fact's period or date ("2025", "2025-03", "2025-03-10"), kept inline: one is stored per loaded fact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Label {
     len: u8,
     b: [u8; 10],
@@ -234,7 +238,7 @@ pub struct Provenance {
 }
 
 /// Every known version of one firm's facts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FirmData {
     pub uscc: String,
     pub registrations: Vec<Registration>,
@@ -247,6 +251,7 @@ pub struct FirmData {
     pub guarantees_received: Vec<Guarantee>,
     pub holdings: Vec<Holding>,
     /// (fact id, source, dataset, date) of every fact loaded, in fact id order after `finish`.
+    #[serde(with = "prov_list")]
     pub provenance: Vec<Prov>,
 }
 
@@ -380,6 +385,64 @@ fn class5(s: &str) -> u8 {
     }
 }
 
+/// Source and dataset names in a serialised `FirmData` (the loader's cache): written as text, read back
+/// interned per thread, so that the records share one allocation per name as a load from the facts does.
+mod interned {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    thread_local! {
+        static NAMES: RefCell<super::Names> = RefCell::default();
+    }
+
+    pub fn serialize<S: serde::Serializer>(a: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(a)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        d.deserialize_str(Name)
+    }
+
+    /// A name read in place (no `String` per record) and interned.
+    pub struct Name;
+
+    impl serde::de::Visitor<'_> for Name {
+        type Value = Arc<str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a name")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arc<str>, E> {
+            Ok(intern(v))
+        }
+    }
+
+    pub fn intern(s: &str) -> Arc<str> {
+        NAMES.with(|n| n.borrow_mut().get(s))
+    }
+}
+
+/// `FirmData::provenance` serialised as (fact id, source, dataset, date label) tuples, names interned on reading.
+mod prov_list {
+    use super::{Label, Prov};
+    use serde::Deserialize;
+
+    pub fn serialize<S: serde::Serializer>(v: &[Prov], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|(id, src, ds, l)| (id, &**src, &**ds, l)))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Prov>, D::Error> {
+        #[derive(Deserialize)]
+        struct P(
+            i64,
+            #[serde(with = "super::interned")] std::sync::Arc<str>,
+            #[serde(with = "super::interned")] std::sync::Arc<str>,
+            Label,
+        );
+        let v: Vec<P> = Vec::deserialize(d)?;
+        Ok(v.into_iter().map(|P(id, src, ds, l)| (id, src, ds, l)).collect())
+    }
+}
+
 /// Interns source and dataset names for one load.
 #[derive(Default)]
 pub struct Names(rustc_hash::FxHashMap<String, Arc<str>>);
@@ -394,6 +457,9 @@ impl Names {
         a
     }
 }
+
+/// Every reason [`FirmData::add`] gives for a fact it cannot read.
+pub const SKIP_REASONS: [&str; 4] = ["known_from", "json", "period", "event_date"];
 
 /// Why a fact could not be read into the model's inputs (it is skipped, and counted by the caller).
 #[derive(Debug, Clone, PartialEq)]

@@ -44,6 +44,13 @@ CREATE INDEX IF NOT EXISTS quarantine_batch ON quarantine(batch_id, row);
 CREATE INDEX IF NOT EXISTS batches_source ON batches(source, delivered_on);
 -- Credit model results. Enterprise-scoped tables carry the USCC (see ARCHITECTURE.md, distribution plan).
 CREATE TABLE IF NOT EXISTS models (version TEXT PRIMARY KEY, created_at TEXT NOT NULL, json TEXT NOT NULL);
+-- Derived data, not exported: the credit loader's per-firm records, valid for one generation of the facts.
+-- Every commit that writes facts moves the generation on and empties the cache in the same transaction.
+CREATE TABLE IF NOT EXISTS fact_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO fact_generation (id, n) VALUES (0, 0);
+CREATE TABLE IF NOT EXISTS fact_cache (
+  part INTEGER PRIMARY KEY, generation INTEGER NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS score_runs (
   run_id TEXT PRIMARY KEY, as_of TEXT NOT NULL, model_version TEXT NOT NULL, created_at TEXT NOT NULL,
   firms INTEGER NOT NULL, benchmarks TEXT NOT NULL
@@ -350,8 +357,15 @@ impl BatchWriter for Writer<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
+        new_fact_generation(&self.tx)?;
         self.tx.commit().map_err(be)
     }
+}
+
+/// Moves the facts' generation on and drops the derived cache, inside the transaction that wrote facts.
+fn new_fact_generation(c: &Connection) -> Result<()> {
+    c.execute_batch("UPDATE fact_generation SET n = n + 1 WHERE id = 0; DELETE FROM fact_cache;")
+        .map_err(be)
 }
 
 /// Inserts a version of a fact: current (`known_to` None; a no-op if the key already has a current
@@ -830,6 +844,7 @@ impl Store for SqliteStore {
                 return Err(hash_mismatch(&h, &got));
             }
         }
+        new_fact_generation(&tx)?;
         tx.commit().map_err(be)?;
         Ok(n)
     }
@@ -1050,6 +1065,56 @@ impl Store for SqliteStore {
                 .into_iter()
                 .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         })
+    }
+
+    fn fact_generation(&self) -> Result<Option<u64>> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT n FROM fact_generation WHERE id = 0", [], |r| r.get(0))
+            .map_err(be)?;
+        Ok(Some(n as u64))
+    }
+
+    fn read_fact_cache(&self, key: &str, part: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
+        // One statement reads one committed state: the cache of the current generation, or nothing.
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT c.data FROM fact_cache c JOIN fact_generation g ON g.id = 0 AND c.generation = g.n \
+                 WHERE c.key = ?1 ORDER BY c.part",
+            )
+            .map_err(be)?;
+        let mut rows = st.query([key]).map_err(be)?;
+        let mut any = false;
+        while let Some(r) = rows.next().map_err(be)? {
+            let data = r
+                .get_ref(0)
+                .map_err(be)?
+                .as_blob()
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            part(data)?;
+            any = true;
+        }
+        Ok(any)
+    }
+
+    fn write_fact_cache(&self, generation: u64, key: &str, parts: &[Vec<u8>]) -> Result<bool> {
+        let tx =
+            rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate).map_err(be)?;
+        if self.fact_generation()? != Some(generation) {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM fact_cache", []).map_err(be)?;
+        {
+            let mut ins = tx
+                .prepare("INSERT INTO fact_cache (part, generation, key, data) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(be)?;
+            for (i, p) in parts.iter().enumerate() {
+                ins.execute(params![i as i64, generation as i64, key, p]).map_err(be)?;
+            }
+        }
+        tx.commit().map_err(be)?;
+        Ok(true)
     }
 
     fn data_cutoff(&self) -> Result<Option<String>> {

@@ -252,6 +252,51 @@ pub fn run(store: &mut dyn Store) {
     }
     assert_eq!(store.data_cutoff().unwrap().as_deref(), Some("2025-04-10"));
     results(store);
+    fact_cache(store);
+}
+
+/// The derived cache of the facts: read back in order under its key, replaced by the next write, dropped by
+/// any commit of facts, never written for a generation that has passed. A backend that keeps none says so
+/// (`fact_generation` is `None`) and reads none back.
+fn fact_cache(store: &mut dyn Store) {
+    fn read(store: &dyn Store, key: &str) -> (bool, Vec<Vec<u8>>) {
+        let mut parts = Vec::new();
+        let found = store
+            .read_fact_cache(key, &mut |p| {
+                parts.push(p.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        (found, parts)
+    }
+    let none = (false, Vec::new());
+    let parts = vec![b"head".to_vec(), Vec::new(), vec![0u8, 255, 7]];
+    let Some(g) = store.fact_generation().unwrap() else {
+        assert!(!store.write_fact_cache(0, "k", &parts).unwrap());
+        assert_eq!(read(store, "k"), none);
+        return;
+    };
+    assert_eq!(read(store, "k"), none);
+    assert!(store.write_fact_cache(g, "k", &parts).unwrap());
+    assert_eq!(read(store, "k"), (true, parts.clone()));
+    assert_eq!(read(store, "other"), none, "another key");
+    assert!(store.write_fact_cache(g, "k2", &parts[..1]).unwrap());
+    assert_eq!(read(store, "k"), none, "a write replaces the cache");
+    assert_eq!(read(store, "k2"), (true, parts[..1].to_vec()));
+    let u = "91110000600037341L";
+    batch(
+        store,
+        &meta("cache", "lender.bank.loans", "2025-05-10"),
+        &[fact(u, "k|2025-04|L9", "2025-04", "{\"c\":1}", "h-cache", 2)],
+        None,
+    );
+    let g2 = store.fact_generation().unwrap().unwrap();
+    assert!(g2 > g, "a commit of facts moves the generation on");
+    assert_eq!(read(store, "k2"), none, "and drops the cache");
+    assert!(!store.write_fact_cache(g, "k", &parts).unwrap(), "a passed generation");
+    assert_eq!(read(store, "k"), none);
+    assert!(store.write_fact_cache(g2, "k", &parts).unwrap());
+    assert_eq!(read(store, "k"), (true, parts));
 }
 
 trait KeyFree {

@@ -488,6 +488,24 @@ pub trait Store {
     }
     /// The latest delivery date of any stored fact: the data cut-off.
     fn data_cutoff(&self) -> Result<Option<String>>;
+    /// The generation of the facts: every commit that writes facts (a delivery, an import) moves it on and
+    /// drops the derived cache. `None`: the store keeps no derived cache (the default).
+    fn fact_generation(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+    /// Hands the derived cache of the facts stored under `key` (the credit loader's per-firm records) to
+    /// `part`, part by part in order, all read in one transaction; false, with nothing handed over, when the
+    /// store holds none under `key` for the current generation.
+    fn read_fact_cache(&self, key: &str, part: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<bool> {
+        let _ = (key, part);
+        Ok(false)
+    }
+    /// Replaces the derived cache with `parts` under `key`, provided the facts are still at `generation`
+    /// (read before they were); false, with nothing written, when a commit of facts came in between.
+    fn write_fact_cache(&self, generation: u64, key: &str, parts: &[Vec<u8>]) -> Result<bool> {
+        let _ = (generation, key, parts);
+        Ok(false)
+    }
     /// Guarantee facts (stored under the borrower) naming `guarantor`, as current on `known_by`.
     fn guarantees_given(&self, guarantor: &str, known_by: &str) -> Result<Vec<ScanFact>>;
     /// Stores a model artefact (JSON) under its version; storing the same version again is a no-op.
