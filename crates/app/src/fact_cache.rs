@@ -3,7 +3,8 @@
 //!
 //! What is kept: exactly what [`crate::credit::load`] returns for one `known_by` date (the store's data
 //! cut-off, what a recompute reads), serialised with postcard in parts of a few hundred firms, encoded and
-//! decoded on every core. The store tags it with the facts' generation: every commit that writes facts (a
+//! decoded on every core; each part carries the table of the source and dataset names its records cite by
+//! index. The store tags it with the facts' generation: every commit that writes facts (a
 //! delivery, an import) moves the generation on and drops the cache in the same transaction, so a stale
 //! cache is never read. The key also names this build of the program (the executable's size and time), so a
 //! program whose records or loader changed never reads a cache an older build wrote. `xinyong ingest`
@@ -12,11 +13,11 @@
 use crate::credit::{Loaded, ScoreError, RETENTION_ENDED};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use xinyong_credit::data::FirmData;
+use xinyong_credit::data::{self, FirmData};
 use xinyong_store::{Store, StoreError};
 
 /// The layout of the cached records; with the build identity in the key, a changed layout is never read.
-const FORMAT: &str = "credit-firms-v1";
+const FORMAT: &str = "credit-firms-v2";
 /// Firms per part: parts are encoded and decoded in parallel.
 const FIRMS_PER_PART: usize = 256;
 
@@ -95,7 +96,10 @@ fn decode(parts: &[Vec<u8>]) -> Option<Loaded> {
     }
     let firms: Vec<Vec<FirmData>> = body
         .par_iter()
-        .map(|p| postcard::from_bytes::<Vec<FirmData>>(p).ok())
+        .map(|p| {
+            let (names, firms) = postcard::take_from_bytes::<Vec<&str>>(p).ok()?;
+            data::decode_names(&names, || postcard::from_bytes::<Vec<FirmData>>(firms)).ok()
+        })
         .collect::<Option<_>>()?;
     Some(Loaded {
         firms: firms.into_iter().flatten().collect(),
@@ -114,10 +118,16 @@ fn encode(l: &Loaded) -> Result<Vec<Vec<u8>>, ScoreError> {
         parts: chunks.len() as u64,
     };
     let mut out = vec![postcard::to_allocvec(&head).map_err(enc)?];
+    // Each part: its table of names, then its firms (names as indices into the table).
     let body: Vec<Vec<u8>> = chunks
         .par_iter()
-        .map(postcard::to_allocvec)
-        .collect::<Result<_, _>>()
+        .map(|c| {
+            let (firms, names) = data::encode_names(|| postcard::to_allocvec(c));
+            let mut part = postcard::to_allocvec(&names)?;
+            part.extend(firms?);
+            Ok(part)
+        })
+        .collect::<Result<_, postcard::Error>>()
         .map_err(enc)?;
     out.extend(body);
     Ok(out)
@@ -156,6 +166,85 @@ mod tests {
         let back = decode(&encode(&l).unwrap()).unwrap();
         assert_eq!(back.skipped, l.skipped);
         assert_eq!(back.cache, CacheUse::Read);
+    }
+
+    /// A firm with records of every kind that cites names (events, loans, guarantees, provenance).
+    fn firm() -> FirmData {
+        use xinyong_credit::data::{Names, RawFact};
+        let mut f = FirmData::new("91330604MA2B7Y8F54");
+        let mut names = Names::default();
+        let facts = [
+            (
+                "amr",
+                "amr.registration",
+                None,
+                None,
+                r#"{"name":"x","industry":"3441","status":"active"}"#,
+            ),
+            (
+                "court",
+                "court.dishonest",
+                None,
+                Some("2025-03-01"),
+                r#"{"category":"dishonest_debtor"}"#,
+            ),
+            (
+                "bank01",
+                "lender.bank01.loans",
+                Some("2025-02"),
+                None,
+                r#"{"loan_id":"L1","balance":5}"#,
+            ),
+            (
+                "bank01",
+                "lender.bank01.guarantees",
+                None,
+                Some("2025-01-05"),
+                r#"{"guarantor_id":"g","amount":1}"#,
+            ),
+            (
+                "power",
+                "power.daily",
+                Some("2025-02"),
+                None,
+                r#"{"metric:power_kwh":7}"#,
+            ),
+        ];
+        for (i, (source, dataset, period, date, fields)) in facts.into_iter().enumerate() {
+            let raw = RawFact {
+                fact_id: i as i64 + 1,
+                uscc: f.uscc.clone(),
+                source: source.into(),
+                dataset: dataset.into(),
+                period: period.map(str::to_string),
+                event_date: date.map(str::to_string),
+                end_date: None,
+                fields: fields.into(),
+                known_from: "2025-03-10".into(),
+                known_to: None,
+            };
+            f.add(&raw, &mut names).unwrap();
+        }
+        f.finish();
+        f
+    }
+
+    #[test]
+    fn records_read_back_are_the_records_written() {
+        let l = Loaded {
+            firms: vec![firm(); 600],
+            facts: 3000,
+            ..Loaded::default()
+        };
+        assert!(l.firms[0].provenance.len() == 5 && !l.firms[0].events.is_empty() && !l.firms[0].loans.is_empty());
+        let parts = encode(&l).unwrap();
+        assert_eq!(parts.len(), 1 + 600usize.div_ceil(FIRMS_PER_PART));
+        let back = decode(&parts).unwrap();
+        let json = |l: &Loaded| serde_json::to_value(&l.firms).unwrap();
+        assert_eq!(json(&back), json(&l));
+        // Outside the cache, names are text.
+        let text = serde_json::to_string(&l.firms[0]).unwrap();
+        assert!(text.contains("\"court.dishonest\""), "{text}");
     }
 
     #[test]

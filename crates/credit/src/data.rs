@@ -385,22 +385,53 @@ fn class5(s: &str) -> u8 {
     }
 }
 
-/// Source and dataset names in a serialised `FirmData` (the loader's cache): written as text, read back
-/// interned per thread, so that the records share one allocation per name as a load from the facts does.
+/// Source and dataset names in a serialised `FirmData` (the loader's cache). Inside [`encode_names`] and
+/// [`decode_names`] a name is written as its index in a table of the names met (a few dozen per part of the
+/// cache, against two per fact): smaller, and read back as a shared `Arc` without hashing. Anywhere else
+/// (JSON, say) a name is written as text and read back interned per thread.
 mod interned {
+    use serde::de::Error;
     use std::cell::RefCell;
     use std::sync::Arc;
 
+    /// The names of one encoding or decoding, by index.
+    #[derive(Default)]
+    pub struct Table {
+        pub names: Vec<Arc<str>>,
+        pub index: rustc_hash::FxHashMap<Arc<str>, u32>,
+    }
+
     thread_local! {
         static NAMES: RefCell<super::Names> = RefCell::default();
+        pub static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
     }
 
     pub fn serialize<S: serde::Serializer>(a: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(a)
+        let i = TABLE.with(|t| {
+            t.borrow_mut().as_mut().map(|t| match t.index.get(a) {
+                Some(&i) => i,
+                None => {
+                    let i = t.names.len() as u32;
+                    t.names.push(a.clone());
+                    t.index.insert(a.clone(), i);
+                    i
+                }
+            })
+        });
+        match i {
+            Some(i) => s.serialize_u32(i),
+            None => s.serialize_str(a),
+        }
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
-        d.deserialize_str(Name)
+        if TABLE.with(|t| t.borrow().is_none()) {
+            return d.deserialize_str(Name);
+        }
+        let i = <u32 as serde::Deserialize>::deserialize(d)?;
+        TABLE
+            .with(|t| t.borrow().as_ref().and_then(|t| t.names.get(i as usize).cloned()))
+            .ok_or_else(|| D::Error::custom(format!("name {i} is not in the table")))
     }
 
     /// A name read in place (no `String` per record) and interned.
@@ -421,21 +452,67 @@ mod interned {
     }
 }
 
+/// Runs `f` (which serialises `FirmData`) with source and dataset names written as indices; returns its result
+/// and the table of names, in index order, to store beside the bytes.
+pub fn encode_names<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    let _scope = NameScope::enter(interned::Table::default());
+    let r = f();
+    let table = interned::TABLE.with(|t| t.borrow_mut().take()).unwrap_or_default();
+    (r, table.names.iter().map(|n| n.to_string()).collect())
+}
+
+/// Names are indices while it lives (on this thread), text again after, even if the work inside panics.
+struct NameScope;
+
+impl NameScope {
+    fn enter(t: interned::Table) -> NameScope {
+        interned::TABLE.with(|x| *x.borrow_mut() = Some(t));
+        NameScope
+    }
+}
+
+impl Drop for NameScope {
+    fn drop(&mut self) {
+        interned::TABLE.with(|x| *x.borrow_mut() = None);
+    }
+}
+
+/// Runs `f` (which deserialises what [`encode_names`] serialised) with the table of names stored beside it.
+pub fn decode_names<R>(names: &[&str], f: impl FnOnce() -> R) -> R {
+    let names = names.iter().map(|n| interned::intern(n)).collect();
+    let _scope = NameScope::enter(interned::Table {
+        names,
+        ..Default::default()
+    });
+    f()
+}
+
 /// `FirmData::provenance` serialised as (fact id, source, dataset, date label) tuples, names interned on reading.
 mod prov_list {
     use super::{Label, Prov};
     use serde::Deserialize;
+    use std::sync::Arc;
 
     pub fn serialize<S: serde::Serializer>(v: &[Prov], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|(id, src, ds, l)| (id, &**src, &**ds, l)))
+        #[derive(serde::Serialize)]
+        struct P<'a>(
+            i64,
+            #[serde(serialize_with = "name")] &'a Arc<str>,
+            #[serde(serialize_with = "name")] &'a Arc<str>,
+            Label,
+        );
+        fn name<S: serde::Serializer>(a: &&Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+            super::interned::serialize(a, s)
+        }
+        s.collect_seq(v.iter().map(|(id, src, ds, l)| P(*id, src, ds, *l)))
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Prov>, D::Error> {
         #[derive(Deserialize)]
         struct P(
             i64,
-            #[serde(with = "super::interned")] std::sync::Arc<str>,
-            #[serde(with = "super::interned")] std::sync::Arc<str>,
+            #[serde(with = "super::interned")] Arc<str>,
+            #[serde(with = "super::interned")] Arc<str>,
             Label,
         );
         let v: Vec<P> = Vec::deserialize(d)?;
