@@ -358,6 +358,31 @@ fn contracts_between(g: &Graph, a: u32, b: u32) -> Vec<i64> {
 
 /// Analyses the network at `t` (as known on `k`).
 pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day, cfg: &NetworkConfig) -> NetRun {
+    analyse_views(firms, scores, t, k, cfg, true)
+}
+
+/// [`analyse`] for what the warning rules read: the firms' views without the red members of their group
+/// (`NetFirm::group_red`, which no rule reads: it is kept for display with the as-of state). In a group of
+/// thousands of firms every member's list holds hundreds of ids, which was a seventh of a district
+/// recompute when built at every month-end of the index history.
+pub fn analyse_for_warnings(
+    firms: &[FirmData],
+    scores: &[Option<&FirmScore>],
+    t: Day,
+    k: Day,
+    cfg: &NetworkConfig,
+) -> NetRun {
+    analyse_views(firms, scores, t, k, cfg, false)
+}
+
+fn analyse_views(
+    firms: &[FirmData],
+    scores: &[Option<&FirmScore>],
+    t: Day,
+    k: Day,
+    cfg: &NetworkConfig,
+    group_red: bool,
+) -> NetRun {
     let graph = build_graph(firms, scores, t, k, cfg);
     let components = net::components(&graph);
     let network = net::analyse(&graph, &components, &cfg.pattern_config());
@@ -398,7 +423,7 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
             &graph,
             &components,
             v32,
-            group.map(|c| c.members.as_slice()),
+            group.filter(|_| group_red).map(|c| c.members.as_slice()),
             &p_network,
             &distress,
             cfg,
@@ -482,6 +507,7 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
 /// own PDs and colours and the contracts between them: its own and contagion-adjusted PD, the red members of
 /// its group, circle and neighbourhood (with the contracts), and the risk paths. `analyse` calls it for the
 /// whole district, and `LiveGroup` for one group between full runs (the same function, so both agree).
+/// `group`: the members of its guarantee group, whose red ones are listed (`None`: not listed).
 #[allow(clippy::too_many_arguments)]
 pub fn guarantee_part(
     graph: &Graph,

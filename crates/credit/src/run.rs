@@ -103,7 +103,7 @@ fn assess_with(
             score::score_firm(model, f, t, k, row, ws, &ib)
         })
         .collect();
-    let net = network_pass(firms, &mut scores, t, k, model, rules, &ib);
+    let net = network_pass(firms, &mut scores, t, k, model, rules, &ib, full);
     if !full {
         return (scores, ib, net);
     }
@@ -130,7 +130,9 @@ fn assess_with(
 }
 
 /// The second pass: the guarantee network from every firm's own PD and colour (rules without network
-/// conditions), then the network rules (45–49) per firm; colour and grade follow.
+/// conditions), then the network rules (45–49) per firm; colour and grade follow. Without `full` (the
+/// month-ends of the history), the firms' views hold only what the rules read.
+#[allow(clippy::too_many_arguments)]
 fn network_pass(
     firms: &[FirmData],
     scores: &mut [FirmScore],
@@ -139,6 +141,7 @@ fn network_pass(
     model: &CreditModel,
     rules: &[Rule],
     ib: &Benchmarks,
+    full: bool,
 ) -> NetRun {
     let mut net = {
         let refs: Vec<Option<&FirmScore>> = firms
@@ -146,7 +149,11 @@ fn network_pass(
             .zip(scores.iter())
             .map(|(f, s)| in_scope(f, t, k).then_some(s))
             .collect();
-        crate::network::analyse(firms, &refs, t, k, &model.config.network)
+        if full {
+            crate::network::analyse(firms, &refs, t, k, &model.config.network)
+        } else {
+            crate::network::analyse_for_warnings(firms, &refs, t, k, &model.config.network)
+        }
     };
     // Each scored firm's network view moves into its score (no copy); the views of firms not scored here
     // stay in the run.
