@@ -21,7 +21,8 @@ impl Dist {
         if values.is_empty() {
             return None;
         }
-        values.sort_by(f64::total_cmp);
+        // Values equal in the total order are the same bits, so an unstable sort gives the same slice.
+        values.sort_unstable_by(f64::total_cmp);
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n as f64;
         let q = (0..=20)

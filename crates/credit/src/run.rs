@@ -100,7 +100,7 @@ fn assess_with(
         .zip(rows)
         .map(|(f, row)| {
             let ws = evaluate_warnings(f, t, k, &row, rules, &ib, None);
-            score::score_firm(model, f, t, k, row, ws, &ib)
+            score::score_firm_with(model, f, t, k, row, ws, &ib, full)
         })
         .collect();
     let net = network_pass(firms, &mut scores, t, k, model, rules, &ib, full);

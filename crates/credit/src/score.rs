@@ -413,7 +413,6 @@ pub fn safe_percentile(bm: &Benchmarks, keys: &[String], i: usize, v: f64) -> Op
 
 /// Scores one firm. `benchmarks` places it in its industry (from the same run, or a stored earlier one for
 /// an incremental recompute); `warnings` are its active warnings.
-#[allow(clippy::too_many_arguments)]
 pub fn score_firm(
     model: &CreditModel,
     firm: &FirmData,
@@ -422,6 +421,22 @@ pub fn score_firm(
     row: FeatureRow,
     warnings: Vec<Warning>,
     benchmarks: &Benchmarks,
+) -> FirmScore {
+    score_firm_with(model, firm, t, k, row, warnings, benchmarks, true)
+}
+
+/// [`score_firm`]; without `reasons`, the reason codes (with the provenance of every fact they cite) are left
+/// out: the month-ends of the index history keep only PDs, scores, grades, colours and forces.
+#[allow(clippy::too_many_arguments)]
+pub fn score_firm_with(
+    model: &CreditModel,
+    firm: &FirmData,
+    t: Day,
+    k: Day,
+    row: FeatureRow,
+    warnings: Vec<Warning>,
+    benchmarks: &Benchmarks,
+    reasons: bool,
 ) -> FirmScore {
     let pos = model.feature_positions();
     let values: Vec<Value> = pos
@@ -468,6 +483,7 @@ pub fn score_firm(
     let reasons = s
         .reasons(model.config.reasons)
         .into_iter()
+        .filter(|_| reasons)
         .map(|c| {
             let i = pos[c.feature];
             Reason {
