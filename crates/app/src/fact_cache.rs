@@ -5,7 +5,7 @@
 //! cut-off, what a recompute reads), serialised with postcard in parts of a few hundred firms, encoded and
 //! decoded on every core; each part carries the table of the source and dataset names its records cite by
 //! index. The store tags it with the facts' generation: every commit that writes facts (a
-//! delivery, an import) moves the generation on and drops the cache in the same transaction, so a stale
+//! delivery, an import) moves the generation on in the same transaction, which retires the cache, so a stale
 //! cache is never read. The key also names this build of the program (the executable's size and time), so a
 //! program whose records or loader changed never reads a cache an older build wrote. `xinyong ingest`
 //! refreshes the cache after a delivery; a load that finds none reads the facts and writes it.

@@ -45,7 +45,8 @@ CREATE INDEX IF NOT EXISTS batches_source ON batches(source, delivered_on);
 -- Credit model results. Enterprise-scoped tables carry the USCC (see ARCHITECTURE.md, distribution plan).
 CREATE TABLE IF NOT EXISTS models (version TEXT PRIMARY KEY, created_at TEXT NOT NULL, json TEXT NOT NULL);
 -- Derived data, not exported: the credit loader's per-firm records, valid for one generation of the facts.
--- Every commit that writes facts moves the generation on and empties the cache in the same transaction.
+-- Every commit that writes facts moves the generation on, which retires the cache: its rows are read only
+-- under the current generation, and the next write of the cache replaces them.
 CREATE TABLE IF NOT EXISTS fact_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
 INSERT OR IGNORE INTO fact_generation (id, n) VALUES (0, 0);
 CREATE TABLE IF NOT EXISTS fact_cache (
@@ -362,9 +363,11 @@ impl BatchWriter for Writer<'_> {
     }
 }
 
-/// Moves the facts' generation on and drops the derived cache, inside the transaction that wrote facts.
+/// Moves the facts' generation on, inside the transaction that wrote facts: the derived cache is no longer
+/// read. Its rows are left for the next write of the cache to replace: deleting hundreds of MB of blobs here
+/// would hold up a delivery (on the district: 1.7 s with the pages cached, 13 s from disk).
 fn new_fact_generation(c: &Connection) -> Result<()> {
-    c.execute_batch("UPDATE fact_generation SET n = n + 1 WHERE id = 0; DELETE FROM fact_cache;")
+    c.execute_batch("UPDATE fact_generation SET n = n + 1 WHERE id = 0")
         .map_err(be)
 }
 

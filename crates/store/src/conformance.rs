@@ -255,7 +255,7 @@ pub fn run(store: &mut dyn Store) {
     fact_cache(store);
 }
 
-/// The derived cache of the facts: read back in order under its key, replaced by the next write, dropped by
+/// The derived cache of the facts: read back in order under its key, replaced by the next write, retired by
 /// any commit of facts, never written for a generation that has passed. A backend that keeps none says so
 /// (`fact_generation` is `None`) and reads none back.
 fn fact_cache(store: &mut dyn Store) {
@@ -292,7 +292,7 @@ fn fact_cache(store: &mut dyn Store) {
     );
     let g2 = store.fact_generation().unwrap().unwrap();
     assert!(g2 > g, "a commit of facts moves the generation on");
-    assert_eq!(read(store, "k2"), none, "and drops the cache");
+    assert_eq!(read(store, "k2"), none, "and retires the cache");
     assert!(!store.write_fact_cache(g, "k", &parts).unwrap(), "a passed generation");
     assert_eq!(read(store, "k"), none);
     assert!(store.write_fact_cache(g2, "k", &parts).unwrap());

@@ -489,7 +489,7 @@ pub trait Store {
     /// The latest delivery date of any stored fact: the data cut-off.
     fn data_cutoff(&self) -> Result<Option<String>>;
     /// The generation of the facts: every commit that writes facts (a delivery, an import) moves it on and
-    /// drops the derived cache. `None`: the store keeps no derived cache (the default).
+    /// retires the derived cache. `None`: the store keeps no derived cache (the default).
     fn fact_generation(&self) -> Result<Option<u64>> {
         Ok(None)
     }
