@@ -67,7 +67,7 @@ fastest() { # MODE: off | on
   local best="" line lc
   for i in $(seq "$REPEAT"); do
     if [ "$1" = off ]; then
-      line=$(XINYONG_FACT_CACHE=off "$BIN" score --db "$DB" --as-of "$AS_OF" --model "$MODEL" --bench-core "$WORK/ours_$SCALE.csv")
+      line=$(XINYONG_FACT_CACHE=off "$BIN" score --db "$DB" --as-of "$AS_OF" --model "$MODEL" --bench-core "$WORK/ours_facts_$SCALE.csv")
     else
       line=$("$BIN" score --db "$DB" --as-of "$AS_OF" --model "$MODEL" --bench-core "$WORK/ours_$SCALE.csv")
     fi
@@ -82,6 +82,7 @@ fastest() { # MODE: off | on
 read -r FACTS_LOAD FACTS_COMPUTE <<<"$(fastest off)"
 "$BIN" score --db "$DB" --as-of "$AS_OF" --model "$MODEL" --bench-core "$WORK/ours_$SCALE.csv" >/dev/null # cache
 read -r OURS_LOAD OURS_COMPUTE <<<"$(fastest on)"
+cmp "$WORK/ours_facts_$SCALE.csv" "$WORK/ours_$SCALE.csv" # from the facts and from the cache: the same output
 
 python3 "$ROOT/bench/credit_core.py" run --db "$DB" --as-of "$AS_OF" --model "$MODEL" \
   --ours "$WORK/ours_$SCALE.csv" --ours-load "$OURS_LOAD" --ours-compute "$OURS_COMPUTE" \

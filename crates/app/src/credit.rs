@@ -32,7 +32,7 @@ pub struct Loaded {
     pub firms: Vec<FirmData>,
     pub facts: u64,
     /// Facts that could not be read, by reason (counted, never silently dropped).
-    pub skipped: BTreeMap<&'static str, u64>,
+    pub skipped: BTreeMap<String, u64>,
     /// Whether the records came from the store's cache of them (crate::fact_cache).
     pub cache: crate::fact_cache::CacheUse,
 }
@@ -57,9 +57,11 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
         return Ok(l);
     }
     let mut l = load_facts(store, known_by)?;
-    if fact_cache::write(store, generation, &key, &l)? {
-        l.cache = CacheUse::Written;
-    }
+    l.cache = match fact_cache::write(store, generation, &key, &l) {
+        Ok(true) => CacheUse::Written,
+        Ok(false) => CacheUse::None,
+        Err(e) => CacheUse::WriteFailed(e.to_string()),
+    };
     Ok(l)
 }
 
@@ -91,7 +93,7 @@ pub fn load_facts(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreErro
     for share in shares {
         out.facts += share.facts;
         for (reason, n) in share.skipped {
-            *out.skipped.entry(reason).or_default() += n;
+            *out.skipped.entry(reason.to_string()).or_default() += n;
         }
         for firm in share.firms {
             match pos.get(firm.uscc.as_str()) {
@@ -283,7 +285,7 @@ pub struct ScoreSummary {
     pub model: CreditModel,
     pub trained: bool,
     pub loaded_facts: u64,
-    pub skipped: BTreeMap<&'static str, u64>,
+    pub skipped: BTreeMap<String, u64>,
     /// Whether the loader's records came from the store's cache.
     pub cache: crate::fact_cache::CacheUse,
     pub run_id: String,

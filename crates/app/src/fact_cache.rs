@@ -4,15 +4,15 @@
 //! What is kept: exactly what [`crate::credit::load`] returns for one `known_by` date (the store's data
 //! cut-off, what a recompute reads), serialised with postcard in parts of a few hundred firms, encoded and
 //! decoded on every core; each part carries the table of the source and dataset names its records cite by
-//! index. The store tags it with the facts' generation: every commit that writes facts (a
-//! delivery, an import) moves the generation on in the same transaction, which retires the cache, so a stale
-//! cache is never read. The key also names this build of the program (the executable's size and time), so a
-//! program whose records or loader changed never reads a cache an older build wrote. `xinyong ingest`
-//! refreshes the cache after a delivery; a load that finds none reads the facts and writes it.
+//! index. The store tags it with the facts' generation: every commit that writes facts (a delivery, an
+//! import; in SQLite also any insert of a batch row, by a trigger, whatever program writes it) moves the
+//! generation on in the same transaction, which retires the cache, so a stale cache is never read. The key
+//! also names this build of the program (its file's size, times and inode), so a program whose records or
+//! loader changed never reads a cache another build wrote. `xinyong ingest` refreshes the cache after a
+//! delivery; a load that finds none reads the facts and writes it (a failed write is reported, not fatal).
 
-use crate::credit::{Loaded, ScoreError, RETENTION_ENDED};
+use crate::credit::{Loaded, ScoreError};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
 use xinyong_credit::data::{self, FirmData};
 use xinyong_store::{Store, StoreError};
 
@@ -22,7 +22,7 @@ const FORMAT: &str = "credit-firms-v2";
 const FIRMS_PER_PART: usize = 256;
 
 /// How a load used the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CacheUse {
     /// The store keeps no cache, or the date is not the data cut-off: the facts were read.
     #[default]
@@ -31,15 +31,19 @@ pub enum CacheUse {
     Read,
     /// The facts were read and the cache written for the next load.
     Written,
+    /// The facts were read; writing the cache failed (the store busy with a delivery, or full), which does
+    /// not fail the load: the next one tries again.
+    WriteFailed(String),
 }
 
 impl CacheUse {
     /// For the timing lines of `score` and `score --bench-core`.
-    pub fn describe(self) -> &'static str {
+    pub fn describe(&self) -> String {
         match self {
-            CacheUse::None => "from the facts",
-            CacheUse::Read => "from the cache",
-            CacheUse::Written => "from the facts, cache written",
+            CacheUse::None => "from the facts".into(),
+            CacheUse::Read => "from the cache".into(),
+            CacheUse::Written => "from the facts, cache written".into(),
+            CacheUse::WriteFailed(e) => format!("from the facts; the cache was not written: {e}"),
         }
     }
 }
@@ -52,61 +56,104 @@ struct Header {
 }
 
 /// The key the cache is kept under for a load of the facts known by `known_by`; `None` (no cache) when this
-/// build cannot name itself, or when `XINYONG_FACT_CACHE=off` (benchmarks of loading from the facts).
+/// build cannot read itself, or when `XINYONG_FACT_CACHE=off` (benchmarks of loading from the facts).
 pub fn key(known_by: &str) -> Option<String> {
     if std::env::var_os("XINYONG_FACT_CACHE").is_some_and(|v| v == "off") {
         return None;
     }
-    let exe = std::env::current_exe().ok()?;
-    let meta = std::fs::metadata(exe).ok()?;
-    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(format!("{FORMAT}|{}|{}|{known_by}", meta.len(), modified.as_nanos()))
+    Some(format!("{FORMAT}|{}|{known_by}", build_id()?))
 }
 
-/// The reasons a fact is skipped, as the loader names them (the cache stores them as text).
-fn static_reason(s: &str) -> Option<&'static str> {
-    xinyong_credit::data::SKIP_REASONS
-        .into_iter()
-        .chain([RETENTION_ENDED])
-        .find(|r| *r == s)
+/// This program's identity, from its file: size, modification and change times, device and inode. The change
+/// time is set by the system whenever the file is written or installed (packaging that fixes modification
+/// times cannot set it), so another build — or the same path rebuilt — keys its own cache. Elsewhere than
+/// on Unix, a hash of the file's bytes.
+fn build_id() -> Option<&'static str> {
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(exe).ok()?;
+            Some(format!(
+                "{}-{}.{}-{}.{}-{}-{}",
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+                m.dev(),
+                m.ino()
+            ))
+        }
+        #[cfg(not(unix))]
+        {
+            use std::hash::Hasher;
+            let bytes = std::fs::read(exe).ok()?;
+            let mut h = rustc_hash::FxHasher::default();
+            h.write(&bytes);
+            Some(format!("{}-{:016x}", bytes.len(), h.finish()))
+        }
+    })
+    .as_deref()
 }
 
 /// The cached load under `key`, if the store holds one for the current facts; a cache that does not decode
 /// is ignored (the caller reads the facts and writes it again).
 pub fn read(store: &dyn Store, key: &str) -> Result<Option<Loaded>, ScoreError> {
-    let mut parts: Vec<Vec<u8>> = Vec::new();
-    if !store.read_fact_cache(key, &mut |p| {
-        parts.push(p.to_vec());
-        Ok(())
-    })? {
+    // Each part is decoded on the pool while this thread reads the next one from the store.
+    let decoded: std::sync::Mutex<Vec<(usize, Option<Vec<FirmData>>)>> = Default::default();
+    let mut head: Option<Vec<u8>> = None;
+    let mut n = 0;
+    let found = rayon::in_place_scope(|scope| {
+        store.read_fact_cache(key, &mut |p| {
+            if head.is_none() {
+                head = Some(p.to_vec());
+                return Ok(());
+            }
+            let (i, bytes, out) = (n, p.to_vec(), &decoded);
+            n += 1;
+            scope.spawn(move |_| {
+                let firms = decode_part(&bytes);
+                out.lock().unwrap_or_else(|e| e.into_inner()).push((i, firms));
+            });
+            Ok(())
+        })
+    })?;
+    let (true, Some(head)) = (found, head) else {
         return Ok(None);
-    }
-    Ok(decode(&parts))
+    };
+    let mut body = decoded.into_inner().unwrap_or_else(|e| e.into_inner());
+    body.sort_unstable_by_key(|x| x.0);
+    Ok(assemble(&head, body.into_iter().map(|x| x.1).collect()))
 }
 
-fn decode(parts: &[Vec<u8>]) -> Option<Loaded> {
-    let (head, body) = parts.split_first()?;
+/// One part: its table of names, then its firms.
+fn decode_part(p: &[u8]) -> Option<Vec<FirmData>> {
+    let (names, firms) = postcard::take_from_bytes::<Vec<&str>>(p).ok()?;
+    data::decode_names(&names, || postcard::from_bytes::<Vec<FirmData>>(firms)).ok()
+}
+
+/// The load from the header and the decoded parts, in order; `None` if a part is missing or did not decode.
+fn assemble(head: &[u8], body: Vec<Option<Vec<FirmData>>>) -> Option<Loaded> {
     let h: Header = postcard::from_bytes(head).ok()?;
     if h.parts != body.len() as u64 {
         return None;
     }
-    let mut skipped = BTreeMap::new();
-    for (r, n) in &h.skipped {
-        skipped.insert(static_reason(r)?, *n);
-    }
-    let firms: Vec<Vec<FirmData>> = body
-        .par_iter()
-        .map(|p| {
-            let (names, firms) = postcard::take_from_bytes::<Vec<&str>>(p).ok()?;
-            data::decode_names(&names, || postcard::from_bytes::<Vec<FirmData>>(firms)).ok()
-        })
-        .collect::<Option<_>>()?;
+    let firms: Vec<Vec<FirmData>> = body.into_iter().collect::<Option<_>>()?;
     Some(Loaded {
         firms: firms.into_iter().flatten().collect(),
         facts: h.facts,
-        skipped,
+        skipped: h.skipped.into_iter().collect(),
         cache: CacheUse::Read,
     })
+}
+
+#[cfg(test)]
+fn decode(parts: &[Vec<u8>]) -> Option<Loaded> {
+    let (head, body) = parts.split_first()?;
+    assemble(head, body.iter().map(|p| decode_part(p)).collect())
 }
 
 fn encode(l: &Loaded) -> Result<Vec<Vec<u8>>, ScoreError> {
@@ -114,7 +161,7 @@ fn encode(l: &Loaded) -> Result<Vec<Vec<u8>>, ScoreError> {
     let chunks: Vec<&[FirmData]> = l.firms.chunks(FIRMS_PER_PART).collect();
     let head = Header {
         facts: l.facts,
-        skipped: l.skipped.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+        skipped: l.skipped.iter().map(|(r, n)| (r.clone(), *n)).collect(),
         parts: chunks.len() as u64,
     };
     let mut out = vec![postcard::to_allocvec(&head).map_err(enc)?];
@@ -139,6 +186,9 @@ pub fn refresh(store: &dyn Store) -> Result<Option<usize>, ScoreError> {
     let (Some(_), Some(cut)) = (store.fact_generation()?, store.data_cutoff()?) else {
         return Ok(None);
     };
+    if key(&cut).is_none() {
+        return Ok(None);
+    }
     let l = crate::credit::load(store, &cut)?;
     Ok((l.cache == CacheUse::Written).then_some(l.firms.len()))
 }
@@ -152,16 +202,13 @@ pub fn write(store: &dyn Store, generation: u64, key: &str, l: &Loaded) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credit::RETENTION_ENDED;
 
     #[test]
-    fn every_reason_the_loader_names_survives_the_cache() {
+    fn the_counts_of_unread_facts_survive_the_cache() {
         let mut l = Loaded::default();
-        for (i, r) in xinyong_credit::data::SKIP_REASONS
-            .into_iter()
-            .chain([RETENTION_ENDED])
-            .enumerate()
-        {
-            l.skipped.insert(r, i as u64 + 1);
+        for (i, r) in ["json", "period", RETENTION_ENDED].into_iter().enumerate() {
+            l.skipped.insert(r.to_string(), i as u64 + 1);
         }
         let back = decode(&encode(&l).unwrap()).unwrap();
         assert_eq!(back.skipped, l.skipped);

@@ -240,7 +240,7 @@ pub fn score(a: &ScoreArgs) -> Result<()> {
         }
         std::fs::write(p, csv)?;
         println!(
-            "core: {} firms as of {as_of}: load {t_load:.2} s ({}), indicators and points {t_compute:.3} s; wrote {}",
+            "core: {} firms as of {as_of}: load {t_load:.3} s ({}), indicators and points {t_compute:.3} s; wrote {}",
             rows.len(),
             cache.describe(),
             p.display()

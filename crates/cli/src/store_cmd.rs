@@ -213,6 +213,8 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
         clock: a.clock.clone(),
         until: a.until.clone(),
     };
+    // The facts' generation before this run: a commit moves it on and retires the credit cache.
+    let generation = open_or_create(&a.db.db)?.fact_generation()?;
     let s = run_ingest(&a.db.db, &a.paths, opts, a.verbose, a.registry.as_deref())?;
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -228,10 +230,11 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
         s.counts.retired,
         s.counts.quarantined
     );
-    // The credit loader's records, cached for the next recompute (it then parses no fact's JSON).
-    if s.counts.inserted + s.counts.replaced + s.counts.retired > 0 {
-        let t = Instant::now();
-        let store = open(&a.db.db)?;
+    // The credit loader's records, cached again for the next recompute (it then parses no fact's JSON) when
+    // this run's commits retired the cache.
+    let t = Instant::now();
+    let store = open(&a.db.db)?;
+    if store.fact_generation()? != generation {
         if let Some(n) = xinyong_app::fact_cache::refresh(&*store)? {
             println!(
                 "cached the credit records of {n} firms in {:.1} s",

@@ -161,8 +161,8 @@ fn the_cached_records_are_the_records_read_from_the_facts() {
     let written = xinyong_app::credit::load(&*store, &cut).unwrap();
     let cached = xinyong_app::credit::load(&*store, &cut).unwrap();
     assert_eq!(
-        (facts.cache, written.cache, cached.cache),
-        (CacheUse::None, CacheUse::Written, CacheUse::Read)
+        (&facts.cache, &written.cache, &cached.cache),
+        (&CacheUse::None, &CacheUse::Written, &CacheUse::Read)
     );
     assert!(
         cached.facts > 10_000 && cached.firms.len() > 500,

@@ -535,9 +535,6 @@ impl Names {
     }
 }
 
-/// Every reason [`FirmData::add`] gives for a fact it cannot read.
-pub const SKIP_REASONS: [&str; 4] = ["known_from", "json", "period", "event_date"];
-
 /// Why a fact could not be read into the model's inputs (it is skipped, and counted by the caller).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Skipped {

@@ -480,23 +480,25 @@ pub fn score_firm_with(
     let force_percentiles = std::array::from_fn(|k| {
         group.and_then(|(_, g)| g.dists.get(features::N + k)?.as_ref().map(|d| d.percentile(forces[k])))
     });
-    let reasons = s
-        .reasons(model.config.reasons)
-        .into_iter()
-        .filter(|_| reasons)
-        .map(|c| {
-            let i = pos[c.feature];
-            Reason {
-                indicator: cat[i].id.clone(),
-                name_zh: cat[i].name_zh.clone(),
-                name_en: cat[i].name_en.clone(),
-                value: row.values[i],
-                points_lost: c.points_lost,
-                industry_median: group.and_then(|(_, g)| g.dists.get(i)?.as_ref().map(|d| d.median())),
-                evidence: row.evidence[i].iter().filter_map(|f| firm.provenance(*f)).collect(),
-            }
-        })
-        .collect();
+    let reasons = if !reasons {
+        Vec::new()
+    } else {
+        s.reasons(model.config.reasons)
+            .into_iter()
+            .map(|c| {
+                let i = pos[c.feature];
+                Reason {
+                    indicator: cat[i].id.clone(),
+                    name_zh: cat[i].name_zh.clone(),
+                    name_en: cat[i].name_en.clone(),
+                    value: row.values[i],
+                    points_lost: c.points_lost,
+                    industry_median: group.and_then(|(_, g)| g.dists.get(i)?.as_ref().map(|d| d.median())),
+                    evidence: row.evidence[i].iter().filter_map(|f| firm.provenance(*f)).collect(),
+                }
+            })
+            .collect()
+    };
     let colour = crate::warnings::colour_of(&warnings);
     let grade_unadjusted = model.config.grade(s.pd);
     let grade = if colour == Some(Colour::Red) {

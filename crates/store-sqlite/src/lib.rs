@@ -47,8 +47,12 @@ CREATE TABLE IF NOT EXISTS models (version TEXT PRIMARY KEY, created_at TEXT NOT
 -- Derived data, not exported: the credit loader's per-firm records, valid for one generation of the facts.
 -- Every commit that writes facts moves the generation on, which retires the cache: its rows are read only
 -- under the current generation, and the next write of the cache replaces them.
+-- One row once facts were written (none: generation 0). A batch row comes with every write of facts, so the
+-- trigger moves the generation on whatever program writes them; this build also moves it at each commit.
 CREATE TABLE IF NOT EXISTS fact_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
-INSERT OR IGNORE INTO fact_generation (id, n) VALUES (0, 0);
+CREATE TRIGGER IF NOT EXISTS batches_retire_fact_cache AFTER INSERT ON batches BEGIN
+  INSERT INTO fact_generation (id, n) VALUES (0, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1;
+END;
 CREATE TABLE IF NOT EXISTS fact_cache (
   part INTEGER PRIMARY KEY, generation INTEGER NOT NULL, key TEXT NOT NULL, data BLOB NOT NULL
 );
@@ -367,7 +371,7 @@ impl BatchWriter for Writer<'_> {
 /// read. Its rows are left for the next write of the cache to replace: deleting hundreds of MB of blobs here
 /// would hold up a delivery (on the district: 1.7 s with the pages cached, 13 s from disk).
 fn new_fact_generation(c: &Connection) -> Result<()> {
-    c.execute_batch("UPDATE fact_generation SET n = n + 1 WHERE id = 0")
+    c.execute_batch("INSERT INTO fact_generation (id, n) VALUES (0, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1")
         .map_err(be)
 }
 
@@ -1073,7 +1077,11 @@ impl Store for SqliteStore {
     fn fact_generation(&self) -> Result<Option<u64>> {
         let n: i64 = self
             .conn
-            .query_row("SELECT n FROM fact_generation WHERE id = 0", [], |r| r.get(0))
+            .query_row(
+                "SELECT coalesce((SELECT n FROM fact_generation WHERE id = 0), 0)",
+                [],
+                |r| r.get(0),
+            )
             .map_err(be)?;
         Ok(Some(n as u64))
     }
@@ -1083,8 +1091,8 @@ impl Store for SqliteStore {
         let mut st = self
             .conn
             .prepare(
-                "SELECT c.data FROM fact_cache c JOIN fact_generation g ON g.id = 0 AND c.generation = g.n \
-                 WHERE c.key = ?1 ORDER BY c.part",
+                "SELECT data FROM fact_cache WHERE key = ?1 \
+                 AND generation = coalesce((SELECT n FROM fact_generation WHERE id = 0), 0) ORDER BY part",
             )
             .map_err(be)?;
         let mut rows = st.query([key]).map_err(be)?;
