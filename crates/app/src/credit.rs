@@ -341,7 +341,7 @@ pub fn training_csv(store: &dyn Store, cut: &str, cfg: &ScoringConfig) -> Result
 pub type CoreRow = (String, Vec<Option<f64>>, f64);
 
 /// The scoring core alone, for benchmarks: every firm's indicators as of `as_of` and its card points, with
-/// the seconds spent loading and computing. Writes nothing.
+/// the seconds spent loading and computing. Writes nothing but the loader's cache (when it missed).
 pub fn core(
     store: &dyn Store,
     as_of: &str,
