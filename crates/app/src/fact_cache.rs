@@ -24,7 +24,8 @@ const FIRMS_PER_PART: usize = 256;
 /// How a load used the cache.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CacheUse {
-    /// The store keeps no cache, or the date is not the data cut-off: the facts were read.
+    /// The store keeps no cache, the date is not the data cut-off, or a delivery committed while the facts
+    /// were read (the cache would have been stale): the facts were read, nothing was written.
     #[default]
     None,
     /// The records were read from the cache.
