@@ -691,7 +691,16 @@ pub fn live_rescorer() -> LiveRescorer {
                     load_one_except(store, u, &known_by, as_of, &[]).map_err(|e| format!("rescoring {u}: {e}"))?;
                 let row = xinyong_credit::features::compute_at(&firm, t, k);
                 let ws = run::evaluate_warnings(&firm, t, k, &row, &scorer.rules, &scorer.benchmarks, None);
-                let first = score::score_firm(&scorer.model, &firm, t, k, row, ws, &scorer.benchmarks);
+                let first = score::score_firm(
+                    &scorer.model,
+                    &firm,
+                    t,
+                    k,
+                    row,
+                    ws,
+                    &scorer.benchmarks,
+                    score::Detail::Full,
+                );
                 let base = match store.run_score(&scorer.run_id, u).map_err(|e| e.to_string())? {
                     Some(j) => serde_json::from_str::<NetOnly>(&j).map_err(|e| e.to_string())?.network,
                     None => None,

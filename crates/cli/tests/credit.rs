@@ -221,6 +221,52 @@ fn the_cached_records_are_the_records_read_from_the_facts() {
     );
 }
 
+/// The month-ends of the index history are assessed with less detail (`score::Detail::History`: no reason
+/// codes, no red-member lists of guarantee groups); what the history keeps of each month-end must equal what
+/// a full assessment of that month-end gives, network contagion included.
+#[test]
+fn the_history_keeps_what_a_full_assessment_gives() {
+    use xinyong_credit::{data, index, run as credit_run};
+    let d = tmp("history");
+    let db = Db::sqlite(d.join("history.db"));
+    ingest_into(&db, &d, None);
+    run(&["score", "--db", &db.arg(), "--train"]);
+    let store = db.open();
+    let cut = store.data_cutoff().unwrap().unwrap();
+    let firms = xinyong_app::credit::load_facts(&*store, &cut).unwrap().firms;
+    let (_, json) = xinyong_app::credit::latest_model(&*store).unwrap().unwrap();
+    let model = xinyong_credit::CreditModel::from_json(&json).unwrap();
+    let rules = xinyong_credit::warnings::builtin_rules();
+    let t = data::day(&cut).unwrap();
+    let out = credit_run::recompute(&firms, t, &model, &rules);
+    let kept: std::collections::HashMap<(&str, &str), &index::FirmMonth> = out
+        .history
+        .iter()
+        .map(|h| ((h.uscc.as_str(), h.month.as_str()), h))
+        .collect();
+    let last = data::last_complete_month(t);
+    let months = model.config.index_months as i32;
+    let (mut checked, mut in_groups) = (0, 0);
+    for m in [last - months + 1, last - months / 2, last] {
+        let tm = data::month_end(m);
+        let (scores, _) = credit_run::assess(&firms, tm, t, &model, &rules);
+        for (f, s) in firms.iter().zip(&scores) {
+            if !credit_run::in_scope(f, tm, t) {
+                continue;
+            }
+            let want = index::firm_month(f, m, t, s, &model.config);
+            let got = kept.get(&(f.uscc.as_str(), want.month.as_str()));
+            assert_eq!(got, Some(&&want), "{} in {}", f.uscc, want.month);
+            checked += 1;
+            in_groups += usize::from(s.network.as_ref().is_some_and(|n| n.group.is_some()));
+        }
+    }
+    assert!(
+        checked > 1000 && in_groups > 50,
+        "{checked} firm-months checked, {in_groups} in guarantee groups"
+    );
+}
+
 #[test]
 fn one_firm_alone_gets_what_it_gets_in_the_batch() {
     let d = tmp("alone");

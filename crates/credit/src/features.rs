@@ -513,7 +513,6 @@ fn compute_some(firm: &FirmData, t: Day, k: Day, which: std::ops::Range<usize>) 
             "stats.above_scale:revenue",
         ])
     });
-    let (revenue, revenue_prev) = (LazyCell::new(|| revenues.0), LazyCell::new(|| revenues.1));
     let profit_keys = ["amr.annual_reports:profit", "stats.above_scale:profit"];
     let profit = LazyCell::new(|| {
         s.yearly("tax.financial_statements:net_profit")
@@ -638,7 +637,7 @@ fn compute_some(firm: &FirmData, t: Day, k: Day, which: std::ops::Range<usize>) 
                 ln1(x)
             }),
             OPS_SALES_YOY_3M => invoices.ratio(3, 12, ev),
-            OPS_ASSET_TURNOVER => quotient(*revenue, *assets, ev).map(|x| x.min(20.0)),
+            OPS_ASSET_TURNOVER => quotient(revenues.0, *assets, ev).map(|x| x.min(20.0)),
             OPS_RECEIVABLE_DAYS => {
                 let (r, rev) = (fs("receivables").0, fs("revenue").0);
                 quotient(r, rev, ev).map(|x| (x * 365.0).min(1000.0))
@@ -677,7 +676,7 @@ fn compute_some(firm: &FirmData, t: Day, k: Day, which: std::ops::Range<usize>) 
                     .inspect(|e| push(ev, e.fact))
                     .count() as f64,
             ),
-            PRO_MARGIN => quotient(*profit, *revenue, ev).map(|x| x.clamp(-2.0, 1.0)),
+            PRO_MARGIN => quotient(*profit, revenues.0, ev).map(|x| x.clamp(-2.0, 1.0)),
             PRO_ROA => quotient(*profit, *assets, ev).map(|x| x.clamp(-2.0, 1.0)),
             PRO_TAX_PER_HEAD => match (tax.sum(0, 12), insured.latest(3)) {
                 (Some(x), Some((k, h))) if h > 0.0 => {
@@ -741,7 +740,7 @@ fn compute_some(firm: &FirmData, t: Day, k: Day, which: std::ops::Range<usize>) 
             },
             SOL_BANK_DEBT_TO_SALES => {
                 let bal: f64 = s.loans(0, 1).inspect(|l| push(ev, l.fact)).map(|l| l.balance).sum();
-                let sales = invoices.sum(0, 12).filter(|x| *x > 0.0).or(revenue.map(|r| r.v));
+                let sales = invoices.sum(0, 12).filter(|x| *x > 0.0).or(revenues.0.map(|r| r.v));
                 match sales {
                     Some(x) if x > 0.0 => Some((bal / x).min(20.0)),
                     _ => None,
@@ -941,7 +940,7 @@ fn compute_some(firm: &FirmData, t: Day, k: Day, which: std::ops::Range<usize>) 
                 }
                 _ => None,
             },
-            DEV_REVENUE_GROWTH => match (*revenue, *revenue_prev) {
+            DEV_REVENUE_GROWTH => match (revenues.0, revenues.1) {
                 (Some(a), Some(b)) if b.year == a.year - 1 && b.v > 0.0 => {
                     push(ev, a.fact);
                     push(ev, b.fact);

@@ -3,7 +3,7 @@
 
 use crate::data::{self, Day, FirmData};
 use crate::features;
-use crate::score::FirmScore;
+use crate::score::{Detail, FirmScore};
 use crate::warnings::Colour;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -356,32 +356,17 @@ fn contracts_between(g: &Graph, a: u32, b: u32) -> Vec<i64> {
         .collect()
 }
 
-/// Analyses the network at `t` (as known on `k`).
-pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day, cfg: &NetworkConfig) -> NetRun {
-    analyse_views(firms, scores, t, k, cfg, true)
-}
-
-/// [`analyse`] for what the warning rules read: the firms' views without the red members of their group
-/// (`NetFirm::group_red`, which no rule reads: it is kept for display with the as-of state). In a group of
-/// thousands of firms every member's list holds hundreds of ids, which was a seventh of a district
-/// recompute when built at every month-end of the index history.
-pub fn analyse_for_warnings(
+/// Analyses the network at `t` (as known on `k`). With [`Detail::History`] the firms' views leave out the red
+/// members of their group (`NetFirm::group_red`, which no warning rule reads; it is kept for display with the
+/// as-of state): in a group of thousands of firms every member's list holds hundreds of ids, which was a
+/// seventh of a district recompute when built at every month-end of the index history.
+pub fn analyse(
     firms: &[FirmData],
     scores: &[Option<&FirmScore>],
     t: Day,
     k: Day,
     cfg: &NetworkConfig,
-) -> NetRun {
-    analyse_views(firms, scores, t, k, cfg, false)
-}
-
-fn analyse_views(
-    firms: &[FirmData],
-    scores: &[Option<&FirmScore>],
-    t: Day,
-    k: Day,
-    cfg: &NetworkConfig,
-    group_red: bool,
+    detail: Detail,
 ) -> NetRun {
     let graph = build_graph(firms, scores, t, k, cfg);
     let components = net::components(&graph);
@@ -423,7 +408,7 @@ fn analyse_views(
             &graph,
             &components,
             v32,
-            group.filter(|_| group_red).map(|c| c.members.as_slice()),
+            group.filter(|_| detail == Detail::Full).map(|c| c.members.as_slice()),
             &p_network,
             &distress,
             cfg,

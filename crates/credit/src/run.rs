@@ -6,7 +6,7 @@ use crate::data::{self, Day, FirmData, Month};
 use crate::features::{self, FeatureRow};
 use crate::index::{self, FirmMonth, IndexPoint, Mover};
 use crate::network::{GroupView, NetRun};
-use crate::score::{self, CreditModel, FirmScore};
+use crate::score::{self, CreditModel, Detail, FirmScore};
 use crate::warnings::{self, Colour, Rule, Warning};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ fn indicator_benchmarks(firms: &[FirmData], rows: &[FeatureRow], t: Day, k: Day)
 
 /// Scores every firm at `t` as known on `k` (indicators, benchmarks, warnings, scores with force percentiles).
 pub fn assess(firms: &[FirmData], t: Day, k: Day, model: &CreditModel, rules: &[Rule]) -> (Vec<FirmScore>, Benchmarks) {
-    let (s, b, _) = assess_with(firms, t, k, model, rules, true);
+    let (s, b, _) = assess_with(firms, t, k, model, rules, Detail::Full);
     (s, b)
 }
 
@@ -80,18 +80,18 @@ pub fn assess_network(
     model: &CreditModel,
     rules: &[Rule],
 ) -> (Vec<FirmScore>, Benchmarks, NetRun) {
-    assess_with(firms, t, k, model, rules, true)
+    assess_with(firms, t, k, model, rules, Detail::Full)
 }
 
-/// `assess`; without `full`, the benchmarks of forces and scores (and so the force percentiles) are skipped:
-/// the month-ends of the history need only PDs, grades and warnings.
+/// `assess`; with [`Detail::History`], the benchmarks of forces and scores (and so the force percentiles) are
+/// skipped, and the scores and network views keep only what the month-ends of the history keep.
 fn assess_with(
     firms: &[FirmData],
     t: Day,
     k: Day,
     model: &CreditModel,
     rules: &[Rule],
-    full: bool,
+    detail: Detail,
 ) -> (Vec<FirmScore>, Benchmarks, NetRun) {
     let rows: Vec<FeatureRow> = firms.par_iter().map(|f| features::compute_at(f, t, k)).collect();
     let ib = indicator_benchmarks(firms, &rows, t, k);
@@ -100,11 +100,11 @@ fn assess_with(
         .zip(rows)
         .map(|(f, row)| {
             let ws = evaluate_warnings(f, t, k, &row, rules, &ib, None);
-            score::score_firm_with(model, f, t, k, row, ws, &ib, full)
+            score::score_firm(model, f, t, k, row, ws, &ib, detail)
         })
         .collect();
-    let net = network_pass(firms, &mut scores, t, k, model, rules, &ib, full);
-    if !full {
+    let net = network_pass(firms, &mut scores, t, k, model, rules, &ib, detail);
+    if detail == Detail::History {
         return (scores, ib, net);
     }
     // Full benchmarks: indicators, forces, score.
@@ -130,8 +130,7 @@ fn assess_with(
 }
 
 /// The second pass: the guarantee network from every firm's own PD and colour (rules without network
-/// conditions), then the network rules (45–49) per firm; colour and grade follow. Without `full` (the
-/// month-ends of the history), the firms' views hold only what the rules read.
+/// conditions), then the network rules (45–49) per firm; colour and grade follow.
 #[allow(clippy::too_many_arguments)]
 fn network_pass(
     firms: &[FirmData],
@@ -141,7 +140,7 @@ fn network_pass(
     model: &CreditModel,
     rules: &[Rule],
     ib: &Benchmarks,
-    full: bool,
+    detail: Detail,
 ) -> NetRun {
     let mut net = {
         let refs: Vec<Option<&FirmScore>> = firms
@@ -149,11 +148,7 @@ fn network_pass(
             .zip(scores.iter())
             .map(|(f, s)| in_scope(f, t, k).then_some(s))
             .collect();
-        if full {
-            crate::network::analyse(firms, &refs, t, k, &model.config.network)
-        } else {
-            crate::network::analyse_for_warnings(firms, &refs, t, k, &model.config.network)
-        }
+        crate::network::analyse(firms, &refs, t, k, &model.config.network, detail)
     };
     // Each scored firm's network view moves into its score (no copy); the views of firms not scored here
     // stay in the run.
@@ -240,7 +235,7 @@ pub fn assess_one_at(
 ) -> FirmScore {
     let row = features::compute_at(f, t, k);
     let ws = evaluate_warnings(f, t, k, &row, rules, bm, None);
-    let mut s = score::score_firm(model, f, t, k, row, ws, bm);
+    let mut s = score::score_firm(model, f, t, k, row, ws, bm, Detail::Full);
     if let Some(nf) = net {
         let extra = evaluate_warnings(f, t, k, &s.features, rules, bm, Some(nf));
         score::apply_network(model, &mut s, extra, nf.clone());
@@ -271,7 +266,7 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
     // would leave cores idle), and only what the history keeps of each is held.
     let month_end = |m: Month| {
         let tm = data::month_end(m);
-        let (scores, _, _) = assess_with(firms, tm, t, model, rules, false);
+        let (scores, _, _) = assess_with(firms, tm, t, model, rules, Detail::History);
         let mut hist = Vec::new();
         let mut ws = Vec::with_capacity(firms.len());
         let mut gs = Vec::with_capacity(firms.len());
@@ -297,7 +292,7 @@ pub fn recompute(firms: &[FirmData], t: Day, model: &CreditModel, rules: &[Rule]
         }
     }
     // The as-of state itself.
-    let (scores, benchmarks, net) = assess_with(firms, t, t, model, rules, true);
+    let (scores, benchmarks, net) = assess_with(firms, t, t, model, rules, Detail::Full);
     let circles = net.group_views();
     let scores: Vec<FirmScore> = scores
         .into_iter()

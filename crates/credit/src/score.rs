@@ -411,8 +411,18 @@ pub fn safe_percentile(bm: &Benchmarks, keys: &[String], i: usize, v: f64) -> Op
     })
 }
 
+/// How much of an assessment is kept: everything (the as-of state, a firm scored alone), or what the
+/// month-ends of the index history keep — PDs, scores, grades, colours, forces and warnings, without reason
+/// codes (and the provenance of every fact they cite) or the red members of each firm's guarantee group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    Full,
+    History,
+}
+
 /// Scores one firm. `benchmarks` places it in its industry (from the same run, or a stored earlier one for
 /// an incremental recompute); `warnings` are its active warnings.
+#[allow(clippy::too_many_arguments)]
 pub fn score_firm(
     model: &CreditModel,
     firm: &FirmData,
@@ -421,22 +431,7 @@ pub fn score_firm(
     row: FeatureRow,
     warnings: Vec<Warning>,
     benchmarks: &Benchmarks,
-) -> FirmScore {
-    score_firm_with(model, firm, t, k, row, warnings, benchmarks, true)
-}
-
-/// [`score_firm`]; without `reasons`, the reason codes (with the provenance of every fact they cite) are left
-/// out: the month-ends of the index history keep only PDs, scores, grades, colours and forces.
-#[allow(clippy::too_many_arguments)]
-pub fn score_firm_with(
-    model: &CreditModel,
-    firm: &FirmData,
-    t: Day,
-    k: Day,
-    row: FeatureRow,
-    warnings: Vec<Warning>,
-    benchmarks: &Benchmarks,
-    reasons: bool,
+    detail: Detail,
 ) -> FirmScore {
     let pos = model.feature_positions();
     let values: Vec<Value> = pos
@@ -480,7 +475,7 @@ pub fn score_firm_with(
     let force_percentiles = std::array::from_fn(|k| {
         group.and_then(|(_, g)| g.dists.get(features::N + k)?.as_ref().map(|d| d.percentile(forces[k])))
     });
-    let reasons = if !reasons {
+    let reasons = if detail == Detail::History {
         Vec::new()
     } else {
         s.reasons(model.config.reasons)
