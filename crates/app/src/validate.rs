@@ -89,6 +89,9 @@ pub struct Report {
     pub auc: f64,
     pub ks: f64,
     pub oracle_auc: f64,
+    /// How sure the AUC and its ratio to the oracle's are: a paired bootstrap of the population (model and
+    /// oracle AUC on the same resampled firms).
+    pub bootstrap: Option<Bootstrap>,
     pub platform_label_auc: Option<f64>,
     /// (grade, firms, mean predicted PD, observed default rate)
     pub by_grade: Vec<(String, usize, f64, f64)>,
@@ -103,6 +106,37 @@ pub struct Report {
     pub card_features: usize,
     /// Does the guarantee network predict guarantors' defaults beyond the credit score?
     pub contagion: Option<ContagionCheck>,
+}
+
+/// 95 % percentile intervals of a paired bootstrap (firms resampled with replacement).
+#[derive(Debug, Clone, Default)]
+pub struct Bootstrap {
+    pub reps: usize,
+    pub auc: (f64, f64),
+    pub oracle_auc: (f64, f64),
+    pub ratio: (f64, f64),
+    /// Share of the resamples whose ratio of the model's AUC to the oracle's is at least 0.95.
+    pub ratio_goal_share: f64,
+}
+
+/// Resamples of the validation population; the seed fixes them, so the report is reproducible.
+const BOOTSTRAP_REPS: usize = 1000;
+const BOOTSTRAP_SEED: u64 = 20151231;
+
+fn bootstrap(pd: &[f64], oracle: &[f64], label: &[u8]) -> Option<Bootstrap> {
+    let pairs = metrics::bootstrap_auc_pair(pd, oracle, label, BOOTSTRAP_REPS, BOOTSTRAP_SEED);
+    if pairs.is_empty() {
+        return None;
+    }
+    let ci = |v: Vec<f64>| (metrics::quantile(&v, 0.025), metrics::quantile(&v, 0.975));
+    let ratios: Vec<f64> = pairs.iter().map(|(m, o)| m / o).collect();
+    Some(Bootstrap {
+        reps: pairs.len(),
+        auc: ci(pairs.iter().map(|p| p.0).collect()),
+        oracle_auc: ci(pairs.iter().map(|p| p.1).collect()),
+        ratio_goal_share: ratios.iter().filter(|&&r| r >= 0.95).count() as f64 / ratios.len() as f64,
+        ratio: ci(ratios),
+    })
 }
 
 /// Among firms of the population that guarantee others at the validation date: AUC of the own PD, of the
@@ -141,17 +175,8 @@ fn cv_predictions(x: &[Vec<f64>], y: &[u8]) -> Vec<f64> {
     out
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+fn median(v: Vec<f64>) -> Option<f64> {
+    (!v.is_empty()).then(|| metrics::quantile(&v, 0.5))
 }
 
 /// Validates on the snapshot 12 months before the data cut-off: trains on data known then (labels whose outcome
@@ -209,6 +234,7 @@ pub fn validate(
         auc: metrics::auc(&pd, &label),
         ks: metrics::ks(&pd, &label),
         oracle_auc: metrics::auc(&oracle, &label),
+        bootstrap: bootstrap(&pd, &oracle, &label),
         model: model.version.clone(),
         card_features: model.card.features.len(),
         ..Default::default()

@@ -523,6 +523,16 @@ pub fn validate(a: &ValidateArgs) -> Result<()> {
     println!("| KS | {:.3} |", r.ks);
     println!("| oracle AUC (the hidden 12-month PD) | {:.3} |", r.oracle_auc);
     println!("| ratio to the oracle (goal >= 0.95) | {:.3} |", r.auc / r.oracle_auc);
+    if let Some(b) = &r.bootstrap {
+        println!(
+            "| 95 % interval, paired bootstrap of the firms ({} resamples): AUC; oracle AUC; ratio | {:.3}–{:.3}; {:.3}–{:.3}; {:.3}–{:.3} |",
+            b.reps, b.auc.0, b.auc.1, b.oracle_auc.0, b.oracle_auc.1, b.ratio.0, b.ratio.1
+        );
+        println!(
+            "| share of the resamples with a ratio >= 0.95 | {:.0} % |",
+            100.0 * b.ratio_goal_share
+        );
+    }
     if let Some(p) = r.platform_label_auc {
         println!("| AUC against the platform's own label (90+ days overdue) | {p:.3} |");
     }

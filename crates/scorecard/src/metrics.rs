@@ -33,6 +33,44 @@ pub fn auc(scores_bad_high: &[f64], target: &[u8]) -> f64 {
     (rank_sum_bad - nb * (nb + 1.0) / 2.0) / (nb * n_good as f64)
 }
 
+/// A paired bootstrap of two scores' AUCs on the same rows: `reps` resamples of the rows with replacement (a
+/// deterministic generator seeded by `seed`), each giving (AUC of `a`, AUC of `b`) on the same resampled rows, so
+/// that their difference or ratio keeps the correlation of the two scores. A resample holding one class only is
+/// drawn again.
+pub fn bootstrap_auc_pair(a: &[f64], b: &[f64], target: &[u8], reps: usize, seed: u64) -> Vec<(f64, f64)> {
+    let n = a.len().min(b.len()).min(target.len());
+    let bads = target[..n].iter().filter(|&&y| y == 1).count();
+    if bads == 0 || bads == n {
+        return Vec::new();
+    }
+    let mut rng = crate::boost::SplitMix64(seed);
+    let (mut ra, mut rb, mut ry) = (vec![0.0; n], vec![0.0; n], vec![0u8; n]);
+    let mut out = Vec::with_capacity(reps);
+    while out.len() < reps {
+        for k in 0..n {
+            let i = (rng.next() % n as u64) as usize;
+            (ra[k], rb[k], ry[k]) = (a[i], b[i], target[i]);
+        }
+        let (x, y) = (auc(&ra, &ry), auc(&rb, &ry));
+        if x.is_finite() && y.is_finite() {
+            out.push((x, y));
+        }
+    }
+    out
+}
+
+/// The `q` quantile (0..=1) of `values` by linear interpolation between order statistics; NaN when empty.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
 /// Gini = 2·AUC − 1.
 pub fn gini(auc: f64) -> f64 {
     2.0 * auc - 1.0

@@ -1,6 +1,6 @@
 //! Metrics against brute force and known examples; the CSV reader's typing and error messages.
 
-use xinyong_scorecard::metrics::{auc, calibration_table, gini, ks, psi, quantile_edges};
+use xinyong_scorecard::metrics::{auc, bootstrap_auc_pair, calibration_table, gini, ks, psi, quantile, quantile_edges};
 use xinyong_scorecard::{read_csv, Column, Error};
 
 #[test]
@@ -132,4 +132,59 @@ fn csv_errors_name_the_row() {
     assert!(read_csv("x,y\n1,0,3\n".as_bytes(), "y", None).is_err());
     // An empty target cell is an error too.
     assert!(read_csv("x,y\n1,\n".as_bytes(), "y", None).is_err());
+}
+
+#[test]
+fn quantiles_interpolate_between_order_statistics() {
+    assert_eq!(quantile(&[4.0, 1.0, 3.0, 2.0], 0.5), 2.5);
+    assert_eq!(quantile(&[4.0, 1.0, 3.0, 2.0], 0.0), 1.0);
+    assert_eq!(quantile(&[4.0, 1.0, 3.0, 2.0], 1.0), 4.0);
+    assert_eq!(quantile(&[5.0, 1.0, 3.0], 0.5), 3.0);
+    assert!((quantile(&[0.0, 10.0], 0.975) - 9.75).abs() < 1e-12);
+    assert!(quantile(&[], 0.5).is_nan());
+}
+
+/// The paired bootstrap resamples rows, keeping each row's two scores together: two equal scores get equal
+/// AUCs in every resample, a perfect score gets 1, the same seed gives the same resamples, and the intervals
+/// hold the full sample's AUC and narrow as the sample grows.
+#[test]
+fn the_paired_bootstrap_keeps_rows_together() {
+    let sample = |n: usize| {
+        let (mut s, mut y) = (Vec::new(), Vec::new());
+        let mut x = 99u64;
+        for _ in 0..n {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let score = ((x >> 33) % 1000) as f64 / 1000.0;
+            let u = ((x >> 13) % 1000) as f64 / 1000.0;
+            s.push(score);
+            y.push(u8::from(u < 0.05 + 0.3 * score));
+        }
+        (s, y)
+    };
+    let (s, y) = sample(2000);
+    let same = bootstrap_auc_pair(&s, &s, &y, 200, 7);
+    assert_eq!(same.len(), 200);
+    assert!(same.iter().all(|(a, b)| a == b));
+    let perfect: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+    assert!(bootstrap_auc_pair(&perfect, &s, &y, 50, 7).iter().all(|p| p.0 == 1.0));
+    assert_eq!(
+        bootstrap_auc_pair(&s, &perfect, &y, 50, 7),
+        bootstrap_auc_pair(&s, &perfect, &y, 50, 7)
+    );
+    assert_ne!(
+        bootstrap_auc_pair(&s, &perfect, &y, 50, 7),
+        bootstrap_auc_pair(&s, &perfect, &y, 50, 8)
+    );
+    let width = |n: usize| {
+        let (s, y) = sample(n);
+        let full = auc(&s, &y);
+        let a: Vec<f64> = bootstrap_auc_pair(&s, &s, &y, 400, 1).iter().map(|p| p.0).collect();
+        let (lo, hi) = (quantile(&a, 0.025), quantile(&a, 0.975));
+        assert!(lo < full && full < hi, "{lo} {full} {hi}");
+        hi - lo
+    };
+    let (narrow, wide) = (width(8000), width(500));
+    assert!(narrow < wide / 2.0, "{narrow} {wide}");
+    // One class only: no resample can have an AUC.
+    assert!(bootstrap_auc_pair(&s, &s, &vec![0; s.len()], 10, 7).is_empty());
 }
