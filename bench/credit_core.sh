@@ -61,8 +61,8 @@ if [ ! -f "$MODEL" ]; then
 fi
 
 echo "== $SCALE: $DB as of $AS_OF; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# Ours twice: reading every fact (XINYONG_FACT_CACHE=off), then from the loader's cache in the store (the
-# first of those runs writes the cache unless `ingest` already did; the fastest run is reported).
+# Ours twice: reading every fact (XINYONG_FACT_CACHE=off), then from the loader's cache in the store (an
+# untimed run between them writes the cache unless `ingest` already did; the fastest run is reported).
 fastest() { # MODE: off | on
   local best="" line lc
   for i in $(seq "$REPEAT"); do

@@ -52,7 +52,7 @@ impl CacheUse {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Header {
     facts: u64,
-    skipped: Vec<(String, u64)>,
+    skipped: std::collections::BTreeMap<String, u64>,
     parts: u64,
 }
 
@@ -146,7 +146,7 @@ fn assemble(head: &[u8], body: Vec<Option<Vec<FirmData>>>) -> Option<Loaded> {
     Some(Loaded {
         firms: firms.into_iter().flatten().collect(),
         facts: h.facts,
-        skipped: h.skipped.into_iter().collect(),
+        skipped: h.skipped,
         cache: CacheUse::Read,
     })
 }
@@ -162,7 +162,7 @@ fn encode(l: &Loaded) -> Result<Vec<Vec<u8>>, ScoreError> {
     let chunks: Vec<&[FirmData]> = l.firms.chunks(FIRMS_PER_PART).collect();
     let head = Header {
         facts: l.facts,
-        skipped: l.skipped.iter().map(|(r, n)| (r.clone(), *n)).collect(),
+        skipped: l.skipped.clone(),
         parts: chunks.len() as u64,
     };
     let mut out = vec![postcard::to_allocvec(&head).map_err(enc)?];
@@ -182,8 +182,9 @@ fn encode(l: &Loaded) -> Result<Vec<Vec<u8>>, ScoreError> {
 }
 
 /// After a delivery: reads the facts known by the data cut-off into the cache, so that the next recompute
-/// starts from it. Returns the firms cached, or `None` when the store keeps no cache (or already held it).
-pub fn refresh(store: &dyn Store) -> Result<Option<usize>, ScoreError> {
+/// starts from it. Returns the firms loaded and how the cache was used (written, already held, or why not
+/// written), or `None` when the store keeps no cache or it is turned off.
+pub fn refresh(store: &dyn Store) -> Result<Option<(usize, CacheUse)>, ScoreError> {
     let (Some(_), Some(cut)) = (store.fact_generation()?, store.data_cutoff()?) else {
         return Ok(None);
     };
@@ -191,7 +192,7 @@ pub fn refresh(store: &dyn Store) -> Result<Option<usize>, ScoreError> {
         return Ok(None);
     }
     let l = crate::credit::load(store, &cut)?;
-    Ok((l.cache == CacheUse::Written).then_some(l.firms.len()))
+    Ok(Some((l.firms.len(), l.cache)))
 }
 
 /// Writes `l` (read from the facts at `generation`) under `key`; false when a commit of facts came in

@@ -128,7 +128,10 @@ fn bootstrap(pd: &[f64], oracle: &[f64], label: &[u8]) -> Option<Bootstrap> {
     if pairs.is_empty() {
         return None;
     }
-    let ci = |v: Vec<f64>| (metrics::quantile(&v, 0.025), metrics::quantile(&v, 0.975));
+    let ci = |mut v: Vec<f64>| {
+        v.sort_unstable_by(f64::total_cmp);
+        (metrics::quantile_sorted(&v, 0.025), metrics::quantile_sorted(&v, 0.975))
+    };
     let ratios: Vec<f64> = pairs.iter().map(|(m, o)| m / o).collect();
     Some(Bootstrap {
         reps: pairs.len(),

@@ -234,12 +234,19 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
     // this run's commits retired the cache.
     let t = Instant::now();
     let store = open(&a.db.db)?;
+    // The delivery is stored whatever happens here: a failure is reported, and the next recompute reads the facts.
     if store.fact_generation()? != generation {
-        if let Some(n) = xinyong_app::fact_cache::refresh(&*store)? {
-            println!(
+        use xinyong_app::fact_cache::{self, CacheUse};
+        match fact_cache::refresh(&*store) {
+            Ok(Some((n, CacheUse::Written))) => println!(
                 "cached the credit records of {n} firms in {:.1} s",
                 t.elapsed().as_secs_f64()
-            );
+            ),
+            Ok(Some((_, CacheUse::WriteFailed(e)))) => {
+                eprintln!("the credit records were not cached ({e}); the next recompute reads the facts")
+            }
+            Err(e) => eprintln!("the credit records were not cached ({e}); the next recompute reads the facts"),
+            Ok(_) => {}
         }
     }
     Ok(())

@@ -26,11 +26,7 @@ impl Dist {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n as f64;
         let q = (0..=20)
-            .map(|k| {
-                let pos = k as f64 / 20.0 * (n - 1) as f64;
-                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-                values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
-            })
+            .map(|k| xinyong_scorecard::metrics::quantile_sorted(values, k as f64 / 20.0))
             .collect();
         Some(Dist { n, mean, q })
     }

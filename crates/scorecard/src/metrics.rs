@@ -61,14 +61,19 @@ pub fn bootstrap_auc_pair(a: &[f64], b: &[f64], target: &[u8], reps: usize, seed
 
 /// The `q` quantile (0..=1) of `values` by linear interpolation between order statistics; NaN when empty.
 pub fn quantile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
     let mut v = values.to_vec();
     v.sort_unstable_by(f64::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    quantile_sorted(&v, q)
+}
+
+/// [`quantile`] of values already sorted ascending (several quantiles of one sort).
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 /// Gini = 2·AUC − 1.

@@ -46,9 +46,11 @@ CREATE INDEX IF NOT EXISTS batches_source ON batches(source, delivered_on);
 CREATE TABLE IF NOT EXISTS models (version TEXT PRIMARY KEY, created_at TEXT NOT NULL, json TEXT NOT NULL);
 -- Derived data, not exported: the credit loader's per-firm records, valid for one generation of the facts.
 -- Every commit that writes facts moves the generation on, which retires the cache: its rows are read only
--- under the current generation, and the next write of the cache replaces them.
--- One row once facts were written (none: generation 0). A batch row comes with every write of facts, so the
--- trigger moves the generation on whatever program writes them; this build also moves it at each commit.
+-- under the current generation, and the next write of the cache replaces them (deleting hundreds of MB of
+-- blobs inside a delivery would hold it up: 1.7 s with the pages cached, 13 s from disk, on the district).
+-- One row once facts were written (none: generation 0). A batch row comes with every write of facts (a
+-- delivery, an import, an objection's correction), so this trigger is the one place that moves the
+-- generation on, whatever program writes them.
 CREATE TABLE IF NOT EXISTS fact_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
 CREATE TRIGGER IF NOT EXISTS batches_retire_fact_cache AFTER INSERT ON batches BEGIN
   INSERT INTO fact_generation (id, n) VALUES (0, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1;
@@ -362,17 +364,8 @@ impl BatchWriter for Writer<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
-        new_fact_generation(&self.tx)?;
         self.tx.commit().map_err(be)
     }
-}
-
-/// Moves the facts' generation on, inside the transaction that wrote facts: the derived cache is no longer
-/// read. Its rows are left for the next write of the cache to replace: deleting hundreds of MB of blobs here
-/// would hold up a delivery (on the district: 1.7 s with the pages cached, 13 s from disk).
-fn new_fact_generation(c: &Connection) -> Result<()> {
-    c.execute_batch("INSERT INTO fact_generation (id, n) VALUES (0, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1")
-        .map_err(be)
 }
 
 /// Inserts a version of a fact: current (`known_to` None; a no-op if the key already has a current
@@ -851,7 +844,6 @@ impl Store for SqliteStore {
                 return Err(hash_mismatch(&h, &got));
             }
         }
-        new_fact_generation(&tx)?;
         tx.commit().map_err(be)?;
         Ok(n)
     }
