@@ -298,21 +298,11 @@ impl LiveGroup {
     pub fn recompute(&self, cfg: &NetworkConfig) -> Vec<(String, NetFirm)> {
         let p_self: Vec<f64> = self.graph.nodes.iter().map(|n| n.pd).collect();
         let p = net::vulnerable(&self.graph, &self.components, &p_self, &cfg.contagion);
-        let all: Vec<u32> = (0..self.graph.nodes.len() as u32).collect();
         let mut out = Vec::new();
         for (v, b) in self.base.iter().enumerate() {
             let Some(b) = b else { continue };
             let mut nf = b.clone();
-            crate::network::guarantee_part(
-                &self.graph,
-                &self.components,
-                v as u32,
-                Some(&all),
-                &p,
-                &p_self,
-                cfg,
-                &mut nf,
-            );
+            crate::network::guarantee_part(&self.graph, &self.components, v as u32, &p, &p_self, cfg, &mut nf);
             out.push((self.graph.nodes[v].id.clone(), nf));
         }
         out
@@ -348,21 +338,11 @@ impl LiveGroup {
                 touch.extend(scc.iter().copied());
             }
         }
-        let all: Vec<u32> = (0..self.graph.nodes.len() as u32).collect();
         let mut out = Vec::new();
         for v in touch {
             let Some(b) = &self.base[v as usize] else { continue };
             let mut nf = b.clone();
-            crate::network::guarantee_part(
-                &self.graph,
-                &self.components,
-                v,
-                Some(&all),
-                &self.p,
-                &p_self,
-                cfg,
-                &mut nf,
-            );
+            crate::network::guarantee_part(&self.graph, &self.components, v, &self.p, &p_self, cfg, &mut nf);
             out.push((self.graph.nodes[v as usize].id.clone(), nf));
         }
         out

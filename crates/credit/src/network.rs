@@ -3,7 +3,7 @@
 
 use crate::data::{self, Day, FirmData};
 use crate::features;
-use crate::score::{Detail, FirmScore};
+use crate::score::FirmScore;
 use crate::warnings::Colour;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -300,8 +300,6 @@ pub struct NetFirm {
     /// Other members of its circle that are red, and the contracts inside the circle it is party to.
     pub circle_red: Vec<String>,
     pub circle_contracts: Vec<i64>,
-    /// Other members of its group that are red, with the contracts that link the group (evidence).
-    pub group_red: Vec<String>,
     /// Firms it guarantees or that guarantee it that are red, and the contracts between them.
     pub neighbours_red: Vec<String>,
     pub neighbour_contracts: Vec<i64>,
@@ -356,18 +354,8 @@ fn contracts_between(g: &Graph, a: u32, b: u32) -> Vec<i64> {
         .collect()
 }
 
-/// Analyses the network at `t` (as known on `k`). With [`Detail::History`] the firms' views leave out the red
-/// members of their group (`NetFirm::group_red`, which no warning rule reads; it is kept for display with the
-/// as-of state): in a group of thousands of firms every member's list holds hundreds of ids, which was a
-/// seventh of a district recompute when built at every month-end of the index history.
-pub fn analyse(
-    firms: &[FirmData],
-    scores: &[Option<&FirmScore>],
-    t: Day,
-    k: Day,
-    cfg: &NetworkConfig,
-    detail: Detail,
-) -> NetRun {
+/// Analyses the network at `t` (as known on `k`).
+pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day, cfg: &NetworkConfig) -> NetRun {
     let graph = build_graph(firms, scores, t, k, cfg);
     let components = net::components(&graph);
     let network = net::analyse(&graph, &components, &cfg.pattern_config());
@@ -404,16 +392,7 @@ pub fn analyse(
             debtrank: debtrank[v],
             ..NetFirm::default()
         };
-        guarantee_part(
-            &graph,
-            &components,
-            v32,
-            group.filter(|_| detail == Detail::Full).map(|c| c.members.as_slice()),
-            &p_network,
-            &distress,
-            cfg,
-            &mut nf,
-        );
+        guarantee_part(&graph, &components, v32, &p_network, &distress, cfg, &mut nf);
         // Related companies: the same corporate group, or a direct shareholding either way.
         let mut related: Vec<u32> = Vec::new();
         let mut link_facts: Vec<i64> = Vec::new();
@@ -490,15 +469,15 @@ pub fn analyse(
 
 /// The fields of a firm's place in the network that follow from its guarantee group alone — the members'
 /// own PDs and colours and the contracts between them: its own and contagion-adjusted PD, the red members of
-/// its group, circle and neighbourhood (with the contracts), and the risk paths. `analyse` calls it for the
+/// its circle and neighbourhood (with the contracts), and the risk paths. `analyse` calls it for the
 /// whole district, and `LiveGroup` for one group between full runs (the same function, so both agree).
-/// `group`: the members of its guarantee group, whose red ones are listed (`None`: not listed).
+/// The red members of its whole guarantee group are not listed per firm: no rule reads them, and in a group of
+/// thousands every member would hold the same hundreds of ids (half of a stored district run's score details).
 #[allow(clippy::too_many_arguments)]
 pub fn guarantee_part(
     graph: &Graph,
     components: &Components,
     v32: u32,
-    group: Option<&[u32]>,
     p_network: &[f64],
     distress: &[f64],
     cfg: &NetworkConfig,
@@ -509,20 +488,12 @@ pub fn guarantee_part(
     nf.pd_self = node.pd;
     nf.pd_network = p_network[v];
     nf.contagion = (p_network[v] - node.pd).max(0.0);
-    nf.group_red.clear();
     nf.neighbours_red.clear();
     nf.neighbour_contracts.clear();
     nf.circle_red.clear();
     nf.circle_contracts.clear();
     nf.path_contracts.clear();
     nf.paths.clear();
-    if let Some(members) = group {
-        nf.group_red = members
-            .iter()
-            .filter(|&&w| w != v32 && graph.nodes[w as usize].colour == 3)
-            .map(|&w| graph.nodes[w as usize].id.clone())
-            .collect();
-    }
     let mut neighbours: Vec<u32> = graph
         .borrowers(v32)
         .iter()

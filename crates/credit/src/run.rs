@@ -84,7 +84,7 @@ pub fn assess_network(
 }
 
 /// `assess`; with [`Detail::History`], the benchmarks of forces and scores (and so the force percentiles) are
-/// skipped, and the scores and network views keep only what the month-ends of the history keep.
+/// skipped, and the scores keep only what the month-ends of the history keep.
 fn assess_with(
     firms: &[FirmData],
     t: Day,
@@ -103,7 +103,7 @@ fn assess_with(
             score::score_firm(model, f, t, k, row, ws, &ib, detail)
         })
         .collect();
-    let net = network_pass(firms, &mut scores, t, k, model, rules, &ib, detail);
+    let net = network_pass(firms, &mut scores, t, k, model, rules, &ib);
     if detail == Detail::History {
         return (scores, ib, net);
     }
@@ -140,7 +140,6 @@ fn network_pass(
     model: &CreditModel,
     rules: &[Rule],
     ib: &Benchmarks,
-    detail: Detail,
 ) -> NetRun {
     let mut net = {
         let refs: Vec<Option<&FirmScore>> = firms
@@ -148,7 +147,7 @@ fn network_pass(
             .zip(scores.iter())
             .map(|(f, s)| in_scope(f, t, k).then_some(s))
             .collect();
-        crate::network::analyse(firms, &refs, t, k, &model.config.network, detail)
+        crate::network::analyse(firms, &refs, t, k, &model.config.network)
     };
     // Each scored firm's network view moves into its score (no copy); the views of firms not scored here
     // stay in the run.

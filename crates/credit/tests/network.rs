@@ -200,7 +200,7 @@ fn intra_group_guarantees_now_and_a_year_earlier() {
     let (firms, [a, b, ..]) = world();
     let cfg = NetworkConfig::builtin();
     let t = data::day("2025-06-30").unwrap();
-    let run = network::analyse(&firms, &[], t, t, &cfg, xinyong_credit::score::Detail::Full);
+    let run = network::analyse(&firms, &[], t, t, &cfg);
     // A holds 60 % of B (and is its parent): one corporate group. In force now: 1.0 m + 1.5 m; on 2024-06-30
     // only the first contract had begun.
     for u in [&a, &b] {
