@@ -53,11 +53,14 @@ pub fn load(store: &dyn Store, known_by: &str) -> Result<Loaded, ScoreError> {
     let Some((generation, key)) = generation.zip(key) else {
         return load_facts(store, known_by);
     };
-    if let Some(l) = fact_cache::read(store, &key)? {
-        return Ok(l);
-    }
+    let unreadable = match fact_cache::read(store, &key)? {
+        fact_cache::Cached::Hit(l) => return Ok(l),
+        fact_cache::Cached::Missing => false,
+        fact_cache::Cached::Unreadable => true,
+    };
     let mut l = load_facts(store, known_by)?;
     l.cache = match fact_cache::write(store, generation, &key, &l) {
+        Ok(true) if unreadable => CacheUse::Replaced,
         Ok(true) => CacheUse::Written,
         Ok(false) => CacheUse::None,
         Err(e) => CacheUse::WriteFailed(e.to_string()),

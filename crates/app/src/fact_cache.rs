@@ -9,7 +9,8 @@
 //! generation on in the same transaction, which retires the cache, so a stale cache is never read. The key
 //! also names this build of the program (its file's size, times and inode), so a program whose records or
 //! loader changed never reads a cache another build wrote. `xinyong ingest` refreshes the cache after a
-//! delivery; a load that finds none reads the facts and writes it (a failed write is reported, not fatal).
+//! delivery; a load that finds none reads the facts and writes it (a failed write is reported, not fatal);
+//! one that finds a cache that does not decode says so, reads the facts and writes it anew.
 
 use crate::credit::{Loaded, ScoreError};
 use rayon::prelude::*;
@@ -32,6 +33,9 @@ pub enum CacheUse {
     Read,
     /// The facts were read and the cache written for the next load.
     Written,
+    /// The store held a cache for these facts that did not decode (damaged, or a layout this build cannot
+    /// read under its own key, which would be a bug): the facts were read and the cache written anew.
+    Replaced,
     /// The facts were read; writing the cache failed (the store busy with a delivery, or full), which does
     /// not fail the load: the next one tries again.
     WriteFailed(String),
@@ -44,6 +48,7 @@ impl CacheUse {
             CacheUse::None => "from the facts".into(),
             CacheUse::Read => "from the cache".into(),
             CacheUse::Written => "from the facts, cache written".into(),
+            CacheUse::Replaced => "from the facts: the cache held did not decode and was written anew".into(),
             CacheUse::WriteFailed(e) => format!("from the facts; the cache was not written: {e}"),
         }
     }
@@ -100,9 +105,18 @@ fn build_id() -> Option<&'static str> {
     .as_deref()
 }
 
-/// The cached load under `key`, if the store holds one for the current facts; a cache that does not decode
-/// is ignored (the caller reads the facts and writes it again).
-pub fn read(store: &dyn Store, key: &str) -> Result<Option<Loaded>, ScoreError> {
+/// What the store holds under a key for the current facts.
+pub enum Cached {
+    Hit(Loaded),
+    /// No cache for these facts under this key.
+    Missing,
+    /// A cache that does not decode (a part missing, truncated or of another layout).
+    Unreadable,
+}
+
+/// The cached load under `key`, if the store holds one for the current facts; the caller reads the facts
+/// when it is missing or does not decode, and writes it again.
+pub fn read(store: &dyn Store, key: &str) -> Result<Cached, ScoreError> {
     // Each part is decoded on the pool while this thread reads the next one from the store.
     let decoded: std::sync::Mutex<Vec<(usize, Option<Vec<FirmData>>)>> = Default::default();
     let mut head: Option<Vec<u8>> = None;
@@ -123,11 +137,14 @@ pub fn read(store: &dyn Store, key: &str) -> Result<Option<Loaded>, ScoreError> 
         })
     })?;
     let (true, Some(head)) = (found, head) else {
-        return Ok(None);
+        return Ok(Cached::Missing);
     };
     let mut body = decoded.into_inner().unwrap_or_else(|e| e.into_inner());
     body.sort_unstable_by_key(|x| x.0);
-    Ok(assemble(&head, body.into_iter().map(|x| x.1).collect()))
+    Ok(match assemble(&head, body.into_iter().map(|x| x.1).collect()) {
+        Some(l) => Cached::Hit(l),
+        None => Cached::Unreadable,
+    })
 }
 
 /// One part: its table of names, then its firms.

@@ -238,10 +238,15 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
     if store.fact_generation()? != generation {
         use xinyong_app::fact_cache::{self, CacheUse};
         match fact_cache::refresh(&*store) {
-            Ok(Some((n, CacheUse::Written))) => println!(
-                "cached the credit records of {n} firms in {:.1} s",
-                t.elapsed().as_secs_f64()
-            ),
+            Ok(Some((n, c @ (CacheUse::Written | CacheUse::Replaced)))) => {
+                if c == CacheUse::Replaced {
+                    eprintln!("the cached credit records did not decode; they were written anew");
+                }
+                println!(
+                    "cached the credit records of {n} firms in {:.1} s",
+                    t.elapsed().as_secs_f64()
+                )
+            }
             Ok(Some((_, CacheUse::WriteFailed(e)))) => {
                 eprintln!("the credit records were not cached ({e}); the next recompute reads the facts")
             }

@@ -219,10 +219,26 @@ fn the_cached_records_are_the_records_read_from_the_facts() {
         xinyong_app::credit::load(&*store, &cut2).unwrap().cache,
         CacheUse::Written
     );
+    // A cache that does not decode (here: a header and one part of garbage under this build's key) is not
+    // read: the load says so, reads the facts and writes the cache anew, which the next load reads.
+    let key = xinyong_app::fact_cache::key(&cut2).unwrap();
+    let generation = store.fact_generation().unwrap().unwrap();
+    assert!(store
+        .write_fact_cache(generation, &key, &[vec![1, 2, 3], vec![0xff; 64]])
+        .unwrap());
+    let replaced = xinyong_app::credit::load(&*store, &cut2).unwrap();
+    assert_eq!(replaced.cache, CacheUse::Replaced);
+    assert!(replaced.cache.describe().contains("did not decode"));
+    let again = xinyong_app::credit::load(&*store, &cut2).unwrap();
+    assert_eq!(again.cache, CacheUse::Read);
+    assert!(
+        json(&again) == json(&replaced),
+        "the rewritten cache differs from the facts'"
+    );
 }
 
 /// The month-ends of the index history are assessed with less detail (`score::Detail::History`: no reason
-/// codes, no red-member lists of guarantee groups); what the history keeps of each month-end must equal what
+/// codes); what the history keeps of each month-end must equal what
 /// a full assessment of that month-end gives, network contagion included.
 #[test]
 fn the_history_keeps_what_a_full_assessment_gives() {
