@@ -238,15 +238,11 @@ pub fn ingest(a: &IngestArgs) -> Result<()> {
     if store.fact_generation()? != generation {
         use xinyong_app::fact_cache::{self, CacheUse};
         match fact_cache::refresh(&*store) {
-            Ok(Some((n, c @ (CacheUse::Written | CacheUse::Replaced)))) => {
-                if c == CacheUse::Replaced {
-                    eprintln!("the cached credit records did not decode; they were written anew");
-                }
-                println!(
-                    "cached the credit records of {n} firms in {:.1} s",
-                    t.elapsed().as_secs_f64()
-                )
-            }
+            // (After a delivery the old cache is retired, so a refresh finds none to replace.)
+            Ok(Some((n, CacheUse::Written | CacheUse::Replaced))) => println!(
+                "cached the credit records of {n} firms in {:.1} s",
+                t.elapsed().as_secs_f64()
+            ),
             Ok(Some((_, CacheUse::WriteFailed(e)))) => {
                 eprintln!("the credit records were not cached ({e}); the next recompute reads the facts")
             }

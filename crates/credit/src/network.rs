@@ -472,8 +472,8 @@ pub fn analyse(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k: Day
 /// its circle and neighbourhood (with the contracts), and the risk paths. `analyse` calls it for the
 /// whole district, and `LiveGroup` for one group between full runs (the same function, so both agree).
 /// The red members of its whole guarantee group are not listed per firm: no rule reads them, and in a group of
-/// thousands every member would hold the same hundreds of ids (half of a stored district run's score details).
-#[allow(clippy::too_many_arguments)]
+/// thousands every member would hold the same list of up to a thousand ids (half of a stored district run's score
+/// details).
 pub fn guarantee_part(
     graph: &Graph,
     components: &Components,

@@ -413,7 +413,7 @@ pub fn safe_percentile(bm: &Benchmarks, keys: &[String], i: usize, v: f64) -> Op
 
 /// How much of an assessment is kept: everything (the as-of state, a firm scored alone), or what the
 /// month-ends of the index history keep — PDs, scores, grades, colours, forces and warnings, without reason
-/// codes (and the provenance of every fact they cite) or the red members of each firm's guarantee group.
+/// codes (and the provenance of every fact they cite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
     Full,
