@@ -1,7 +1,7 @@
 //! The guarantee graph built from stored facts (credit::network::build_graph and analyse): only contracts in
 //! force on T and known by K, each contract once although it is linked to both firms, borrowers outside the
 //! district kept, persons pseudonymised, node numbering independent of input order, intra-group amounts now
-//! and 12 months earlier.
+//! and 12 months earlier, the red members a firm's view lists (its circle's and its neighbours', not its group's).
 
 use xinyong_credit::data::{self, FirmData, Names, RawFact};
 use xinyong_credit::network::{self, NetworkConfig};
@@ -219,4 +219,60 @@ fn intra_group_guarantees_now_and_a_year_earlier() {
         data::day("2023-02-28").unwrap()
     );
     assert_eq!(network::same_day_months_back(t, 12), data::day("2024-06-30").unwrap());
+}
+
+/// A mutual pair X ↔ Y, and Z guaranteeing X: one guarantee group whose circle is X and Y. A red Z is X's red
+/// neighbour, and in no member's circle list (each firm's view lists the red members of its circle and its
+/// neighbourhood, not of its whole group); a red Y is in X's circle list and a red neighbour too.
+#[test]
+fn red_members_of_the_circle_and_of_the_neighbourhood() {
+    let [x, y, z] = [uscc(10), uscc(11), uscc(12)];
+    let facts = vec![
+        reg(1, &x, "戊公司", ""),
+        reg(2, &y, "己公司", ""),
+        reg(3, &z, "庚公司", ""),
+        // X → Y and Y → X (a mutual pair), Z → X.
+        guarantee(10, &y, &x, 1_000_000.0, "2025-01-01", "2026-12-31", "2025-01-05"),
+        guarantee(11, &x, &y, 1_000_000.0, "2025-01-01", "2026-12-31", "2025-01-05"),
+        guarantee(12, &x, &z, 500_000.0, "2025-01-01", "2026-12-31", "2025-01-05"),
+    ];
+    let mut names = Names::default();
+    let mut firms: Vec<FirmData> = [&x, &y, &z].iter().map(|u| firm(u, &facts, &mut names)).collect();
+    firms.sort_by(|a, b| a.uscc.cmp(&b.uscc));
+    run::link_guarantees(&mut firms);
+    for f in &mut firms {
+        f.finish();
+    }
+    let cfg = NetworkConfig::builtin();
+    let t = data::day("2025-06-30").unwrap();
+    let mut g = network::build_graph(&firms, &[], t, t, &cfg);
+    let comps = xinyong_network::components(&g);
+    let node = |g: &xinyong_network::Graph, u: &str| g.find(u).expect("in the graph");
+    assert_eq!(comps.scc_of[node(&g, &x) as usize], comps.scc_of[node(&g, &y) as usize]);
+    assert_ne!(comps.scc_of[node(&g, &x) as usize], comps.scc_of[node(&g, &z) as usize]);
+    let view = |g: &xinyong_network::Graph, u: &str| {
+        let p: Vec<f64> = g.nodes.iter().map(|n| n.pd).collect();
+        let mut nf = network::NetFirm::default();
+        network::guarantee_part(g, &comps, node(g, u), &p, &p, &cfg, &mut nf);
+        nf
+    };
+    let zi = node(&g, &z) as usize;
+    g.nodes[zi].colour = 3;
+    let (vx, vy) = (view(&g, &x), view(&g, &y));
+    assert!(
+        vx.circle_red.is_empty() && vy.circle_red.is_empty(),
+        "Z is not in the circle"
+    );
+    assert_eq!(vx.neighbours_red, std::slice::from_ref(&z));
+    assert!(vy.neighbours_red.is_empty(), "Z and Y are not linked");
+    let yi = node(&g, &y) as usize;
+    g.nodes[yi].colour = 3;
+    let vx = view(&g, &x);
+    assert_eq!(vx.circle_red, std::slice::from_ref(&y));
+    let mut reds = vx.neighbours_red.clone();
+    reds.sort();
+    let mut want = vec![y.clone(), z.clone()];
+    want.sort();
+    assert_eq!(reds, want);
+    assert!(view(&g, &y).circle_red.is_empty(), "a firm is not in its own list");
 }
