@@ -439,11 +439,9 @@ pub fn to_record(o: &RunOutput, run_id: &str, now: &str) -> ScoreRun {
         model_version: o.model_version.clone(),
         created_at: now.to_string(),
         benchmarks: json(&o.benchmarks),
-        // Each firm's detail is serialised on both cores (0.6 s for the district's 20,000; no measurable
-        // change in the store phase, docs/benchmarks.md).
         scores: o
             .scores
-            .par_iter()
+            .iter()
             .map(|s| ScoreRow {
                 uscc: s.uscc.clone(),
                 score: s.score,
@@ -528,7 +526,7 @@ pub fn to_record(o: &RunOutput, run_id: &str, now: &str) -> ScoreRun {
             .collect(),
         circles: o
             .circles
-            .par_iter()
+            .iter()
             .map(|c| {
                 (
                     c.id.clone(),
