@@ -9,12 +9,13 @@ WORK is model_dev.sh's work directory (default /tmp/xinyong-model-dev): its trai
 training rows, lenders' labels) and the two fitted cards base.json and boosted.json. DB is the store, read only
 for each firm's size class and industry. Training rows: quarterly snapshots up to 2022-06; development rows: the
 monthly snapshots 2023-03 .. 2023-09, as model_dev.sh. Prints the development AUC of each check (docs/models.md,
-"Seventh session"). Needs pandas, numpy and scikit-learn. A research script: the cards' points are re-applied
-here from their JSON (the first line printed checks that against model_dev.sh's figure).
+"Seventh session"). Needs pandas, numpy and scikit-learn. The cards' scores come from `xinyong scorecard eval
+--scores` (XINYONG_BIN, default: $HOME/.cache/xinyong-target/release/xinyong); the first AUCs printed are the
+cards' own development AUCs, as model_dev.sh prints them.
 """
-import json
-import math
+import os
 import sqlite3
+import subprocess
 import sys
 
 import numpy as np
@@ -26,43 +27,24 @@ from sklearn.metrics import roc_auc_score
 work = sys.argv[1] if len(sys.argv) > 1 else "/tmp/xinyong-model-dev"
 db = sys.argv[2]
 Y = "default_12m"
+BIN = os.environ.get("XINYONG_BIN", os.path.expanduser("~/.cache/xinyong-target/release/xinyong"))
 
 
-def scorer(path):
-    """A card's log-odds of bad per row, from its bins (range and missing bins; others are reported)."""
-    m = json.load(open(path))
-
-    def score(df):
-        s = np.full(len(df), m["intercept"], float)
-        for f in m["features"]:
-            col = df[f["name"]]
-            miss = col.isna().values
-            v = col.values.astype(float)
-            out, done = np.zeros(len(df)), np.zeros(len(df), bool)
-            for b in f["bins"]:
-                k = b["kind"]
-                if k == "missing":
-                    sel = miss
-                elif isinstance(k, dict) and "range" in k:
-                    lo = -math.inf if k["range"]["lo"] == "-inf" else float(k["range"]["lo"])
-                    hi = math.inf if k["range"]["hi"] == "inf" else float(k["range"]["hi"])
-                    sel = (~miss) & (v >= lo) & (v < hi)
-                else:
-                    print(f"  (a {json.dumps(k)[:30]} bin of {f['name']} is not re-applied)")
-                    continue
-                sel = sel & ~done
-                out[sel] = b["logit"]
-                done |= sel
-            s += out
-        return -s
-
-    return score
+def card_log_odds(name):
+    """Every row's log-odds of bad under a fitted card, from `xinyong scorecard eval --scores` (row order kept)."""
+    out = f"{work}/{name}.scores.csv"
+    subprocess.run(
+        [BIN, "scorecard", "eval", "--model", f"{work}/{name}.json", "--csv", f"{work}/train_monthly.csv",
+         "--target", Y, "--id", "uscc", "--scores", out],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    return pd.read_csv(out, dtype={"id": str})["log_odds_bad"].values
 
 
 df = pd.read_csv(f"{work}/train_monthly.csv", dtype={"uscc": str})
 month = df.snapshot.str[5:7].astype(int)
-df["s"] = scorer(f"{work}/base.json")(df)
-df["b"] = scorer(f"{work}/boosted.json")(df)
+df["s"] = card_log_odds("base")
+df["b"] = card_log_odds("boosted")
 df["t"] = df.snapshot.str[:4].astype(int) * 12 + month
 # The firm's mean card score over the 12 months before each snapshot (rows of the same firm, any month).
 by = df.set_index(["uscc", "t"])["s"]
@@ -85,7 +67,7 @@ tr = df[(df.snapshot <= "2022-06") & (month % 3 == 0)]
 dv = df[(df.snapshot >= "2023-03") & (df.snapshot <= "2023-09")]
 auc = lambda x: roc_auc_score(dv[Y], x)
 print(f"training rows {len(tr)} ({tr[Y].sum()} defaults), development rows {len(dv)} ({dv[Y].sum()} defaults)")
-print(f"WoE card (re-applied): {auc(dv.s):.4f}; boosted additive card: {auc(dv.b):.4f}")
+print(f"WoE card: {auc(dv.s):.4f}; boosted additive card: {auc(dv.b):.4f}")
 
 feats = [c for c in df.columns[2:] if c not in (Y, "s", "b", "t", "past12", "size", "industry", "division")]
 feats = [c for c in feats if tr[c].nunique() > 1]

@@ -78,6 +78,10 @@ struct EvalArgs {
     /// Calibration bands (equal counts).
     #[arg(long, default_value_t = 10)]
     bands: usize,
+    /// Also write each row's score to this CSV file, in the input's row order: the id (with --id), points,
+    /// log-odds of bad and PD.
+    #[arg(long)]
+    scores: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -110,10 +114,30 @@ pub fn run(a: &ScorecardArgs) -> Result<()> {
 }
 
 fn load(path: &Path, target: &str, id: Option<&str>) -> Result<(Table, Vec<u8>)> {
+    load_with_ids(path, target, id).map(|(t, y, _)| (t, y))
+}
+
+fn load_with_ids(path: &Path, target: &str, id: Option<&str>) -> Result<xinyong_scorecard::CsvData> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let (table, y, _) =
-        read_csv(BufReader::new(f), target, id).with_context(|| format!("reading {}", path.display()))?;
-    Ok((table, y))
+    read_csv(BufReader::new(f), target, id).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Each row's id (if any), points, log-odds of bad and PD, as CSV.
+fn write_scores(path: &Path, ids: Option<&[String]>, scored: &[xinyong_scorecard::Scored]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut head = vec!["points", "log_odds_bad", "pd"];
+    if ids.is_some() {
+        head.insert(0, "id");
+    }
+    w.write_record(&head)?;
+    for (i, s) in scored.iter().enumerate() {
+        let nums = [s.points, s.log_odds_bad, s.pd].map(|x| x.to_string());
+        match ids {
+            Some(ids) => w.write_record(std::iter::once(ids[i].as_str()).chain(nums.iter().map(String::as_str)))?,
+            None => w.write_record(&nums)?,
+        }
+    }
+    w.flush().with_context(|| format!("writing {}", path.display()))
 }
 
 fn config(o: &FitOpts) -> Result<FitConfig> {
@@ -201,8 +225,11 @@ fn read_model(path: &Path) -> Result<Model> {
 
 fn eval(a: &EvalArgs) -> Result<()> {
     let model = read_model(&a.model)?;
-    let (table, y) = load(&a.csv, &a.target, a.id.as_deref())?;
+    let (table, y, ids) = load_with_ids(&a.csv, &a.target, a.id.as_deref())?;
     let scored = model.score_table(&table).context("scoring")?;
+    if let Some(p) = &a.scores {
+        write_scores(p, ids.as_deref(), &scored)?;
+    }
     let points: Vec<f64> = scored.iter().map(|s| s.points).collect();
     let risk: Vec<f64> = points.iter().map(|p| -p).collect();
     let pd: Vec<f64> = scored.iter().map(|s| s.pd).collect();

@@ -62,13 +62,50 @@ fn german_fit_eval_show() {
         assert!(fit.contains("rows        1000 (300 bad"), "{fit}");
         assert!(fit.contains("status_of_existing_checking_account"), "{fit}");
         assert!(fit.contains("train AUC"), "{fit}");
-        let eval = ok(&["eval", "--model", s(&model), "--csv", &csv, "--target", "creditability"]);
+        let scores = dir.path().join("scores.csv");
+        let eval = ok(&[
+            "eval",
+            "--model",
+            s(&model),
+            "--csv",
+            &csv,
+            "--target",
+            "creditability",
+            "--scores",
+            s(&scores),
+        ]);
         assert!(
             eval.contains("KS") && eval.contains("Gini") && eval.contains("calibration"),
             "{eval}"
         );
         let auc = last_auc(&eval);
         assert!(auc > 0.8, "{method}: in-sample AUC {auc}");
+        // The rows' scores, in the file's order: the same AUC from the points, PDs rising with the log-odds.
+        let text = std::fs::read_to_string(&scores).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("points,log_odds_bad,pd"));
+        let rows: Vec<[f64; 3]> = lines
+            .map(|l| {
+                let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+                [v[0], v[1], v[2]]
+            })
+            .collect();
+        assert_eq!(rows.len(), 1000);
+        let mut rdr = csv::Reader::from_path(&csv).unwrap();
+        let col = rdr
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "creditability")
+            .unwrap();
+        let target: Vec<u8> = rdr
+            .records()
+            .map(|r| u8::from(r.unwrap()[col].trim() == "bad"))
+            .collect();
+        let risk: Vec<f64> = rows.iter().map(|r| -r[0]).collect();
+        let from_file = xinyong_scorecard::metrics::auc(&risk, &target);
+        assert!((from_file - auc).abs() < 1e-6, "{from_file} {auc}");
+        assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r[2])));
         let show = ok(&["show", "--model", s(&model)]);
         assert!(show.contains("Factor 28.8539, Offset 487.123"), "{show}");
         assert!(show.contains("no checking account"), "{show}");
