@@ -108,6 +108,18 @@ pub struct Report {
     pub contagion: Option<ContagionCheck>,
 }
 
+impl Report {
+    /// The calibration table's total: (firms, mean predicted PD, observed default rate) over all grades,
+    /// each grade weighted by its firms; `None` without firms.
+    pub fn overall_calibration(&self) -> Option<(usize, f64, f64)> {
+        let n: usize = self.by_grade.iter().map(|g| g.1).sum();
+        let mean = |f: fn(&(String, usize, f64, f64)) -> f64| {
+            self.by_grade.iter().map(|g| g.1 as f64 * f(g)).sum::<f64>() / n as f64
+        };
+        (n > 0).then(|| (n, mean(|g| g.2), mean(|g| g.3)))
+    }
+}
+
 /// 95 % percentile intervals of a paired bootstrap (firms resampled with replacement).
 #[derive(Debug, Clone, Default)]
 pub struct Bootstrap {
@@ -423,5 +435,20 @@ fn corr(a: &[f64], b: &[f64]) -> f64 {
         0.0
     } else {
         sab / (saa * sbb).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calibration_total_weights_each_grade_by_its_firms() {
+        let mut r = Report::default();
+        assert_eq!(r.overall_calibration(), None);
+        r.by_grade = vec![("A".into(), 300, 0.01, 0.02), ("B".into(), 100, 0.05, 0.02)];
+        let (n, p, o) = r.overall_calibration().unwrap();
+        assert_eq!(n, 400);
+        assert!((p - 0.02).abs() < 1e-12 && (o - 0.02).abs() < 1e-12, "{p} {o}");
     }
 }

@@ -571,12 +571,8 @@ pub fn validate(a: &ValidateArgs) -> Result<()> {
     for (g, n, p, o) in &r.by_grade {
         println!("| {g} | {n} | {:.2} % | {:.2} % |", p * 100.0, o * 100.0);
     }
-    let n: usize = r.by_grade.iter().map(|x| x.1).sum();
-    if n > 0 {
-        let mean = |f: fn(&(String, usize, f64, f64)) -> f64| {
-            r.by_grade.iter().map(|x| x.1 as f64 * f(x)).sum::<f64>() / n as f64 * 100.0
-        };
-        println!("| all | {n} | {:.2} % | {:.2} % |", mean(|x| x.2), mean(|x| x.3));
+    if let Some((n, p, o)) = r.overall_calibration() {
+        println!("| all | {n} | {:.2} % | {:.2} % |", p * 100.0, o * 100.0);
     }
     println!();
     println!("## Warnings at the validation date against true defaults in the next 12 months\n");
