@@ -777,7 +777,10 @@ fn compute_some(firm: &FirmData, t: Day, k: Day, which: std::ops::Range<usize>) 
             SOL_ROLLOVER_SHARE => {
                 let bank: Vec<_> = s
                     .loans(0, 1)
-                    .filter(|l| firm.provenance_of(l.fact).is_some_and(|p| &*p.2 == "lender.bank.loans"))
+                    .filter(|l| {
+                        firm.provenance_of(l.fact)
+                            .is_some_and(|p| p.dataset() == "lender.bank.loans")
+                    })
                     .collect();
                 (!bank.is_empty()).then(|| {
                     for l in bank.iter().filter(|l| l.rollover) {

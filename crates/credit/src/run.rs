@@ -445,7 +445,7 @@ pub fn link_guarantees(firms: &mut [FirmData]) {
         for g in &f.guarantees_received {
             if let Some(&i) = pos.get(&g.guarantor) {
                 // Looked up before `finish` sorts: a linear search over the borrower's facts.
-                let p = f.provenance.iter().find(|p| p.0 == g.fact).cloned();
+                let p = f.provenance.iter().find(|p| p.fact == g.fact).cloned();
                 given.push((i, g.clone(), p));
             }
         }
