@@ -499,4 +499,75 @@ fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
         (1..=49).collect::<Vec<u32>>(),
         "rules that fired on the demo district"
     );
+    // The model card's validation, run on the demo district against its hidden truth.
+    let report = run(&[
+        "validate",
+        "--db",
+        db.to_str().unwrap(),
+        "--truth",
+        d.join("district/truth").to_str().unwrap(),
+    ]);
+    check_validation(&report);
+}
+
+/// The cells of the report's table row whose first cell is `first`.
+fn report_row<'a>(report: &'a str, first: &str) -> Vec<&'a str> {
+    report
+        .lines()
+        .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+        .find(|c| c[0] == first)
+        .unwrap_or_else(|| panic!("no row {first:?} in the report:\n{report}"))
+}
+
+/// A number at the start of a cell ("0.767", "12.5 %", "0, 0.38" gives 0).
+fn cell_number(cell: &str) -> f64 {
+    let n: String = cell
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+        .collect();
+    n.parse().unwrap_or_else(|_| panic!("not a number: {cell:?}"))
+}
+
+/// What `xinyong validate` prints holds together: the model beats chance on true defaults, the ratio is the
+/// two AUCs', the calibration table covers the population and its total is the observed default rate, the
+/// colours' hit rates grow from red to blue ("or worse"), and every rule 1–49 has a row within the population.
+fn check_validation(report: &str) {
+    let figure = |label: &str| cell_number(report_row(report, label)[1]);
+    let population = figure("population (true borrowers, not yet in default)");
+    let defaults = figure("true defaults in the next 12 months");
+    assert!(population >= 300.0 && defaults >= 10.0, "{report}");
+    let auc = figure("AUC of the model's PD against true defaults");
+    let oracle = figure("oracle AUC (the hidden 12-month PD)");
+    assert!(auc > 0.6 && auc <= 1.0 && oracle > 0.6 && oracle <= 1.0, "{report}");
+    let ratio = figure("ratio to the oracle (goal >= 0.95)");
+    assert!(
+        (ratio - auc / oracle).abs() < 0.002,
+        "ratio {ratio} against {auc} / {oracle}"
+    );
+    let grades = ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C"];
+    let graded: f64 = report
+        .lines()
+        .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+        .filter(|c| c.len() == 4 && grades.contains(&c[0]))
+        .map(|c| cell_number(c[1]))
+        .sum();
+    let all = report_row(report, "all");
+    assert_eq!(graded, population, "grade rows against the population:\n{report}");
+    assert_eq!(cell_number(all[1]), population, "{report}");
+    let observed = cell_number(all[3]);
+    assert!(
+        (observed - 100.0 * defaults / population).abs() < 0.006,
+        "observed {observed} % against {defaults} / {population}"
+    );
+    let hit = |colour: &str| cell_number(report_row(report, colour)[1]);
+    let (red, yellow, blue) = (hit("red or worse"), hit("yellow or worse"), hit("blue or worse"));
+    assert!(red <= yellow && yellow <= blue && blue <= 100.0, "{report}");
+    for rule in 1..=49 {
+        let c = report_row(report, &rule.to_string());
+        assert_eq!(c.len(), 8, "rule {rule}: {c:?}");
+        assert!(cell_number(c[3]) <= population, "rule {rule}: {c:?}");
+        for pct in [c[4], c[5]] {
+            assert!((0.0..=100.0).contains(&cell_number(pct)), "rule {rule}: {c:?}");
+        }
+    }
 }
