@@ -235,6 +235,43 @@ fn the_cached_records_are_the_records_read_from_the_facts() {
         json(&again) == json(&replaced),
         "the rewritten cache differs from the facts'"
     );
+    // A cache that cannot be written (here: a trigger refuses the insert, as a full disk would) costs only
+    // the cache: the load reads the facts, says why nothing was cached, and the cache keeps nothing half-written.
+    let garbage = [vec![1, 2, 3], vec![0xff; 64]];
+    assert!(store.write_fact_cache(generation, &key, &garbage).unwrap());
+    let sql = rusqlite::Connection::open(d.join("cache.db")).unwrap();
+    sql.execute_batch(
+        "CREATE TRIGGER refuse_cache BEFORE INSERT ON fact_cache BEGIN SELECT RAISE(ABORT, 'cache refused'); END;",
+    )
+    .unwrap();
+    let failed = xinyong_app::credit::load(&*store, &cut2).unwrap();
+    let CacheUse::WriteFailed(why) = &failed.cache else {
+        panic!("{:?}", failed.cache)
+    };
+    assert!(why.contains("did not decode") && why.contains("cache refused"), "{why}");
+    assert!(
+        json(&failed) == json(&again),
+        "the records read when the cache was not written differ"
+    );
+    let held: i64 = sql
+        .query_row("SELECT count(*) FROM fact_cache", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(held, 2, "the failed write left the cache it was replacing as it was");
+    sql.execute_batch("DELETE FROM fact_cache").unwrap();
+    let failed = xinyong_app::credit::load(&*store, &cut2).unwrap();
+    let CacheUse::WriteFailed(why) = &failed.cache else {
+        panic!("{:?}", failed.cache)
+    };
+    assert!(
+        why.contains("cache refused") && !why.contains("did not decode"),
+        "{why}"
+    );
+    assert!(failed.cache.describe().contains("the cache was not written"));
+    sql.execute_batch("DROP TRIGGER refuse_cache").unwrap();
+    assert_eq!(
+        xinyong_app::credit::load(&*store, &cut2).unwrap().cache,
+        CacheUse::Written
+    );
 }
 
 /// The month-ends of the index history are assessed with less detail (`score::Detail::History`: no reason
@@ -510,16 +547,16 @@ fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
     check_validation(&report);
 }
 
-/// The cells of the report's table row whose first cell is `first`.
+/// The cells of the report's table row whose first cell starts with `first`.
 fn report_row<'a>(report: &'a str, first: &str) -> Vec<&'a str> {
     report
         .lines()
         .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
-        .find(|c| c[0] == first)
+        .find(|c| c[0].starts_with(first))
         .unwrap_or_else(|| panic!("no row {first:?} in the report:\n{report}"))
 }
 
-/// A number at the start of a cell ("0.767", "12.5 %", "0, 0.38" gives 0).
+/// A number at the start of a cell ("0.767", "12.5 %", "0.739–0.794; …" gives 0.739).
 fn cell_number(cell: &str) -> f64 {
     let n: String = cell
         .chars()
@@ -528,9 +565,12 @@ fn cell_number(cell: &str) -> f64 {
     n.parse().unwrap_or_else(|_| panic!("not a number: {cell:?}"))
 }
 
-/// What `xinyong validate` prints holds together: the model beats chance on true defaults, the ratio is the
-/// two AUCs', the calibration table covers the population and its total is the observed default rate, the
-/// colours' hit rates grow from red to blue ("or worse"), and every rule 1–49 has a row within the population.
+/// What `xinyong validate` prints on the demo district. What could regress: the model ranks true defaults
+/// better than chance (its AUC, the bootstrap's lower bound, the AUC against the platform's own label), and
+/// red and yellow warnings hit defaulters more often than they flag firms that do not default. The rest checks
+/// that the report holds together (most of it is so by construction, and would catch a change of layout): the
+/// ratio is the two AUCs', the calibration table covers the population and totals to the observed rate, the
+/// colours' hit rates are nested, every rule 1–49 has a row within the population.
 fn check_validation(report: &str) {
     let figure = |label: &str| cell_number(report_row(report, label)[1]);
     let population = figure("population (true borrowers, not yet in default)");
@@ -538,12 +578,17 @@ fn check_validation(report: &str) {
     assert!(population >= 300.0 && defaults >= 10.0, "{report}");
     let auc = figure("AUC of the model's PD against true defaults");
     let oracle = figure("oracle AUC (the hidden 12-month PD)");
-    assert!(auc > 0.6 && auc <= 1.0 && oracle > 0.6 && oracle <= 1.0, "{report}");
+    assert!(auc > 0.55 && auc <= 1.0 && oracle > 0.55 && oracle <= 1.0, "{report}");
+    assert!(figure("95 % interval, paired bootstrap") > 0.5, "{report}");
+    assert!(figure("AUC against the platform's own label") > 0.55, "{report}");
+    // Each AUC is printed to 3 decimals: the ratio of the rounded figures is within 0.004 of the printed one
+    // for any oracle above 0.55.
     let ratio = figure("ratio to the oracle (goal >= 0.95)");
     assert!(
-        (ratio - auc / oracle).abs() < 0.002,
+        (ratio - auc / oracle).abs() < 0.004,
         "ratio {ratio} against {auc} / {oracle}"
     );
+    // The grades of crates/credit/catalogue/scoring.toml.
     let grades = ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C"];
     let graded: f64 = report
         .lines()
@@ -552,18 +597,32 @@ fn check_validation(report: &str) {
         .map(|c| cell_number(c[1]))
         .sum();
     let all = report_row(report, "all");
-    assert_eq!(graded, population, "grade rows against the population:\n{report}");
+    assert_eq!(
+        graded, population,
+        "grade rows (grades as in scoring.toml) against the population:\n{report}"
+    );
     assert_eq!(cell_number(all[1]), population, "{report}");
     let observed = cell_number(all[3]);
     assert!(
         (observed - 100.0 * defaults / population).abs() < 0.006,
         "observed {observed} % against {defaults} / {population}"
     );
-    let hit = |colour: &str| cell_number(report_row(report, colour)[1]);
-    let (red, yellow, blue) = (hit("red or worse"), hit("yellow or worse"), hit("blue or worse"));
-    assert!(red <= yellow && yellow <= blue && blue <= 100.0, "{report}");
+    let rates = |colour: &str| {
+        let c = report_row(report, colour);
+        (cell_number(c[1]), cell_number(c[2]))
+    };
+    let (red, yellow, blue) = (rates("red or worse"), rates("yellow or worse"), rates("blue or worse"));
+    assert!(
+        red.0 > red.1 && yellow.0 > yellow.1,
+        "warnings hit defaulters no more than others:\n{report}"
+    );
+    assert!(red.0 <= yellow.0 && yellow.0 <= blue.0 && blue.0 <= 100.0, "{report}");
     for rule in 1..=49 {
-        let c = report_row(report, &rule.to_string());
+        let c = report
+            .lines()
+            .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+            .find(|c| c[0] == rule.to_string())
+            .unwrap_or_else(|| panic!("no row for rule {rule}:\n{report}"));
         assert_eq!(c.len(), 8, "rule {rule}: {c:?}");
         assert!(cell_number(c[3]) <= population, "rule {rule}: {c:?}");
         for pct in [c[4], c[5]] {

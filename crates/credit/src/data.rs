@@ -225,7 +225,7 @@ impl Label {
 }
 
 /// Where a loaded fact came from: its source and dataset, one shared pair per (source, dataset) of a load.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq)]
 pub struct Origin {
     pub source: Arc<str>,
     pub dataset: Arc<str>,
@@ -241,6 +241,7 @@ pub struct Prov {
     pub label: Label,
 }
 
+#[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<Prov>() == 32);
 
 impl Prov {
@@ -476,9 +477,9 @@ mod interned {
         NAMES.with(|n| n.borrow_mut().get(s))
     }
 
-    /// The shared origin of a (source, dataset) pair, interned per thread.
-    pub fn origin(source: &str, dataset: &str) -> Arc<super::Origin> {
-        NAMES.with(|n| n.borrow_mut().origin(source, dataset))
+    /// The shared origin of two names interned on this thread (as [`deserialize`] gives them).
+    pub fn origin(source: Arc<str>, dataset: Arc<str>) -> Arc<super::Origin> {
+        NAMES.with(|n| n.borrow_mut().origin_of(source, dataset))
     }
 }
 
@@ -557,7 +558,7 @@ mod prov_list {
             fn from(P(fact, source, dataset, label): P) -> Q {
                 Q(Prov {
                     fact,
-                    origin: super::interned::origin(&source, &dataset),
+                    origin: super::interned::origin(source, dataset),
                     label,
                 })
             }
@@ -571,7 +572,8 @@ mod prov_list {
 #[derive(Default)]
 pub struct Names {
     names: rustc_hash::FxHashMap<String, Arc<str>>,
-    origins: rustc_hash::FxHashMap<(Arc<str>, Arc<str>), Arc<Origin>>,
+    /// By the addresses of the two interned names (kept alive by the `Origin` itself): no string is hashed.
+    origins: rustc_hash::FxHashMap<(usize, usize), Arc<Origin>>,
 }
 
 impl Names {
@@ -586,15 +588,20 @@ impl Names {
 
     /// The shared origin of a (source, dataset) pair.
     pub fn origin(&mut self, source: &str, dataset: &str) -> Arc<Origin> {
-        let key = (self.get(source), self.get(dataset));
+        let (s, d) = (self.get(source), self.get(dataset));
+        self.origin_of(s, d)
+    }
+
+    /// The shared origin of a pair of names this `Names` interned (other `Arc`s of the same text would only
+    /// give a second, equal origin).
+    fn origin_of(&mut self, source: Arc<str>, dataset: Arc<str>) -> Arc<Origin> {
+        let key = (
+            Arc::as_ptr(&source) as *const u8 as usize,
+            Arc::as_ptr(&dataset) as *const u8 as usize,
+        );
         self.origins
             .entry(key)
-            .or_insert_with_key(|(s, d)| {
-                Arc::new(Origin {
-                    source: s.clone(),
-                    dataset: d.clone(),
-                })
-            })
+            .or_insert_with(|| Arc::new(Origin { source, dataset }))
             .clone()
     }
 }
@@ -627,7 +634,6 @@ impl FirmData {
         };
         let o: Fields = serde_json::from_str(&f.fields).map_err(|_| skip("json"))?;
         let origin = names.origin(&f.source, &f.dataset);
-        let (source, dataset) = (origin.source.clone(), origin.dataset.clone());
         let date_label = Label::new(
             f.period
                 .as_deref()
@@ -637,7 +643,7 @@ impl FirmData {
         );
         self.provenance.push(Prov {
             fact: f.fact_id,
-            origin,
+            origin: origin.clone(),
             label: date_label,
         });
         let ds = f.dataset.as_str();
@@ -675,7 +681,7 @@ impl FirmData {
             let m = f.period.as_deref().and_then(month).ok_or(skip("period"))?;
             let amount = o.get("amount").and_then(num).unwrap_or(0.0);
             self.loans.push(LoanObs {
-                source,
+                source: origin.source.clone(),
                 loan_id: text(o.get("loan_id")),
                 month: m,
                 amount,
@@ -701,8 +707,8 @@ impl FirmData {
                     .get("lender")
                     .and_then(Val::as_str)
                     .filter(|l| !l.is_empty())
-                    .map_or_else(|| source.to_string(), str::to_string),
-                source,
+                    .map_or_else(|| origin.source.to_string(), str::to_string),
+                source: origin.source.clone(),
                 fact: f.fact_id,
                 known,
             };
@@ -771,8 +777,8 @@ impl FirmData {
         if let Some(d) = event_date.as_deref() {
             let date = day(d).ok_or(skip("event_date"))?;
             self.events.push(Event {
-                dataset,
-                source,
+                dataset: origin.dataset.clone(),
+                source: origin.source.clone(),
                 category: text(o.get("category")),
                 status: text(o.get("status")),
                 detail: text(o.get("detail")),
@@ -819,14 +825,10 @@ impl FirmData {
     }
 
     /// Puts every list in fact id order, so results (evidence lists in particular) do not depend on the order
-    /// the loader read the facts in, and gives back what growing the largest lists over-allocated (they are
-    /// held for the whole run). Call once after loading.
+    /// the loader read the facts in. Call once after loading.
     pub fn finish(&mut self) {
         self.provenance.sort_by_key(|p| p.fact);
         self.provenance.dedup_by_key(|p| p.fact);
-        self.provenance.shrink_to_fit();
-        self.loans.shrink_to_fit();
-        self.events.shrink_to_fit();
         self.registrations.sort_by_key(|x| x.fact);
         self.events.sort_by_key(|x| x.fact);
         self.loans.sort_by_key(|x| x.fact);
@@ -835,7 +837,6 @@ impl FirmData {
         self.holdings.sort_by_key(|x| x.fact);
         for v in self.metrics.values_mut() {
             v.sort_by_key(|x| (x.period, x.fact));
-            v.shrink_to_fit();
         }
         for v in self.codes.values_mut() {
             v.sort_by_key(|x| (x.year, x.fact));

@@ -174,6 +174,7 @@ fn firm_of(file: &str, case: &Case, facts: &[RawFact]) -> FirmData {
             panic!("{file}: case {:?}: fact {} not read: {e:?}", case.name, f.fact_id);
         }
     }
+    firm.finish();
     firm
 }
 
