@@ -106,6 +106,21 @@ pub struct Report {
     pub card_features: usize,
     /// Does the guarantee network predict guarantors' defaults beyond the credit score?
     pub contagion: Option<ContagionCheck>,
+    /// Each firm of the population: what the model said, what the oracle said, what happened.
+    pub firms: Vec<FirmRow>,
+}
+
+/// One firm of the validation population.
+#[derive(Debug, Clone, Default)]
+pub struct FirmRow {
+    pub uscc: String,
+    pub pd: f64,
+    pub score: f64,
+    pub grade: String,
+    /// The hidden 12-month PD at the validation month.
+    pub oracle_pd: f64,
+    /// 1 when the firm truly defaulted within the horizon.
+    pub default: u8,
 }
 
 impl Report {
@@ -252,6 +267,19 @@ pub fn validate(
         bootstrap: bootstrap(&pd, &oracle, &label),
         model: model.version.clone(),
         card_features: model.card.features.len(),
+        firms: pop
+            .iter()
+            .zip(&oracle)
+            .zip(&label)
+            .map(|((&i, &oracle_pd), &default)| FirmRow {
+                uscc: firms[i].uscc.clone(),
+                pd: scores[i].pd,
+                score: scores[i].score,
+                grade: scores[i].grade.clone(),
+                oracle_pd,
+                default,
+            })
+            .collect(),
         ..Default::default()
     };
     // The guarantee network beyond the credit score.

@@ -497,6 +497,10 @@ pub struct ValidateArgs {
     pub rules: Option<PathBuf>,
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Also write each firm of the population to this CSV file: uscc, pd, score, grade, oracle_pd, default (PDs
+    /// at full precision; for analysis beside the truth, which the model never reads).
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
 }
 
 /// Prints the model card's figures as Markdown.
@@ -510,6 +514,21 @@ pub fn validate(a: &ValidateArgs) -> Result<()> {
     let rules = rules(a.rules.as_ref())?;
     let t = Instant::now();
     let r = xinyong_app::validate::validate(&*store, &truth, &cfg, &rules)?;
+    if let Some(p) = &a.scores {
+        let mut w = csv::Writer::from_path(p).with_context(|| format!("writing {}", p.display()))?;
+        w.write_record(["uscc", "pd", "score", "grade", "oracle_pd", "default"])?;
+        for f in &r.firms {
+            w.write_record([
+                f.uscc.clone(),
+                f.pd.to_string(),
+                format!("{:.2}", f.score),
+                f.grade.clone(),
+                f.oracle_pd.to_string(),
+                f.default.to_string(),
+            ])?;
+        }
+        w.flush()?;
+    }
     println!(
         "## Out of time: trained on data up to {}, validated on the snapshot {}",
         r.train_cut, r.snapshot

@@ -537,14 +537,37 @@ fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
         "rules that fired on the demo district"
     );
     // The model card's validation, run on the demo district against its hidden truth.
+    let scores = d.join("validation.csv");
     let report = run(&[
         "validate",
         "--db",
         db.to_str().unwrap(),
         "--truth",
         d.join("district/truth").to_str().unwrap(),
+        "--scores",
+        scores.to_str().unwrap(),
     ]);
-    check_validation(&report);
+    check_validation(&report, &std::fs::read_to_string(&scores).unwrap());
+}
+
+/// The area under the ROC curve of `score` for `label` (ties count one half), by pairs.
+fn pair_auc(score: &[f64], label: &[u8]) -> f64 {
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for (a, &la) in score.iter().zip(label) {
+        for (b, &lb) in score.iter().zip(label) {
+            if la == 1 && lb == 0 {
+                pairs += 1.0;
+                wins += if a > b {
+                    1.0
+                } else if a == b {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    wins / pairs
 }
 
 /// The cells of the report's table row whose first cell starts with `first`.
@@ -571,13 +594,23 @@ fn cell_number(cell: &str) -> f64 {
 /// that the report holds together (most of it is so by construction, and would catch a change of layout): the
 /// ratio is the two AUCs', the calibration table covers the population and totals to the observed rate, the
 /// colours' hit rates are nested, every rule 1–49 has a row within the population.
-fn check_validation(report: &str) {
+fn check_validation(report: &str, per_firm: &str) {
     let figure = |label: &str| cell_number(report_row(report, label)[1]);
     let population = figure("population (true borrowers, not yet in default)");
     let defaults = figure("true defaults in the next 12 months");
     assert!(population >= 300.0 && defaults >= 10.0, "{report}");
     let auc = figure("AUC of the model's PD against true defaults");
     let oracle = figure("oracle AUC (the hidden 12-month PD)");
+    // `--scores`: one row per firm of the population, from which the printed AUCs are computed again.
+    let mut lines = per_firm.lines();
+    assert_eq!(lines.next(), Some("uscc,pd,score,grade,oracle_pd,default"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len() as f64, population);
+    let label: Vec<u8> = rows.iter().map(|r| r[5].parse().unwrap()).collect();
+    assert_eq!(label.iter().map(|&y| y as f64).sum::<f64>(), defaults);
+    let column = |j: usize| rows.iter().map(|r| r[j].parse::<f64>().unwrap()).collect::<Vec<f64>>();
+    assert!((pair_auc(&column(1), &label) - auc).abs() < 0.0015, "{report}");
+    assert!((pair_auc(&column(4), &label) - oracle).abs() < 0.0015, "{report}");
     assert!(auc > 0.55 && auc <= 1.0 && oracle > 0.55 && oracle <= 1.0, "{report}");
     assert!(figure("95 % interval, paired bootstrap") > 0.5, "{report}");
     assert!(figure("AUC against the platform's own label") > 0.55, "{report}");
