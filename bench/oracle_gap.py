@@ -9,9 +9,9 @@ sigmoid(b + x - cycle): b is the firm's baseline log-odds (industry, size, age a
 current deviation (an AR(1) process). This splits the oracle's 12-month PD into the two and asks which one the
 model's PD misses: the AUC of each alone, how the model's log-odds load on them, and the 5-fold cross-validated
 AUC of a logistic regression of the true defaults on the model's log-odds with each added. It then asks whether
-the registration (industry division, size class, age, capital) explains b, and whether a firm's mean margin
-over one, two or four years adds to the model. Needs pandas, scikit-learn and scipy. docs/models.md holds the
-figures it gave.
+the registration (industry division, size class, age, capital) explains b, and whether a firm's mean pre-tax
+margin over one, two or four years adds to the model. Reads a SQLite store. Needs pandas, scikit-learn and
+scipy. docs/models.md holds the figures it gave.
 """
 import sqlite3
 import sys
@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score as auc
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
 district, scores, db = sys.argv[1:4]
 logit = lambda p: np.log(p / (1 - p))
@@ -40,7 +40,8 @@ month = (
 hazard = hazard[hazard.month == month]
 d = v.merge(truth[["uscc", "baseline_logodds"]], on="uscc").merge(hazard[["uscc", "monthly_hazard"]], on="uscc")
 d["b"] = d.baseline_logodds
-d["x"] = logit(d.monthly_hazard) - d.b  # the cycle is the same for every firm in a month
+# The cycle is the same for every firm in a month. The truth file rounds the hazard to 6 decimals: clip it.
+d["x"] = logit(d.monthly_hazard.clip(1e-7, 1 - 1e-7)) - d.b
 d["lpd"] = logit(d.pd.clip(1e-12, 1 - 1e-12))
 print(f"validation month {month}: {len(d)} firms, {d.default.sum()} true defaults")
 for c, name in [("pd", "model PD"), ("oracle_pd", "oracle PD"), ("b", "baseline b alone"), ("x", "deviation x alone")]:
@@ -60,7 +61,7 @@ def cv_auc(frame):
     return auc(d.default, p[:, 1])
 
 
-for cols in [["lpd"], ["lpd", "b"], ["lpd", "x"], ["b", "x"]]:
+for cols in [["lpd"], ["lpd", "b"], ["lpd", "x"], ["lpd", "b", "x"], ["b", "x"]]:
     print(f"cross-validated AUC on {' + '.join(cols)}: {cv_auc(d[cols]):.4f}")
 
 con = sqlite3.connect(db)
@@ -76,7 +77,8 @@ R = pd.get_dummies(pd.DataFrame({"div": r.ind.astype(str).str[:2], "size": r["si
 age = year - pd.to_datetime(r.founded, errors="coerce").dt.year
 R["lage"] = np.log1p(age.fillna(age.median()).clip(0))
 R["lcap"] = np.log1p(r.cap.fillna(0).clip(0))
-bhat = cross_val_predict(LinearRegression(), R, r.b, cv=5)
+# The register as it stands at the cut-off (b does not change over time).
+bhat = cross_val_predict(LinearRegression(), R, r.b, cv=KFold(5, shuffle=True, random_state=1))
 print(
     f"share of b's variance the registration explains (industry division, size, age, capital; cross-validated): "
     f"{1 - ((r.b - bhat) ** 2).sum() / ((r.b - r.b.mean()) ** 2).sum():.3f}"
@@ -88,16 +90,18 @@ fs = pd.read_sql(
     "FROM facts WHERE dataset = 'tax.financial_statements' AND known_to IS NULL",
     con,
 )
-fs = fs[fs.rev > 0].assign(m=lambda s: (s.ebit - s["int"]) / s.rev)
+fs = fs[fs.rev > 0].assign(m=lambda s: (s.ebit - s["int"]) / s.rev)  # pre-tax margin (the card's is net)
 last = int(month[:4])
 margins = fs[fs.year <= last].pivot_table(index="uscc", columns="year", values="m")
 m = d.merge(margins, left_on="uscc", right_index=True, how="left")
+# Every window on the same firms: those with a statement for the last year.
+ok = m[last].notna() if last in m.columns else pd.Series(False, index=m.index)
+print(f"mean pre-tax margins, on the {ok.mean():.0%} of the firms with a statement for {last}:")
 for n in (1, 2, 4):
     cols = [y for y in range(last - n + 1, last + 1) if y in m.columns]
-    mean = m[cols].mean(axis=1)
-    ok = mean.notna()
+    mean = m[cols].mean(axis=1).where(ok)
     frame = pd.DataFrame({"lpd": d.lpd, "margin": mean.fillna(mean.median()).clip(-0.3, 0.3), "na": (~ok).astype(float)})
     print(
-        f"mean margin over {n} year(s): Spearman with b {spearmanr(d.b[ok], mean[ok])[0]:.3f} "
-        f"({ok.mean():.0%} of the firms); cross-validated AUC with the model's log-odds {cv_auc(frame):.4f}"
+        f"  over {n} year(s): Spearman with b {spearmanr(d.b[ok], mean[ok])[0]:.3f}; "
+        f"cross-validated AUC with the model's log-odds {cv_auc(frame):.4f}"
     )

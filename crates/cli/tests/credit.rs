@@ -253,10 +253,17 @@ fn the_cached_records_are_the_records_read_from_the_facts() {
         json(&failed) == json(&again),
         "the records read when the cache was not written differ"
     );
-    let held: i64 = sql
-        .query_row("SELECT count(*) FROM fact_cache", [], |r| r.get(0))
+    let held: Vec<Vec<u8>> = sql
+        .prepare("SELECT data FROM fact_cache ORDER BY part")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(held, 2, "the failed write left the cache it was replacing as it was");
+    assert_eq!(
+        held, garbage,
+        "the failed write left the cache it was replacing as it was"
+    );
     sql.execute_batch("DELETE FROM fact_cache").unwrap();
     let failed = xinyong_app::credit::load(&*store, &cut2).unwrap();
     let CacheUse::WriteFailed(why) = &failed.cache else {
@@ -611,7 +618,7 @@ fn check_validation(report: &str, per_firm: &str) {
     let column = |j: usize| rows.iter().map(|r| r[j].parse::<f64>().unwrap()).collect::<Vec<f64>>();
     assert!((pair_auc(&column(1), &label) - auc).abs() < 0.0015, "{report}");
     assert!((pair_auc(&column(4), &label) - oracle).abs() < 0.0015, "{report}");
-    assert!(auc > 0.55 && auc <= 1.0 && oracle > 0.55 && oracle <= 1.0, "{report}");
+    assert!(auc > 0.55 && oracle > 0.55, "{report}");
     assert!(figure("95 % interval, paired bootstrap") > 0.5, "{report}");
     assert!(figure("AUC against the platform's own label") > 0.55, "{report}");
     // Each AUC is printed to 3 decimals: the ratio of the rounded figures is within 0.004 of the printed one
@@ -649,7 +656,7 @@ fn check_validation(report: &str, per_firm: &str) {
         red.0 > red.1 && yellow.0 > yellow.1,
         "warnings hit defaulters no more than others:\n{report}"
     );
-    assert!(red.0 <= yellow.0 && yellow.0 <= blue.0 && blue.0 <= 100.0, "{report}");
+    assert!(red.0 <= yellow.0 && yellow.0 <= blue.0, "{report}");
     for rule in 1..=49 {
         let c = report
             .lines()

@@ -568,11 +568,12 @@ mod prov_list {
     }
 }
 
-/// Interns source and dataset names, and their pairs, for one load.
+/// Interns source and dataset names, and their pairs: for one load, or for a thread's cache decoding.
 #[derive(Default)]
 pub struct Names {
     names: rustc_hash::FxHashMap<String, Arc<str>>,
-    /// By the addresses of the two interned names (kept alive by the `Origin` itself): no string is hashed.
+    /// By the addresses of the two interned names (kept alive by the `Origin` itself): no string is hashed
+    /// to find an origin.
     origins: rustc_hash::FxHashMap<(usize, usize), Arc<Origin>>,
 }
 
