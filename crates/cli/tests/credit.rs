@@ -253,13 +253,7 @@ fn the_cached_records_are_the_records_read_from_the_facts() {
         json(&failed) == json(&again),
         "the records read when the cache was not written differ"
     );
-    let held: Vec<Vec<u8>> = sql
-        .prepare("SELECT data FROM fact_cache ORDER BY part")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let held: Vec<Vec<u8>> = column(&sql, "SELECT data FROM fact_cache ORDER BY part");
     assert_eq!(
         held, garbage,
         "the failed write left the cache it was replacing as it was"
@@ -531,13 +525,7 @@ fn the_demo_scores_and_every_rule_fires_on_a_demo_firm() {
         assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
     }
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let rules: Vec<u32> = conn
-        .prepare("SELECT DISTINCT rule FROM warning_spans ORDER BY rule")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rules: Vec<u32> = column(&conn, "SELECT DISTINCT rule FROM warning_spans ORDER BY rule");
     assert_eq!(
         rules,
         (1..=49).collect::<Vec<u32>>(),
@@ -577,11 +565,26 @@ fn pair_auc(score: &[f64], label: &[u8]) -> f64 {
     wins / pairs
 }
 
-/// The cells of the report's table row whose first cell starts with `first`.
-fn report_row<'a>(report: &'a str, first: &str) -> Vec<&'a str> {
+/// The first column of a query's rows.
+fn column<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, sql: &str) -> Vec<T> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Each line of a Markdown report as its table cells (a line outside a table is one cell).
+fn table_rows(report: &str) -> impl Iterator<Item = Vec<&str>> {
     report
         .lines()
-        .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+        .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect())
+}
+
+/// The cells of the report's table row whose first cell starts with `first`.
+fn report_row<'a>(report: &'a str, first: &str) -> Vec<&'a str> {
+    table_rows(report)
         .find(|c| c[0].starts_with(first))
         .unwrap_or_else(|| panic!("no row {first:?} in the report:\n{report}"))
 }
@@ -630,9 +633,7 @@ fn check_validation(report: &str, per_firm: &str) {
     );
     // The grades of crates/credit/catalogue/scoring.toml.
     let grades = ["AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C"];
-    let graded: f64 = report
-        .lines()
-        .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+    let graded: f64 = table_rows(report)
         .filter(|c| c.len() == 4 && grades.contains(&c[0]))
         .map(|c| cell_number(c[1]))
         .sum();
@@ -658,9 +659,7 @@ fn check_validation(report: &str, per_firm: &str) {
     );
     assert!(red.0 <= yellow.0 && yellow.0 <= blue.0, "{report}");
     for rule in 1..=49 {
-        let c = report
-            .lines()
-            .map(|l| l.trim().trim_matches('|').split('|').map(str::trim).collect::<Vec<_>>())
+        let c = table_rows(report)
             .find(|c| c[0] == rule.to_string())
             .unwrap_or_else(|| panic!("no row for rule {rule}:\n{report}"));
         assert_eq!(c.len(), 8, "rule {rule}: {c:?}");
