@@ -105,13 +105,24 @@ impl Benchmarks {
             .into_iter()
             .filter(|(k, idx)| idx.len() >= MIN_GROUP || *k == "all")
             .collect();
+        // Column by column (each row's values are a separate allocation: gathering a group's values from the
+        // rows would chase a pointer per value and column).
+        let mut columns: Vec<Vec<Option<f64>>> = (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
+        for (_, v) in rows {
+            for (j, col) in columns.iter_mut().enumerate() {
+                col.push(v.get(j).copied().flatten());
+            }
+        }
         // Groups are independent: sorted in parallel, gathered in key order.
         let groups = members
             .par_iter()
             .map(|(k, idx)| {
-                let dists = (0..width)
-                    .map(|j| {
-                        let mut vals: Vec<f64> = idx.iter().filter_map(|&i| rows[i].1[j]).collect();
+                let mut vals: Vec<f64> = Vec::with_capacity(idx.len());
+                let dists = columns
+                    .iter()
+                    .map(|col| {
+                        vals.clear();
+                        vals.extend(idx.iter().filter_map(|&i| col[i]));
                         Dist::of(&mut vals)
                     })
                     .collect();

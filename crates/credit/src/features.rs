@@ -209,7 +209,12 @@ const DEV_HONOURS: usize = 61;
 const DEV_ECO_GRADE: usize = 62;
 
 pub fn position(id: &str) -> Option<usize> {
-    IDS.iter().position(|x| *x == id)
+    // Looked up per rule and firm and month-end: a hash map rather than a scan comparing up to 63 names.
+    static BY_ID: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, usize>> = std::sync::OnceLock::new();
+    BY_ID
+        .get_or_init(|| IDS.iter().enumerate().map(|(i, x)| (*x, i)).collect())
+        .get(id)
+        .copied()
 }
 
 /// One firm's indicators as of a date, with the facts behind each (at most a few, newest first).

@@ -126,13 +126,14 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
         }
     };
     // Every relation, with node ids first (then numbered in order).
-    struct G {
-        guarantor: String,
-        borrower: String,
+    // Ids are borrowed from the firms' records where they can be: the graph is built for every month-end.
+    struct G<'a> {
+        guarantor: &'a str,
+        borrower: &'a str,
         e: GuaranteeEdge,
     }
     let mut contracts: Vec<G> = Vec::new();
-    let mut links: Vec<(String, NodeKind, String, String, LinkKind, f64, i64)> = Vec::new(); // from, kind, name, to, ...
+    let mut links: Vec<(String, NodeKind, &str, &str, LinkKind, f64, i64)> = Vec::new(); // from, kind, name, to, ...
     let edge = |x: &data::Guarantee| GuaranteeEdge {
         guarantor: 0,
         borrower: 0,
@@ -146,8 +147,8 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
     for f in firms {
         for x in f.guarantees_received.iter().filter(|x| x.known.at(k) && x.active(t)) {
             contracts.push(G {
-                guarantor: x.guarantor.clone(),
-                borrower: f.uscc.clone(),
+                guarantor: &x.guarantor,
+                borrower: &f.uscc,
                 e: edge(x),
             });
         }
@@ -155,8 +156,8 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
         for x in f.guarantees_given.iter().filter(|x| x.known.at(k) && x.active(t)) {
             if !in_firms.contains(x.borrower.as_str()) {
                 contracts.push(G {
-                    guarantor: f.uscc.clone(),
-                    borrower: x.borrower.clone(),
+                    guarantor: &f.uscc,
+                    borrower: &x.borrower,
                     e: edge(x),
                 });
             }
@@ -167,11 +168,11 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
             }
             let (id, kind) = entity_id(&h.holder_name, &h.holder_id);
             let name = if kind == NodeKind::Person {
-                h.holder_name.clone()
+                h.holder_name.as_str()
             } else {
-                String::new()
+                ""
             };
-            links.push((id, kind, name, f.uscc.clone(), LinkKind::Shareholder, h.share, h.fact));
+            links.push((id, kind, name, &f.uscc, LinkKind::Shareholder, h.share, h.fact));
         }
         if let Some(r) = f.registration_at(t, k.max(t)) {
             if !r.legal_rep_id.is_empty() || !r.legal_rep.is_empty() {
@@ -179,8 +180,8 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
                 links.push((
                     id,
                     NodeKind::Person,
-                    r.legal_rep.clone(),
-                    f.uscc.clone(),
+                    &r.legal_rep,
+                    &f.uscc,
                     LinkKind::LegalRep,
                     0.0,
                     r.fact,
@@ -188,7 +189,7 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
             }
             if !r.parent_id.is_empty() && r.parent_id != f.uscc {
                 let (id, kind) = entity_id("", &r.parent_id);
-                links.push((id, kind, String::new(), f.uscc.clone(), LinkKind::Parent, 0.0, r.fact));
+                links.push((id, kind, "", &f.uscc, LinkKind::Parent, 0.0, r.fact));
             }
         }
     }
@@ -198,20 +199,20 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
         NodeKind::Outside => 1,
         NodeKind::Person => 2,
     };
-    let mut ids: std::collections::BTreeMap<String, NodeKind> = Default::default();
-    for f in firms {
-        ids.insert(f.uscc.clone(), firm_kind(f));
-    }
+    // Each id once, with the kind it was first given: a firm's own (the last firm of a repeated id), else
+    // outside for a party to a contract, else the link's. A stable sort keeps the first of equal ids first.
+    let mut ids: Vec<(&str, NodeKind)> = Vec::with_capacity(firms.len() + 2 * contracts.len() + links.len());
+    ids.extend(firms.iter().rev().map(|f| (f.uscc.as_str(), firm_kind(f))));
     for c in &contracts {
-        ids.entry(c.guarantor.clone()).or_insert(NodeKind::Outside);
-        ids.entry(c.borrower.clone()).or_insert(NodeKind::Outside);
+        ids.push((c.guarantor, NodeKind::Outside));
+        ids.push((c.borrower, NodeKind::Outside));
     }
-    for l in &links {
-        ids.entry(l.0.clone()).or_insert(l.1);
-    }
-    let mut order: Vec<(u8, &String, NodeKind)> = ids.iter().map(|(id, &kd)| (rank(kd), id, kd)).collect();
+    ids.extend(links.iter().map(|l| (l.0.as_str(), l.1)));
+    ids.sort_by(|a, b| a.0.cmp(b.0));
+    ids.dedup_by(|a, b| a.0 == b.0);
+    let mut order: Vec<(u8, &str, NodeKind)> = ids.iter().map(|&(id, kd)| (rank(kd), id, kd)).collect();
     order.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    let mut g = Graph::new();
+    let mut g = Graph::with_capacity(order.len());
     for (_, id, kind) in order {
         let v = g.node(id, kind) as usize;
         g.nodes[v].pd = cfg.contagion.outside_pd;
@@ -262,17 +263,17 @@ pub fn build_graph(firms: &[FirmData], scores: &[Option<&FirmScore>], t: Day, k:
     });
     for c in contracts {
         let mut e = c.e;
-        e.guarantor = g.find(&c.guarantor).unwrap_or(0);
-        e.borrower = g.find(&c.borrower).unwrap_or(0);
+        e.guarantor = g.find(c.guarantor).unwrap_or(0);
+        e.borrower = g.find(c.borrower).unwrap_or(0);
         g.add_guarantee(e);
     }
     links.sort_by(|a, b| (&a.0, &a.3, a.4, a.5.to_bits()).cmp(&(&b.0, &b.3, b.4, b.5.to_bits())));
     for (from, _, name, to, kind, share, fact) in links {
         let fv = g.find(&from).unwrap_or(0);
         if !name.is_empty() && g.nodes[fv as usize].name.is_empty() {
-            g.nodes[fv as usize].name = name;
+            g.nodes[fv as usize].name = name.to_string();
         }
-        let tv = g.find(&to).unwrap_or(0);
+        let tv = g.find(to).unwrap_or(0);
         g.add_link(Link {
             from: fv,
             to: tv,

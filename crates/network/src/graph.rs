@@ -116,6 +116,14 @@ impl Graph {
         Graph::default()
     }
 
+    /// An empty graph with room for `nodes` nodes.
+    pub fn with_capacity(nodes: usize) -> Graph {
+        let mut g = Graph::default();
+        g.nodes.reserve(nodes);
+        g.index.reserve(nodes);
+        g
+    }
+
     /// The node with this id, added (with `kind`) if new.
     pub fn node(&mut self, id: &str, kind: NodeKind) -> u32 {
         if let Some(&i) = self.index.get(id) {

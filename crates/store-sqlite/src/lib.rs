@@ -1242,7 +1242,11 @@ impl Store for SqliteStore {
             let mut st = tx
                 .prepare("INSERT OR IGNORE INTO credit_events VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
                 .map_err(be)?;
-            for e in &run.events {
+            // In key order, here and below: each insert (or ignored duplicate) then touches the B-tree pages the
+            // previous one did. A stable sort: of two events with one id, the first still wins.
+            let mut events: Vec<&EventRow> = run.events.iter().collect();
+            events.sort_by(|a, b| a.id.cmp(&b.id));
+            for e in events {
                 st.execute(params![
                     e.id, e.uscc, e.date, e.kind, e.rule, e.before, e.after, run.run_id
                 ])
@@ -1251,7 +1255,9 @@ impl Store for SqliteStore {
             let mut st = tx
                 .prepare("INSERT INTO firm_months VALUES (?1,?2,?3,?4,?5,?6,?7)")
                 .map_err(be)?;
-            for (u, m, pd, sc, g, c) in &run.history {
+            let mut history: Vec<_> = run.history.iter().collect();
+            history.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            for (u, m, pd, sc, g, c) in history {
                 st.execute(params![run.run_id, u, m, pd, sc, g, c]).map_err(be)?;
             }
             let mut st = tx
