@@ -26,6 +26,8 @@ rows = csv.reader(open(f"{work}/train_monthly.csv"))
 next(rows)
 firm = [r[0] for r in rows if "2023-03" <= r[1] <= "2023-09"]
 y = np.array([int(r["default_12m"]) for r in csv.DictReader(open(dev_a))])
+y_b = np.array([int(r["default_12m"]) for r in csv.DictReader(open(dev_b))])
+assert np.array_equal(y, y_b), "the two development files hold different rows"
 a, b = log_odds(model_a, dev_a), log_odds(model_b, dev_b)
 assert len(firm) == len(y) == len(a) == len(b), "the development files are not model_dev.sh's rows"
 ids = {f: i for i, f in enumerate(sorted(set(firm)))}
@@ -39,5 +41,6 @@ for _ in range(200):
     idx = np.concatenate([order[starts[p]:ends[p]] for p in rng.integers(0, len(ids), len(ids))])
     d.append(roc_auc_score(y[idx], b[idx]) - roc_auc_score(y[idx], a[idx]))
 d = np.array(d)
-print(f"AUC A {roc_auc_score(y, a):.4f}, B {roc_auc_score(y, b):.4f}; B - A over {len(d)} resamples of "
-      f"{len(ids)} firms: mean {d.mean():+.4f}, sd {d.std():.4f}, B better in {100 * (d > 0).mean():.0f} %")
+auc_a, auc_b = roc_auc_score(y, a), roc_auc_score(y, b)
+print(f"AUC A {auc_a:.4f}, B {auc_b:.4f}, B - A {auc_b - auc_a:+.4f}; over {len(d)} resamples of {len(ids)} firms: "
+      f"mean {d.mean():+.4f}, sd {d.std():.4f}, B better in {100 * (d > 0).mean():.0f} % (not a p-value)")

@@ -109,6 +109,7 @@ impl Benchmarks {
         // rows would chase a pointer per value and column).
         let mut columns: Vec<Vec<Option<f64>>> = (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
         for (_, v) in rows {
+            debug_assert_eq!(v.len(), width, "a benchmark row of the wrong width");
             for (j, col) in columns.iter_mut().enumerate() {
                 col.push(v.get(j).copied().flatten());
             }

@@ -626,7 +626,7 @@ impl SqliteStore {
         )?;
         export_rows(
             c,
-            "SELECT event_id, uscc, date, kind, rule, before, after, first_run FROM credit_events ORDER BY rowid",
+            "SELECT event_id, uscc, date, kind, rule, before, after, first_run FROM credit_events ORDER BY event_id",
             |r| {
                 Ok(Record::Event {
                     row: EventRow {
